@@ -1,0 +1,79 @@
+//! Command-line definitions (clap). Options are global, so they may come before or after the
+//! subcommand: `betterform -j 2 up` and `betterform up -j 2` mean the same.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const ABOUT: &str = "Orchestrate a DAG of infrastructure stages: stamp each stage's templates once \
+its dependencies are up, then run its `ctl up` / `ctl down`, in parallel.";
+
+const AFTER_HELP: &str = "\
+Wave environment (relative paths are resolved against the current directory and passed to every
+stage as absolute paths):
+  IMPL_DIR             stage library holding betterform_dag.mk (or --impl-dir)
+  GENFILES             generated files [default: ./genfiles]
+  OUTPUT_DIR           checked-in stage outputs [default: ./output]
+  CONFIG_JSONNET_FILE  configuration, evaluated by the embedded jsonnet [default: ./config.jsonnet]
+  CONFIG_JSON_FILE     evaluated configuration [default: $GENFILES/config.json]
+  INTERACTIVE          exactly 'false' means never prompt [default: true]
+
+Exit status: 0 success, 1 a stage failed, 2 bad usage or bad input (nothing was run),
+3 another run holds the lock, 130 interrupted (SIGINT), 143 terminated (SIGTERM).";
+
+#[derive(Debug, Parser)]
+#[command(name = "betterform", version, about = ABOUT, after_help = AFTER_HELP)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
+    #[command(flatten)]
+    pub(crate) global: Global,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Global {
+    /// Stage library: holds betterform_dag.mk and one template dir per stage
+    #[arg(long, env = "IMPL_DIR", value_name = "DIR", global = true)]
+    pub(crate) impl_dir: Option<PathBuf>,
+
+    /// Run at most N stages at once [default: number of CPUs]
+    #[arg(short = 'j', long, env = "BETTERFORM_JOBS", value_name = "N", global = true,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) jobs: Option<u32>,
+
+    /// After a failure, keep running stages that do not depend on it
+    #[arg(short = 'k', long, global = true)]
+    pub(crate) keep_going: bool,
+
+    /// Do not ask for confirmation before `down`
+    #[arg(short = 'y', long, global = true)]
+    pub(crate) yes: bool,
+
+    /// Left delimiter of template expressions
+    #[arg(long, env = "BETTERFORM_LEFT_DELIM", value_name = "S", default_value = "{{", global = true)]
+    pub(crate) left_delim: String,
+
+    /// Right delimiter of template expressions
+    #[arg(long, env = "BETTERFORM_RIGHT_DELIM", value_name = "S", default_value = "}}", global = true)]
+    pub(crate) right_delim: String,
+
+    /// Add a jsonnet library search dir (repeatable; searched before JSONNET_PATH)
+    #[arg(short = 'J', long = "jpath", value_name = "DIR", global = true)]
+    pub(crate) jpath: Vec<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Bring the named stages and all their dependencies up (all stages if none named)
+    Up {
+        /// Stages to bring up, with everything they depend on
+        #[arg(value_name = "STAGE")]
+        stages: Vec<String>,
+    },
+    /// Bring the named stages and all their dependents down, dependents first (all if none)
+    Down {
+        /// Stages to bring down, with everything that depends on them
+        #[arg(value_name = "STAGE")]
+        stages: Vec<String>,
+    },
+}

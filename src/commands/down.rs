@@ -1,0 +1,54 @@
+//! `down`: run `ctl down` of each stage after every stage that depends on it is down, from
+//! the existing stamped dir (never re-stamped). Stages never stamped or already down are
+//! skipped.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use crate::cli::Global;
+use crate::error::Error;
+use crate::project::{Project, StageKind};
+use crate::scheduler::{Direction, Outcome};
+use crate::state::{StateStore, Status};
+
+use super::run::{load_config, run_ctl, schedule};
+
+fn confirm(project: &Project, members: &[bool]) -> Result<bool, Error> {
+    let names: Vec<&str> =
+        project.dag.order().iter().rev().filter(|&&s| members[s]).map(|&s| project.dag.name(s)).collect();
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "bring down {} stage(s): {}? [y/N] ", names.len(), names.join(", "));
+    let _ = err.flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).map_err(|e| Error::Other(e.into()))?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+}
+
+pub(crate) fn down(global: &Global, stages: &[String]) -> Result<(), Error> {
+    let project = Project::load(global.impl_dir.as_deref())?;
+    let targets = project.targets(stages)?;
+    let members = project.dag.with_dependents(&targets);
+    load_config(&project, global)?;
+    let wave = &project.wave;
+    if !global.yes && wave.interactive() && std::io::stdin().is_terminal() && !confirm(&project, &members)? {
+        return Err(Error::StagesFailed("aborted: nothing was brought down".into()));
+    }
+    let store = StateStore::new(wave);
+    let work = |stage: usize, sink: &crate::scheduler::Sink| -> Outcome {
+        let name = project.dag.name(stage);
+        if !wave.stage_dir(name).is_dir() {
+            return Outcome::Skipped("never stamped".into());
+        }
+        match store.load(name) {
+            Ok(state) if state.status == Status::Down => return Outcome::Skipped("already down".into()),
+            Ok(_) => {}
+            Err(e) => return Outcome::Failed(e.to_string()),
+        }
+        match project.kinds[stage] {
+            StageKind::Ctl => run_ctl(&project, global, name, "down", Status::Down, sink),
+            StageKind::StepPackage => {
+                Outcome::Failed("step-package stages (step.json) are not supported yet".into())
+            }
+        }
+    };
+    schedule(&project, global, &members, Direction::Down, &work)
+}

@@ -1,0 +1,136 @@
+//! What `up` and `down` share: loading config, running the scheduler with a reporter,
+//! printing the summary, turning failures into the exit code, and spawning one `ctl`.
+
+use std::ffi::OsString;
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::SystemTime;
+
+use crate::cli::Global;
+use crate::config::{self, Config};
+use crate::error::Error;
+use crate::graph::StageId;
+use crate::process::{self, Job};
+use crate::project::Project;
+use crate::report::{LineReporter, render_summary, totals};
+use crate::scheduler::{self, Direction, Outcome, Sink};
+use crate::state::{StageState, StateStore, Status, millis, timestamp};
+
+pub(crate) fn jobs(global: &Global) -> usize {
+    global.jobs.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |j| j as usize,
+    )
+}
+
+/// Evaluates the config and writes `CONFIG_JSON_FILE` (only when it changed).
+pub(crate) fn load_config(project: &Project, global: &Global) -> Result<Config, Error> {
+    let config = config::load(&project.wave, &global.jpath)?;
+    config::write(&project.wave, &config)?;
+    Ok(config)
+}
+
+/// Shows `path` relative to the working directory when it is below it.
+pub(crate) fn display_path(path: &Path) -> String {
+    let cwd = std::env::current_dir().ok();
+    cwd.as_deref()
+        .and_then(|cwd| path.strip_prefix(cwd).ok())
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// Runs `work` over `members` and reports; an `Err` when any stage failed.
+pub(crate) fn schedule(
+    project: &Project,
+    global: &Global,
+    members: &[bool],
+    direction: Direction,
+    work: &(dyn Fn(StageId, &Sink) -> Outcome + Sync),
+) -> Result<(), Error> {
+    let command = match direction {
+        Direction::Up => "up",
+        Direction::Down => "down",
+    };
+    let options = scheduler::Options { jobs: jobs(global), keep_going: global.keep_going };
+    let mut reporter = LineReporter::new(&project.dag, command);
+    let results = scheduler::run(&project.dag, members, direction, options, &mut reporter, work);
+    let log_of = |stage: &str| display_path(&project.wave.log_path(stage, command));
+    eprint!("{}", render_summary(&project.dag, &results, command, &log_of));
+    let t = totals(&results);
+    if t.failed > 0 {
+        let failed: Vec<&str> = (0..project.dag.len())
+            .filter(|&s| {
+                matches!(
+                    &results[s],
+                    Some(scheduler::Result::Done { outcome: Outcome::Failed(_), .. })
+                )
+            })
+            .map(|s| project.dag.name(s))
+            .collect();
+        let noun = if failed.len() == 1 { "stage" } else { "stages" };
+        return Err(Error::StagesFailed(format!("{noun} failed: {}", failed.join(", "))));
+    }
+    Ok(())
+}
+
+/// Runs `ctl <command>` of a stamped stage, recording state around it: `unknown` while it
+/// runs (so a run that dies leaves it unknown), then `success` or `failed`.
+pub(crate) fn run_ctl(
+    project: &Project,
+    global: &Global,
+    stage: &str,
+    command: &'static str,
+    success: Status,
+    sink: &Sink,
+) -> Outcome {
+    let wave = &project.wave;
+    let store = StateStore::new(wave);
+    let log = wave.log_path(stage, command);
+    let started = SystemTime::now();
+    let mut state = StageState {
+        status: Status::Unknown,
+        last_command: Some(command.to_string()),
+        started: Some(timestamp(started)),
+        log: Some(log.clone()),
+        ..StageState::default()
+    };
+    if let Err(e) = store.save(stage, &state) {
+        return Outcome::Failed(e.to_string());
+    }
+    let mut env: Vec<(&'static str, OsString)> = wave.vars().into();
+    env.push(("STAGE_NAME", stage.into()));
+    let cwd = wave.stage_dir(stage);
+    let job = Job {
+        program: cwd.join("ctl"),
+        args: vec![command.into()],
+        cwd: &cwd,
+        env,
+        log: &log,
+        inherit_stdin: wave.interactive() && jobs(global) == 1 && std::io::stdin().is_terminal(),
+    };
+    let result = process::run(&job, |line| sink.line(line));
+    let ended = SystemTime::now();
+    state.ended = Some(timestamp(ended));
+    state.duration_ms = Some(millis(ended.duration_since(started).unwrap_or_default()));
+    let outcome = match result {
+        Ok(exit) if exit.success() => {
+            state.status = success;
+            state.exit_code = Some(0);
+            Outcome::Ran
+        }
+        Ok(exit) => {
+            state.status = Status::Failed;
+            state.exit_code = exit.code();
+            Outcome::Failed(format!("ctl {command}: {}", exit.describe()))
+        }
+        Err(e) => {
+            state.status = Status::Failed;
+            Outcome::Failed(format!("cannot run {}: {e}", job.program.display()))
+        }
+    };
+    if let Err(e) = store.save(stage, &state) {
+        return Outcome::Failed(e.to_string());
+    }
+    outcome
+}

@@ -1,0 +1,112 @@
+//! Configuration: `CONFIG_JSONNET_FILE` evaluated by the embedded jsonnet engine (jrsonnet),
+//! with imports resolved relative to the importing file, then `-J` dirs, then `JSONNET_PATH`.
+//! The result is what templates see as `cfg` and what `CONFIG_JSON_FILE` holds.
+
+use std::path::{Path, PathBuf};
+
+use jrsonnet_evaluator::manifest::JsonFormat;
+use jrsonnet_evaluator::trace::{CompactFormat, PathResolver, TraceFormat};
+use jrsonnet_evaluator::{FileImportResolver, State};
+
+use crate::fsutil::write_atomic_if_changed;
+use crate::wave::Wave;
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConfigError {
+    #[error("CONFIG_JSONNET_FILE '{}' does not exist", .0.display())]
+    Missing(PathBuf),
+    #[error("{}: jsonnet evaluation failed: {message}", .path.display())]
+    Jsonnet { path: PathBuf, message: String },
+    #[error("{}: {message}", .path.display())]
+    Json { path: PathBuf, message: String },
+    #[error("cannot write {}: {source}", .path.display())]
+    Write { path: PathBuf, source: std::io::Error },
+}
+
+/// The evaluated configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) value: serde_json::Value,
+    /// Pretty JSON as written to `CONFIG_JSON_FILE`.
+    pub(crate) text: String,
+    /// Where the config came from: jsonnet evaluation, an existing JSON file, or nothing.
+    pub(crate) origin: Origin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    Jsonnet,
+    JsonFile,
+    Empty,
+}
+
+/// Library search path: `-J` dirs first, then `JSONNET_PATH` entries.
+pub(crate) fn search_path(jpath: &[PathBuf]) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = jpath.to_vec();
+    if let Some(var) = std::env::var_os("JSONNET_PATH") {
+        dirs.extend(std::env::split_paths(&var).filter(|p| !p.as_os_str().is_empty()));
+    }
+    dirs
+}
+
+/// Evaluates (or reads) the configuration without writing anything.
+pub(crate) fn load(wave: &Wave, jpath: &[PathBuf]) -> Result<Config, ConfigError> {
+    let file = &wave.config_jsonnet_file;
+    if file.exists() {
+        return evaluate(file, &search_path(jpath), wave);
+    }
+    if wave.config_jsonnet_explicit {
+        return Err(ConfigError::Missing(file.clone()));
+    }
+    let json_file = &wave.config_json_file;
+    match std::fs::read_to_string(json_file) {
+        Ok(text) => {
+            let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                ConfigError::Json { path: json_file.clone(), message: format!("{}:{}: {e}", e.line(), e.column()) }
+            })?;
+            Ok(Config { value, text, origin: Origin::JsonFile })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config {
+            value: serde_json::json!({}),
+            text: "{}\n".to_string(),
+            origin: Origin::Empty,
+        }),
+        Err(e) => Err(ConfigError::Json { path: json_file.clone(), message: e.to_string() }),
+    }
+}
+
+/// Writes `CONFIG_JSON_FILE` atomically when the config came from jsonnet and its content
+/// changed. Returns whether the file was written.
+pub(crate) fn write(wave: &Wave, config: &Config) -> Result<bool, ConfigError> {
+    if config.origin != Origin::Jsonnet {
+        return Ok(false);
+    }
+    let path = &wave.config_json_file;
+    write_atomic_if_changed(path, config.text.as_bytes(), None)
+        .map_err(|source| ConfigError::Write { path: path.clone(), source })
+}
+
+fn evaluate(file: &Path, search: &[PathBuf], wave: &Wave) -> Result<Config, ConfigError> {
+    let fail = |message: String| ConfigError::Jsonnet { path: file.to_path_buf(), message };
+    let context = jrsonnet_stdlib::ContextInitializer::new(PathResolver::new_cwd_fallback());
+    let env_json = serde_json::to_string(&wave.env_map()).expect("a string map serializes");
+    context.add_ext_code("env", env_json).map_err(|e| fail(e.to_string()))?;
+    let mut builder = State::builder();
+    builder
+        .import_resolver(FileImportResolver::new(search.to_vec()))
+        .context_initializer(context);
+    let state = builder.build();
+    // The guard must outlive manifestation: ext-code is evaluated lazily inside it.
+    let _guard = state.enter();
+    let format_error = |e: jrsonnet_evaluator::Error| {
+        let trace = CompactFormat { resolver: PathResolver::new_cwd_fallback(), max_trace: 20, padding: 4 };
+        fail(trace.format(&e).unwrap_or_else(|_| e.to_string()))
+    };
+    let value = state.import(file).map_err(format_error)?;
+    let text = value.manifest(JsonFormat::default()).map_err(format_error)?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| fail(format!("result is not JSON: {e}")))?;
+    let mut text = serde_json::to_string_pretty(&value).expect("JSON values serialize");
+    text.push('\n');
+    Ok(Config { value, text, origin: Origin::Jsonnet })
+}

@@ -1,0 +1,8 @@
+//! `betterform_dag.mk`: a hand-written lexer and parser with positions, never evaluated as make.
+
+mod error;
+mod lexer;
+mod parser;
+
+pub use error::{DagError, DagFileError, Pos};
+pub use parser::{Decl, DeclKind, parse};

@@ -1,0 +1,35 @@
+//! The error type that crosses module boundaries to the top, and the one place that maps
+//! errors to exit codes (contract §1).
+
+use crate::config::ConfigError;
+use crate::dagfile::DagError;
+use crate::stamp::StampError;
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Error {
+    /// Bad command line or environment.
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Dag(#[from] DagError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Template syntax or other stamp problems found before anything ran.
+    #[error(transparent)]
+    Stamp(#[from] StampError),
+    /// At least one stage failed; the summary already said which.
+    #[error("{0}")]
+    StagesFailed(String),
+    /// Anything else (I/O on betterform's own files, ...).
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl Error {
+    pub(crate) fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) | Error::Dag(_) | Error::Config(_) | Error::Stamp(_) => 2,
+            Error::StagesFailed(_) | Error::Other(_) => 1,
+        }
+    }
+}

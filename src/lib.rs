@@ -1,0 +1,46 @@
+//! betterform: a command-line orchestrator for infrastructure stages.
+//!
+//! The pipeline, one module per step: [`cli`] → [`project`] (DAG file, stage dirs) and
+//! [`config`] → [`stamp`] → [`scheduler`] → [`process`] → [`state`] + [`report`].
+
+mod cli;
+mod commands;
+mod config;
+mod dagfile;
+mod error;
+mod fsutil;
+mod graph;
+mod process;
+mod project;
+mod report;
+mod scheduler;
+mod stamp;
+mod state;
+mod wave;
+
+use std::ffi::OsString;
+use std::io::Write;
+
+use clap::{CommandFactory, Parser};
+
+/// Runs betterform with `args` (including the program name) and returns the exit code.
+pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
+    let cli = match cli::Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    let Some(command) = cli.command else {
+        let _ = cli::Cli::command().print_help();
+        return 0;
+    };
+    match commands::dispatch(command, &cli.global) {
+        Ok(()) => 0,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: {e}");
+            e.exit_code()
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Loading a project: the wave environment, the DAG file, and the stage template dirs it
+//! names. Everything here is checked before anything runs (exit 2 on any problem).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use crate::dagfile::{DagError, DagFileError};
+use crate::error::Error;
+use crate::graph::{Dag, StageId};
+use crate::wave::Wave;
+
+/// How a stage is run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StageKind {
+    /// An executable `ctl` wave program.
+    Ctl,
+    /// A `step.json` step package (run by betterform itself).
+    StepPackage,
+}
+
+pub(crate) struct Project {
+    pub(crate) wave: Wave,
+    pub(crate) dag: Dag,
+    pub(crate) kinds: Vec<StageKind>,
+}
+
+fn is_executable(path: &Path) -> bool {
+    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+impl Project {
+    pub(crate) fn load(impl_dir: Option<&Path>) -> Result<Project, Error> {
+        let wave = Wave::from_env(impl_dir)?;
+        let dag_file = wave.dag_file();
+        let text = std::fs::read_to_string(&dag_file).map_err(|e| {
+            Error::Usage(format!(
+                "cannot read {}: {e}; the impl dir must hold the DAG file",
+                dag_file.display()
+            ))
+        })?;
+        let dag = Dag::parse(&dag_file, &text)?;
+        let mut errors = Vec::new();
+        let mut kinds = Vec::with_capacity(dag.len());
+        for stage in 0..dag.len() {
+            let name = dag.name(stage);
+            let dir = wave.template_dir(name);
+            let at = dag.declared_at(stage);
+            if !dir.is_dir() {
+                errors.push(DagFileError::at(
+                    at,
+                    format!("stage '{name}' has no template directory {}", dir.display()),
+                ));
+                kinds.push(StageKind::Ctl);
+                continue;
+            }
+            let ctl = dir.join("ctl");
+            if is_executable(&ctl) {
+                kinds.push(StageKind::Ctl);
+            } else if dir.join("step.json").is_file() {
+                kinds.push(StageKind::StepPackage);
+            } else {
+                let why = if ctl.exists() {
+                    format!("{} is not an executable file (chmod +x it)", ctl.display())
+                } else {
+                    format!("{} has neither an executable 'ctl' nor a 'step.json'", dir.display())
+                };
+                errors.push(DagFileError::at(at, format!("stage '{name}': {why}")));
+                kinds.push(StageKind::Ctl);
+            }
+        }
+        if !errors.is_empty() {
+            return Err(DagError { path: dag_file, errors }.into());
+        }
+        Ok(Project { wave, dag, kinds })
+    }
+
+    /// Resolves stage names from the command line; none means every stage.
+    pub(crate) fn targets(&self, names: &[String]) -> Result<Vec<StageId>, Error> {
+        if names.is_empty() {
+            return Ok(self.dag.order().to_vec());
+        }
+        names
+            .iter()
+            .map(|name| {
+                self.dag.lookup(name).ok_or_else(|| {
+                    let hint = self
+                        .dag
+                        .suggest(name)
+                        .map(|s| format!(" (did you mean '{s}'?)"))
+                        .unwrap_or_default();
+                    Error::Usage(format!(
+                        "unknown stage '{name}'{hint}; stages are declared in {}",
+                        self.wave.dag_file().display()
+                    ))
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,69 @@
+//! What the scheduler tells the terminal owner, and the plain line-oriented implementation:
+//! every stage output line prefixed `[stage] `, betterform's own messages prefixed `==> `.
+//! It never emits terminal control sequences, so it is safe for CI logs and pipes.
+
+use std::io::Write;
+use std::time::Duration;
+
+use crate::graph::{Dag, StageId};
+use crate::scheduler::Outcome;
+
+pub(crate) trait Reporter {
+    fn started(&mut self, stage: StageId);
+    fn line(&mut self, stage: StageId, text: &str);
+    fn note(&mut self, stage: StageId, text: &str);
+    fn finished(&mut self, stage: StageId, outcome: &Outcome, duration: Duration);
+}
+
+pub(crate) fn format_duration(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs < 60.0 {
+        format!("{secs:.1}s")
+    } else {
+        let whole = d.as_secs();
+        format!("{}m{:02}s", whole / 60, whole % 60)
+    }
+}
+
+pub(crate) struct LineReporter<'a> {
+    dag: &'a Dag,
+    /// `up` or `down`: what the stages are running.
+    command: &'static str,
+}
+
+impl<'a> LineReporter<'a> {
+    pub(crate) fn new(dag: &'a Dag, command: &'static str) -> Self {
+        LineReporter { dag, command }
+    }
+
+    fn print(&self, text: std::fmt::Arguments<'_>) {
+        // A closed stderr (`| head`) must not kill the run half-way: ignore write errors.
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_fmt(text);
+        let _ = err.write_all(b"\n");
+    }
+}
+
+impl Reporter for LineReporter<'_> {
+    fn started(&mut self, stage: StageId) {
+        self.print(format_args!("==> {}: {}", self.dag.name(stage), self.command));
+    }
+
+    fn line(&mut self, stage: StageId, text: &str) {
+        self.print(format_args!("[{}] {text}", self.dag.name(stage)));
+    }
+
+    fn note(&mut self, stage: StageId, text: &str) {
+        self.print(format_args!("==> {}: {text}", self.dag.name(stage)));
+    }
+
+    fn finished(&mut self, stage: StageId, outcome: &Outcome, duration: Duration) {
+        let name = self.dag.name(stage);
+        let took = format_duration(duration);
+        match outcome {
+            Outcome::Ran => self.print(format_args!("==> {name}: {} done ({took})", self.command)),
+            Outcome::Skipped(why) => self.print(format_args!("==> {name}: skipped: {why}")),
+            Outcome::Failed(why) => self.print(format_args!("==> {name}: FAILED ({took}): {why}")),
+        }
+    }
+}

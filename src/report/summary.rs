@@ -1,0 +1,83 @@
+//! The end-of-run summary: every stage the run acted on, its result and duration, and for a
+//! failure the reason and the log to read.
+
+use std::fmt::Write;
+
+use super::reporter::format_duration;
+use crate::graph::Dag;
+use crate::scheduler::{Outcome, Result};
+
+/// Counts of how a run went.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Totals {
+    pub(crate) ran: usize,
+    pub(crate) skipped: usize,
+    pub(crate) failed: usize,
+    pub(crate) not_run: usize,
+}
+
+pub(crate) fn totals(results: &[Option<Result>]) -> Totals {
+    let mut t = Totals::default();
+    for r in results.iter().flatten() {
+        match r {
+            Result::Done { outcome: Outcome::Ran, .. } => t.ran += 1,
+            Result::Done { outcome: Outcome::Skipped(_), .. } => t.skipped += 1,
+            Result::Done { outcome: Outcome::Failed(_), .. } => t.failed += 1,
+            Result::Blocked { .. } | Result::Stopped => t.not_run += 1,
+        }
+    }
+    t
+}
+
+/// Renders the summary; `log_of` gives the log path shown for a failed stage.
+pub(crate) fn render(
+    dag: &Dag,
+    results: &[Option<Result>],
+    command: &str,
+    log_of: &dyn Fn(&str) -> String,
+) -> String {
+    let mut rows: Vec<(String, &str, String, String)> = Vec::new();
+    let mut ordered: Vec<usize> = (0..dag.len()).filter(|&s| results[s].is_some()).collect();
+    // Started stages by start time, then the ones that never started, in DAG order.
+    let position = |s: usize| dag.order().iter().position(|&o| o == s).unwrap_or(0);
+    ordered.sort_by_key(|&s| match &results[s] {
+        Some(Result::Done { started, .. }) => (0, Some(*started), position(s)),
+        _ => (1, None, position(s)),
+    });
+    for s in ordered {
+        let name = dag.name(s).to_string();
+        let row = match results[s].as_ref().expect("filtered") {
+            Result::Done { outcome, duration, .. } => {
+                let took = format_duration(*duration);
+                match outcome {
+                    Outcome::Ran => (name, "ran", took, String::new()),
+                    Outcome::Skipped(why) => (name, "skipped", took, why.clone()),
+                    Outcome::Failed(why) => {
+                        let log = log_of(dag.name(s));
+                        (name, "FAILED", took, format!("{why}; log: {log}"))
+                    }
+                }
+            }
+            Result::Blocked { by } => {
+                (name, "not run", "-".into(), format!("dependency '{}' failed", dag.name(*by)))
+            }
+            Result::Stopped => {
+                (name, "not run", "-".into(), "run stopped after a failure (use -k to keep going)".into())
+            }
+        };
+        rows.push(row);
+    }
+    let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    let t = totals(results);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "summary ({command}): {} ran, {} skipped, {} failed, {} not run",
+        t.ran, t.skipped, t.failed, t.not_run
+    );
+    for (name, result, took, detail) in rows {
+        let line = format!("  {name:<width$}  {result:<8} {took:>7}  {detail}");
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    out
+}

@@ -1,0 +1,26 @@
+//! Errors of stamping, each naming the stage and, for template problems, file and line.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StampError {
+    /// A template failed to parse or render.
+    #[error("{}:{line}: {message}", .path.display())]
+    Template { path: PathBuf, line: usize, message: String },
+    #[error("{}: {message}", .path.display())]
+    Ignore { path: PathBuf, message: String },
+    #[error("{action} {}: {source}", .path.display())]
+    Io { action: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("invalid delimiters: {0}")]
+    Delimiters(String),
+    /// Several template problems at once (syntax checks of many files).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Many(Vec<StampError>),
+}
+
+impl StampError {
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> StampError {
+        let path = path.into();
+        move |source| StampError::Io { action, path, source }
+    }
+}

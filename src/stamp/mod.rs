@@ -1,0 +1,11 @@
+//! Stamping: rendering a stage template dir into `$GENFILES/<stage>` (contract §5).
+
+mod error;
+mod render;
+mod stamper;
+mod sync;
+mod tree;
+
+pub(crate) use error::StampError;
+pub(crate) use render::{Delimiters, Renderer};
+pub(crate) use stamper::Stamper;

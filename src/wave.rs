@@ -1,0 +1,119 @@
+//! The wave environment: the six interface variables with their defaults, made absolute once
+//! so every stage sees identical values, plus `STAGE_NAME` per stage.
+//!
+//! betterform never changes its own working directory; relative paths given by the caller are
+//! resolved against it here, once.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use crate::error::Error;
+
+pub(crate) const STATE_DIR: &str = ".betterform";
+
+#[derive(Debug, Clone)]
+pub(crate) struct Wave {
+    pub(crate) impl_dir: PathBuf,
+    pub(crate) genfiles: PathBuf,
+    pub(crate) output_dir: PathBuf,
+    pub(crate) config_jsonnet_file: PathBuf,
+    /// Whether `CONFIG_JSONNET_FILE` was set explicitly (then it must exist).
+    pub(crate) config_jsonnet_explicit: bool,
+    pub(crate) config_json_file: PathBuf,
+    /// The raw `INTERACTIVE` value; only exactly `false` turns prompting off.
+    pub(crate) interactive: String,
+}
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
+}
+
+fn absolute(path: &Path) -> Result<PathBuf, Error> {
+    std::path::absolute(path)
+        .map_err(|e| Error::Usage(format!("cannot make '{}' absolute: {e}", path.display())))
+}
+
+impl Wave {
+    /// Reads the wave variables from the environment; `impl_dir` comes from `--impl-dir` or
+    /// `IMPL_DIR` (clap has already merged the two).
+    pub(crate) fn from_env(impl_dir: Option<&Path>) -> Result<Wave, Error> {
+        let impl_dir = impl_dir.ok_or_else(|| {
+            Error::Usage("no impl dir: pass --impl-dir DIR or set IMPL_DIR".to_string())
+        })?;
+        let impl_dir = absolute(impl_dir)?;
+        if !impl_dir.is_dir() {
+            return Err(Error::Usage(format!(
+                "impl dir '{}' is not a directory",
+                impl_dir.display()
+            )));
+        }
+        let genfiles = absolute(&env_path("GENFILES").unwrap_or_else(|| "genfiles".into()))?;
+        let output_dir = absolute(&env_path("OUTPUT_DIR").unwrap_or_else(|| "output".into()))?;
+        let explicit_jsonnet = env_path("CONFIG_JSONNET_FILE");
+        let config_jsonnet_file =
+            absolute(explicit_jsonnet.as_deref().unwrap_or(Path::new("config.jsonnet")))?;
+        let config_json_file = match env_path("CONFIG_JSON_FILE") {
+            Some(p) => absolute(&p)?,
+            None => genfiles.join("config.json"),
+        };
+        Ok(Wave {
+            impl_dir,
+            genfiles,
+            output_dir,
+            config_jsonnet_file,
+            config_jsonnet_explicit: explicit_jsonnet.is_some(),
+            config_json_file,
+            interactive: std::env::var("INTERACTIVE").unwrap_or_else(|_| "true".to_string()),
+        })
+    }
+
+    /// The six interface variables, identical for every stage.
+    pub(crate) fn vars(&self) -> [(&'static str, OsString); 6] {
+        [
+            ("IMPL_DIR", self.impl_dir.clone().into()),
+            ("GENFILES", self.genfiles.clone().into()),
+            ("OUTPUT_DIR", self.output_dir.clone().into()),
+            ("CONFIG_JSONNET_FILE", self.config_jsonnet_file.clone().into()),
+            ("CONFIG_JSON_FILE", self.config_json_file.clone().into()),
+            ("INTERACTIVE", self.interactive.clone().into()),
+        ]
+    }
+
+    pub(crate) fn interactive(&self) -> bool {
+        self.interactive != "false"
+    }
+
+    /// The environment as stages see it (minus `STAGE_NAME`), as one map: what jsonnet gets as
+    /// `std.extVar('env')` and templates as `env`. Non-UTF-8 variables are left out.
+    pub(crate) fn env_map(&self) -> BTreeMap<String, String> {
+        let mut map: BTreeMap<String, String> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        for (name, value) in self.vars() {
+            map.insert(name.to_string(), value.to_string_lossy().into_owned());
+        }
+        map
+    }
+
+    pub(crate) fn dag_file(&self) -> PathBuf {
+        self.impl_dir.join("betterform_dag.mk")
+    }
+
+    pub(crate) fn template_dir(&self, stage: &str) -> PathBuf {
+        self.impl_dir.join(stage)
+    }
+
+    pub(crate) fn stage_dir(&self, stage: &str) -> PathBuf {
+        self.genfiles.join(stage)
+    }
+
+    /// betterform's own bookkeeping: state, logs, stamp manifests, lock.
+    pub(crate) fn state_dir(&self) -> PathBuf {
+        self.genfiles.join(STATE_DIR)
+    }
+
+    pub(crate) fn log_path(&self, stage: &str, command: &str) -> PathBuf {
+        self.state_dir().join("logs").join(stage).join(format!("{command}.log"))
+    }
+}
