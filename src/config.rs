@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use jrsonnet_evaluator::manifest::JsonFormat;
-use jrsonnet_evaluator::trace::{CompactFormat, PathResolver, TraceFormat};
+use jrsonnet_evaluator::error::ErrorKind;
+use jrsonnet_evaluator::trace::PathResolver;
+use jrsonnet_evaluator::{Source, Span};
 use jrsonnet_evaluator::{FileImportResolver, State};
 
 use crate::fsutil::write_atomic_if_changed;
@@ -15,7 +17,7 @@ use crate::wave::Wave;
 pub(crate) enum ConfigError {
     #[error("CONFIG_JSONNET_FILE '{}' does not exist", .0.display())]
     Missing(PathBuf),
-    #[error("{}: jsonnet evaluation failed: {message}", .path.display())]
+    #[error("jsonnet evaluation of {} failed:\n{message}", .path.display())]
     Jsonnet { path: PathBuf, message: String },
     #[error("{}: {message}", .path.display())]
     Json { path: PathBuf, message: String },
@@ -98,10 +100,7 @@ fn evaluate(file: &Path, search: &[PathBuf], wave: &Wave) -> Result<Config, Conf
     let state = builder.build();
     // The guard must outlive manifestation: ext-code is evaluated lazily inside it.
     let _guard = state.enter();
-    let format_error = |e: jrsonnet_evaluator::Error| {
-        let trace = CompactFormat { resolver: PathResolver::new_cwd_fallback(), max_trace: 20, padding: 4 };
-        fail(trace.format(&e).unwrap_or_else(|_| e.to_string()))
-    };
+    let format_error = |e: jrsonnet_evaluator::Error| fail(format_jsonnet_error(file, &e));
     let value = state.import(file).map_err(format_error)?;
     let text = value.manifest(JsonFormat::default()).map_err(format_error)?;
     let value: serde_json::Value =
@@ -109,4 +108,59 @@ fn evaluate(file: &Path, search: &[PathBuf], wave: &Wave) -> Result<Config, Conf
     let mut text = serde_json::to_string_pretty(&value).expect("JSON values serialize");
     text.push('\n');
     Ok(Config { value, text, origin: Origin::Jsonnet })
+}
+
+/// `file:line:col` of a position in a jsonnet source, the file shown relative to the working
+/// directory when it is below it.
+fn location(source: &Source, offset: u32) -> String {
+    let [at] = source.map_source_locations(&[offset]);
+    let path = source.source_path();
+    let file = path
+        .path()
+        .map_or_else(|| path.to_string(), |p| PathResolver::new_cwd_fallback().resolve(p));
+    format!("{file}:{}:{}", at.line, at.column)
+}
+
+fn span_location(span: &Span) -> String {
+    location(&span.0, span.1)
+}
+
+/// Renders a jsonnet error so that every line starts with the `file:line:col` it is about:
+/// syntax errors, each static-analysis finding (undefined locals, …), and runtime errors with
+/// their stack, innermost first.
+fn format_jsonnet_error(file: &Path, e: &jrsonnet_evaluator::Error) -> String {
+    let file = PathResolver::new_cwd_fallback().resolve(file);
+    let mut lines = Vec::new();
+    match e.error() {
+        ErrorKind::ImportSyntaxError { error, .. } => {
+            lines.push(format!(
+                "  {}: syntax error: {}",
+                span_location(&error.location),
+                error.message
+            ));
+        }
+        ErrorKind::StaticAnalysisError(diagnostics) => {
+            for d in diagnostics {
+                match &d.span {
+                    Some(span) => lines.push(format!("  {}: {}", span_location(span), d.message)),
+                    None => lines.push(format!("  {file}: {}", d.message)),
+                }
+            }
+        }
+        kind => {
+            let first = e.trace().0.iter().find_map(|el| el.location.as_ref());
+            match first {
+                Some(span) => lines.push(format!("  {}: {kind}", span_location(span))),
+                // jrsonnet records no position for some errors (a missing field, an import that
+                // cannot be resolved): name at least the file evaluated.
+                None => lines.push(format!("  {file}: {kind}")),
+            }
+            for el in e.trace().0.iter().take(20) {
+                if let Some(span) = &el.location {
+                    lines.push(format!("    at {}: {}", span_location(span), el.desc));
+                }
+            }
+        }
+    }
+    lines.join("\n")
 }
