@@ -134,3 +134,25 @@ pub(crate) fn run_ctl(
     }
     outcome
 }
+
+/// Records a failure that happened before `ctl` could run (a template that did not render):
+/// the reason goes to the stage's log, so the log path in the summary always explains it.
+pub(crate) fn record_failure(project: &Project, stage: &str, command: &str, reason: &str) {
+    let wave = &project.wave;
+    let log = wave.log_path(stage, command);
+    if let Some(dir) = log.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let _ = std::fs::write(&log, format!("betterform: {reason}\n"));
+    let store = StateStore::new(wave);
+    let now = timestamp(SystemTime::now());
+    let state = StageState {
+        status: Status::Failed,
+        last_command: Some(command.to_string()),
+        started: Some(now.clone()),
+        ended: Some(now),
+        log: Some(log),
+        ..store.load(stage).unwrap_or_default()
+    };
+    let _ = store.save(stage, &state);
+}

@@ -6,9 +6,9 @@ use crate::error::Error;
 use crate::project::{Project, StageKind};
 use crate::scheduler::{Direction, Outcome};
 use crate::stamp::{Delimiters, Renderer, StampError, Stamper};
-use crate::state::{StageState, StateStore, Status};
+use crate::state::Status;
 
-use super::run::{load_config, run_ctl, schedule};
+use super::run::{load_config, record_failure, run_ctl, schedule};
 
 pub(crate) fn up(global: &Global, stages: &[String]) -> Result<(), Error> {
     let project = Project::load(global.impl_dir.as_deref())?;
@@ -40,14 +40,9 @@ pub(crate) fn up(global: &Global, stages: &[String]) -> Result<(), Error> {
                 report.written, report.unchanged, report.removed
             )),
             Err(e) => {
-                let store = StateStore::new(wave);
-                let state = StageState {
-                    status: Status::Failed,
-                    last_command: Some("up".into()),
-                    ..store.load(name).unwrap_or_default()
-                };
-                let _ = store.save(name, &state);
-                return Outcome::Failed(format!("failed to stamp stage '{name}': {e}"));
+                let reason = format!("failed to stamp stage '{name}': {e}");
+                record_failure(&project, name, "up", &reason);
+                return Outcome::Failed(reason);
             }
         }
         match project.kinds[stage] {

@@ -1,0 +1,1 @@
+rendered {{ cfg.region }}

@@ -1,0 +1,139 @@
+//! Test harness: copy a fixture impl dir from `testdata/` into a temp dir, stand in a fresh
+//! deployment dir beside it, and run the built binary there with a clean wave environment.
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+use tempfile::TempDir;
+
+pub struct Fixture {
+    _tmp: TempDir,
+    /// The copied impl dir.
+    pub impl_dir: PathBuf,
+    /// The deployment dir the binary runs in.
+    pub deploy: PathBuf,
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.unwrap();
+        let rel = entry.path().strip_prefix(from).unwrap();
+        let dest = to.join(rel);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+        } else if entry.file_type().is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), &dest).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &dest).unwrap();
+        }
+    }
+}
+
+impl Fixture {
+    pub fn new(name: &str) -> Fixture {
+        let tmp = TempDir::new().unwrap();
+        let impl_dir = tmp.path().join("impl");
+        copy_tree(&Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(name), &impl_dir);
+        let deploy = tmp.path().join("deploy");
+        std::fs::create_dir_all(&deploy).unwrap();
+        Fixture { _tmp: tmp, impl_dir, deploy }
+    }
+
+    /// A command for the binary in the deployment dir, with `--impl-dir` set and none of the
+    /// caller's wave variables leaking in.
+    pub fn cmd(&self) -> Command {
+        let mut cmd = Command::cargo_bin("betterform").unwrap();
+        cmd.current_dir(&self.deploy).env("INTERACTIVE", "false").arg("--impl-dir").arg(&self.impl_dir);
+        for var in [
+            "IMPL_DIR",
+            "GENFILES",
+            "OUTPUT_DIR",
+            "CONFIG_JSONNET_FILE",
+            "CONFIG_JSON_FILE",
+            "JSONNET_PATH",
+            "BETTERFORM_JOBS",
+            "BETTERFORM_LEFT_DELIM",
+            "BETTERFORM_RIGHT_DELIM",
+            "FAIL_STAGE",
+            "STAGE_SLEEP",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run(self.cmd().args(args).output().unwrap())
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let path = self.deploy.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    pub fn write_impl(&self, rel: &str, text: &str) {
+        let path = self.impl_dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        let path = self.deploy.join(rel);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    pub fn exists(&self, rel: &str) -> bool {
+        self.deploy.join(rel).exists()
+    }
+
+    /// Events the diamond fixture's stages appended to `trace.log`: (event, stage, command).
+    pub fn trace(&self) -> Vec<(String, String, String)> {
+        let Ok(text) = std::fs::read_to_string(self.deploy.join("trace.log")) else {
+            return Vec::new();
+        };
+        text.lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f[0].to_string(), f[1].to_string(), f[2].to_string())
+            })
+            .collect()
+    }
+
+    /// Stages in the order their `command` started.
+    pub fn started(&self, command: &str) -> Vec<String> {
+        self.trace()
+            .into_iter()
+            .filter(|(ev, _, cmd)| ev == "start" && cmd == command)
+            .map(|(_, stage, _)| stage)
+            .collect()
+    }
+
+    pub fn status(&self, stage: &str) -> String {
+        let text = self.read(&format!("genfiles/.betterform/state/{stage}.json"));
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v["status"].as_str().unwrap().to_string()
+    }
+}
+
+pub struct Run(pub Output);
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.0.status.code().expect("exited normally")
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+    /// Asserts the exit code, showing the output when it is wrong.
+    pub fn expect(self, code: i32) -> Run {
+        assert_eq!(self.code(), code, "stdout:\n{}\nstderr:\n{}", self.stdout(), self.stderr());
+        self
+    }
+}

@@ -1,0 +1,187 @@
+//! `up` and `down` end to end over the diamond fixture: ordering, parallelism, failures,
+//! the wave environment a stage sees, stamp-time reads of upstream outputs, logs and state.
+
+mod common;
+
+use common::Fixture;
+
+fn diamond() -> Fixture {
+    let f = Fixture::new("diamond");
+    f.write("config.jsonnet", "{ region: 'eu-north-1' }\n");
+    f
+}
+
+#[test]
+fn up_runs_the_diamond_in_dependency_order_and_stamps_upstream_outputs() {
+    let f = diamond();
+    let run = f.run(&["up", "-j", "2"]).expect(0);
+    let started = f.started("up");
+    assert_eq!(started.len(), 4);
+    assert_eq!(started[0], "state_storage");
+    assert_eq!(started[3], "final");
+    // Stamp-time reads of upstream outputs, through output() and read_json().
+    assert_eq!(f.read("genfiles/final/upstream.txt"), "a=from-parallel_a\nb=from-parallel_b\n");
+    assert_eq!(f.read("genfiles/state_storage/settings.txt"), "region=eu-north-1\nstage=state_storage\n");
+    // Every stage's output is prefixed, and the summary lists every stage.
+    let err = run.stderr();
+    assert!(err.contains("[final] final is up\n"), "{err}");
+    assert!(err.contains("summary (up): 4 ran, 0 skipped, 0 failed, 0 not run"), "{err}");
+    for stage in ["state_storage", "parallel_a", "parallel_b", "final"] {
+        assert_eq!(f.status(stage), "up");
+        assert_eq!(f.read(&format!("genfiles/.betterform/logs/{stage}/up.log")), format!("{stage} is up\n"));
+    }
+    assert!(!err.contains('\x1b'), "no terminal control sequences off a terminal");
+}
+
+#[test]
+fn stages_see_identical_absolute_wave_variables_and_run_in_their_stamped_dir() {
+    let f = diamond();
+    f.cmd()
+        .args(["up", "-j", "1"])
+        .env("GENFILES", "gen")
+        .env("OUTPUT_DIR", "./out/../out")
+        .assert()
+        .success();
+    let deploy = f.deploy.canonicalize().unwrap();
+    let impl_dir = f.impl_dir.canonicalize().unwrap();
+    let expect = |stage: &str| {
+        format!(
+            "CONFIG_JSONNET_FILE={d}/config.jsonnet\nCONFIG_JSON_FILE={d}/gen/config.json\nGENFILES={d}/gen\nIMPL_DIR={i}\nINTERACTIVE=false\nOUTPUT_DIR={d}/out/../out\nSTAGE_NAME={stage}\n",
+            d = deploy.display(),
+            i = impl_dir.display()
+        )
+    };
+    for stage in ["state_storage", "final"] {
+        assert_eq!(f.read(&format!("gen/{stage}/seen_env.up")), expect(stage));
+        assert_eq!(f.read(&format!("gen/{stage}/seen_cwd.up")).trim(), deploy.join("gen").join(stage).display().to_string());
+    }
+    assert!(f.exists("out/final/output.json"));
+    // The evaluated config lands in CONFIG_JSON_FILE.
+    let config: serde_json::Value = serde_json::from_str(&f.read("gen/config.json")).unwrap();
+    assert_eq!(config["region"], "eu-north-1");
+}
+
+#[test]
+fn independent_stages_overlap_under_j2() {
+    // Each stage of this fixture waits for the other to start: only parallel runs succeed.
+    let f = Fixture::new("pair");
+    let run = f.run(&["up", "-j", "2"]).expect(0);
+    assert!(run.stderr().contains("[left] met right"), "{}", run.stderr());
+    assert!(run.stderr().contains("[right] met left"), "{}", run.stderr());
+}
+
+#[test]
+fn nothing_overlaps_under_j1() {
+    let f = diamond();
+    f.cmd().args(["up", "-j", "1"]).env("STAGE_SLEEP", "0.2").assert().success();
+    let mut running = 0;
+    for (event, _, _) in f.trace() {
+        running += if event == "start" { 1 } else { -1 };
+        assert!(running <= 1, "two stages ran at once: {:?}", f.trace());
+    }
+    assert_eq!(f.started("up").len(), 4);
+}
+
+#[test]
+fn jobs_option_is_accepted_before_or_after_the_command_and_from_the_environment() {
+    let f = diamond();
+    f.cmd().args(["-j", "1", "up"]).env("STAGE_SLEEP", "0.1").assert().success();
+    let f = diamond();
+    f.cmd().args(["up"]).env("BETTERFORM_JOBS", "1").env("STAGE_SLEEP", "0.1").assert().success();
+    let mut running = 0;
+    for (event, _, _) in f.trace() {
+        running += if event == "start" { 1 } else { -1 };
+        assert!(running <= 1, "BETTERFORM_JOBS=1 was not honoured");
+    }
+    f.run(&["up", "-j", "0"]).expect(2);
+}
+
+#[test]
+fn a_failure_stops_new_stages_and_names_the_stage_and_its_log() {
+    let f = diamond();
+    let run = f.cmd().args(["up", "-j", "1"]).env("FAIL_STAGE", "parallel_a").output().unwrap();
+    let run = common::Run(run).expect(1);
+    // -j 1 starts parallel_a before parallel_b; after it fails nothing new starts.
+    assert_eq!(f.started("up"), ["state_storage", "parallel_a"]);
+    let err = run.stderr();
+    assert!(err.contains("[parallel_a] failing on purpose"), "{err}");
+    assert!(err.contains("parallel_a     FAILED"), "{err}");
+    assert!(err.contains("ctl up: exit status 3; log: genfiles/.betterform/logs/parallel_a/up.log"), "{err}");
+    assert!(err.contains("parallel_b     not run        -  run stopped after a failure"), "{err}");
+    assert!(err.contains("final          not run        -  dependency 'parallel_a' failed"), "{err}");
+    assert!(err.contains("error: stage failed: parallel_a"), "{err}");
+    assert_eq!(f.status("parallel_a"), "failed");
+    assert!(!f.exists("genfiles/final"), "a dependent of a failure is never stamped");
+}
+
+#[test]
+fn keep_going_runs_independent_stages_but_never_dependents_of_a_failure() {
+    let f = diamond();
+    let run = f.cmd().args(["up", "-j", "1", "-k"]).env("FAIL_STAGE", "parallel_a").output().unwrap();
+    let run = common::Run(run).expect(1);
+    assert_eq!(f.started("up"), ["state_storage", "parallel_a", "parallel_b"]);
+    assert_eq!(f.status("parallel_b"), "up");
+    assert!(run.stderr().contains("summary (up): 2 ran, 0 skipped, 1 failed, 1 not run"), "{}", run.stderr());
+}
+
+#[test]
+fn up_of_a_stage_brings_up_only_it_and_its_dependencies() {
+    let f = diamond();
+    f.run(&["up", "parallel_a"]).expect(0);
+    let mut started = f.started("up");
+    started.sort();
+    assert_eq!(started, ["parallel_a", "state_storage"]);
+    assert!(!f.exists("genfiles/final"));
+}
+
+#[test]
+fn down_runs_dependents_first_and_skips_what_is_not_up() {
+    let f = diamond();
+    f.run(&["up", "-j", "2"]).expect(0);
+    let run = f.run(&["down", "-j", "2"]).expect(0);
+    let down = f.started("down");
+    assert_eq!(down.first().map(String::as_str), Some("final"));
+    assert_eq!(down.last().map(String::as_str), Some("state_storage"));
+    // Each down starts only after every dependent's down ended.
+    let trace = f.trace();
+    let pos = |ev: &str, stage: &str| trace.iter().position(|t| t.0 == ev && t.1 == stage && t.2 == "down").unwrap();
+    assert!(pos("end", "final") < pos("start", "parallel_a"));
+    assert!(pos("end", "final") < pos("start", "parallel_b"));
+    assert!(pos("end", "parallel_a") < pos("start", "state_storage"));
+    assert!(pos("end", "parallel_b") < pos("start", "state_storage"));
+    assert!(run.stderr().contains("summary (down): 4 ran"), "{}", run.stderr());
+    assert_eq!(f.status("final"), "down");
+    assert!(!f.exists("output/final"));
+    // Again: everything is already down, no ctl runs.
+    let again = f.run(&["down"]).expect(0);
+    assert_eq!(f.started("down").len(), 4);
+    assert!(again.stderr().contains("already down"), "{}", again.stderr());
+}
+
+#[test]
+fn down_of_a_stage_takes_its_dependents_down_too() {
+    let f = diamond();
+    f.run(&["up"]).expect(0);
+    f.run(&["down", "parallel_a"]).expect(0);
+    assert_eq!(f.started("down"), ["final", "parallel_a"]);
+    assert_eq!(f.status("parallel_b"), "up");
+}
+
+#[test]
+fn down_skips_stages_never_stamped() {
+    let f = diamond();
+    let run = f.run(&["down"]).expect(0);
+    assert!(f.trace().is_empty(), "no ctl may run");
+    assert!(run.stderr().contains("summary (down): 0 ran, 4 skipped"), "{}", run.stderr());
+    assert!(run.stderr().contains("never stamped"), "{}", run.stderr());
+}
+
+#[test]
+fn a_failed_down_keeps_its_dependencies_up() {
+    let f = diamond();
+    f.run(&["up"]).expect(0);
+    let run = f.cmd().args(["down", "-j", "1"]).env("FAIL_STAGE", "parallel_b").output().unwrap();
+    common::Run(run).expect(1);
+    assert_eq!(f.status("state_storage"), "up", "a dependency of a failed down must not go down");
+    assert_eq!(f.status("parallel_b"), "failed");
+}
