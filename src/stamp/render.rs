@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use minijinja::value::Serde;
+use minijinja::value::{Serde, ValueKind};
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
 
 use super::error::StampError;
@@ -59,6 +59,15 @@ impl Renderer {
         env.set_debug(true);
         // Stage files are config and scripts, never HTML: escaping would corrupt them.
         env.set_auto_escape_callback(|_| AutoEscape::None);
+        // Stamped files are Terraform, YAML, JSON, shell: print booleans and null the way
+        // those (and gomplate) spell them, not Python's `True`/`None`.
+        env.set_formatter(|out, state, value| match value.kind() {
+            ValueKind::Bool => {
+                out.write_str(if value.is_true() { "true" } else { "false" }).map_err(Into::into)
+            }
+            ValueKind::None => out.write_str("null").map_err(Into::into),
+            _ => minijinja::escape_formatter(out, state, value),
+        });
         env.add_function("read_file", |path: String| read_text(&path, "read_file"));
         env.add_function("read_json", |path: String| {
             parse_json(&path, &read_text(&path, "read_json")?, "read_json")
@@ -106,8 +115,20 @@ impl Renderer {
 /// `path:line: message`, naming the offending expression for undefined values. Never uses the
 /// `{:#}` rendering, which dumps every variable in scope (secrets included).
 fn template_error(path: &Path, source: &str, e: &minijinja::Error) -> StampError {
+    // minijinja's span of an attribute lookup starts at the dot; widen it to the whole dotted
+    // name so the message says `cfg.network.vpc_id`, not `.network.vpc_id`.
     let snippet = e
         .range()
+        .map(|r| {
+            let head = &source[..r.start];
+            let start = head
+                .char_indices()
+                .rev()
+                .take_while(|(_, c)| c.is_alphanumeric() || *c == '_' || *c == '.')
+                .last()
+                .map_or(r.start, |(i, _)| i);
+            start..r.end
+        })
         .and_then(|r| source.get(r))
         .map(str::trim)
         .filter(|s| !s.is_empty() && s.len() <= 120);
