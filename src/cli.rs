@@ -76,4 +76,6 @@ pub(crate) enum Command {
         #[arg(value_name = "STAGE")]
         stages: Vec<String>,
     },
+    /// Print the man page (roff) to stdout; a pre-built copy ships in man/betterform.1
+    Man,
 }

@@ -4,11 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use jrsonnet_evaluator::manifest::JsonFormat;
 use jrsonnet_evaluator::error::ErrorKind;
+use jrsonnet_evaluator::manifest::JsonFormat;
 use jrsonnet_evaluator::trace::PathResolver;
-use jrsonnet_evaluator::{Source, Span};
 use jrsonnet_evaluator::{FileImportResolver, State};
+use jrsonnet_evaluator::{Source, Span};
 
 use crate::fsutil::write_atomic_if_changed;
 use crate::wave::Wave;
@@ -63,16 +63,15 @@ pub(crate) fn load(wave: &Wave, jpath: &[PathBuf]) -> Result<Config, ConfigError
     let json_file = &wave.config_json_file;
     match std::fs::read_to_string(json_file) {
         Ok(text) => {
-            let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-                ConfigError::Json { path: json_file.clone(), message: format!("{}:{}: {e}", e.line(), e.column()) }
+            let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| ConfigError::Json {
+                path: json_file.clone(),
+                message: format!("{}:{}: {e}", e.line(), e.column()),
             })?;
             Ok(Config { value, text, origin: Origin::JsonFile })
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config {
-            value: serde_json::json!({}),
-            text: "{}\n".to_string(),
-            origin: Origin::Empty,
-        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Ok(Config { value: serde_json::json!({}), text: "{}\n".to_string(), origin: Origin::Empty })
+        }
         Err(e) => Err(ConfigError::Json { path: json_file.clone(), message: e.to_string() }),
     }
 }
@@ -94,9 +93,7 @@ fn evaluate(file: &Path, search: &[PathBuf], wave: &Wave) -> Result<Config, Conf
     let env_json = serde_json::to_string(&wave.env_map()).expect("a string map serializes");
     context.add_ext_code("env", env_json).map_err(|e| fail(e.to_string()))?;
     let mut builder = State::builder();
-    builder
-        .import_resolver(FileImportResolver::new(search.to_vec()))
-        .context_initializer(context);
+    builder.import_resolver(FileImportResolver::new(search.to_vec())).context_initializer(context);
     let state = builder.build();
     // The guard must outlive manifestation: ext-code is evaluated lazily inside it.
     let _guard = state.enter();
@@ -115,9 +112,7 @@ fn evaluate(file: &Path, search: &[PathBuf], wave: &Wave) -> Result<Config, Conf
 fn location(source: &Source, offset: u32) -> String {
     let [at] = source.map_source_locations(&[offset]);
     let path = source.source_path();
-    let file = path
-        .path()
-        .map_or_else(|| path.to_string(), |p| PathResolver::new_cwd_fallback().resolve(p));
+    let file = path.path().map_or_else(|| path.to_string(), |p| PathResolver::new_cwd_fallback().resolve(p));
     format!("{file}:{}:{}", at.line, at.column)
 }
 
@@ -133,11 +128,7 @@ fn format_jsonnet_error(file: &Path, e: &jrsonnet_evaluator::Error) -> String {
     let mut lines = Vec::new();
     match e.error() {
         ErrorKind::ImportSyntaxError { error, .. } => {
-            lines.push(format!(
-                "  {}: syntax error: {}",
-                span_location(&error.location),
-                error.message
-            ));
+            lines.push(format!("  {}: syntax error: {}", span_location(&error.location), error.message));
         }
         ErrorKind::StaticAnalysisError(diagnostics) => {
             for d in diagnostics {

@@ -84,10 +84,7 @@ impl Dag {
                             .suggest(&dep.text)
                             .map(|s| format!(" (did you mean '{s}'?)"))
                             .unwrap_or_default();
-                        errors.push(DagFileError::at(
-                            dep.pos,
-                            format!("unknown stage '{}'{hint}", dep.text),
-                        ));
+                        errors.push(DagFileError::at(dep.pos, format!("unknown stage '{}'{hint}", dep.text)));
                         continue;
                     };
                     if dep_id == stage {
@@ -294,13 +291,15 @@ mod tests {
 
     #[test]
     fn unknown_dependency_suggests_the_near_name() {
-        let err = dag("$(call define_stage, parallel_a, )\n$(call define_stage, final, \\\n   paralel_a)\n").unwrap_err();
+        let err = dag("$(call define_stage, parallel_a, )\n$(call define_stage, final, \\\n   paralel_a)\n")
+            .unwrap_err();
         assert_eq!(err, "dag.mk:3:4: unknown stage 'paralel_a' (did you mean 'parallel_a'?)");
     }
 
     #[test]
     fn duplicate_and_self_dependency_are_all_reported() {
-        let err = dag("$(call define_stage, a, a)\n$(call define_stage, b, )\n$(call define_stage, b, a)\n").unwrap_err();
+        let err = dag("$(call define_stage, a, a)\n$(call define_stage, b, )\n$(call define_stage, b, a)\n")
+            .unwrap_err();
         assert_eq!(
             err,
             "dag.mk:1:25: stage 'a' depends on itself\ndag.mk:3:22: stage 'b' is defined twice (first at line 2); merge its dependencies into one define_stage"

@@ -83,11 +83,8 @@ impl Project {
             .iter()
             .map(|name| {
                 self.dag.lookup(name).ok_or_else(|| {
-                    let hint = self
-                        .dag
-                        .suggest(name)
-                        .map(|s| format!(" (did you mean '{s}'?)"))
-                        .unwrap_or_default();
+                    let hint =
+                        self.dag.suggest(name).map(|s| format!(" (did you mean '{s}'?)")).unwrap_or_default();
                     Error::Usage(format!(
                         "unknown stage '{name}'{hint}; stages are declared in {}",
                         self.wave.dag_file().display()

@@ -41,9 +41,15 @@ pub(crate) enum Outcome {
 /// The final result of every stage the run was asked to act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Result {
-    Done { outcome: Outcome, started: SystemTime, duration: Duration },
+    Done {
+        outcome: Outcome,
+        started: SystemTime,
+        duration: Duration,
+    },
     /// Never started because a stage it waits for failed.
-    Blocked { by: StageId },
+    Blocked {
+        by: StageId,
+    },
     /// Never started because the run stopped after a failure elsewhere.
     Stopped,
 }

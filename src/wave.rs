@@ -38,15 +38,11 @@ impl Wave {
     /// Reads the wave variables from the environment; `impl_dir` comes from `--impl-dir` or
     /// `IMPL_DIR` (clap has already merged the two).
     pub(crate) fn from_env(impl_dir: Option<&Path>) -> Result<Wave, Error> {
-        let impl_dir = impl_dir.ok_or_else(|| {
-            Error::Usage("no impl dir: pass --impl-dir DIR or set IMPL_DIR".to_string())
-        })?;
+        let impl_dir = impl_dir
+            .ok_or_else(|| Error::Usage("no impl dir: pass --impl-dir DIR or set IMPL_DIR".to_string()))?;
         let impl_dir = absolute(impl_dir)?;
         if !impl_dir.is_dir() {
-            return Err(Error::Usage(format!(
-                "impl dir '{}' is not a directory",
-                impl_dir.display()
-            )));
+            return Err(Error::Usage(format!("impl dir '{}' is not a directory", impl_dir.display())));
         }
         let genfiles = absolute(&env_path("GENFILES").unwrap_or_else(|| "genfiles".into()))?;
         let output_dir = absolute(&env_path("OUTPUT_DIR").unwrap_or_else(|| "output".into()))?;

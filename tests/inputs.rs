@@ -52,7 +52,8 @@ fn cycle_names_every_stage_on_it() {
 
 #[test]
 fn cycle_through_the_older_dag_deps_form() {
-    let err = refused("$(call dag_deps, parallel_a, state_storage)\n$(call dag_deps, state_storage, parallel_a)\n");
+    let err =
+        refused("$(call dag_deps, parallel_a, state_storage)\n$(call dag_deps, state_storage, parallel_a)\n");
     assert!(err.contains("DAG:1:18: cycle: parallel_a -> state_storage -> parallel_a"), "{err}");
 }
 
@@ -167,4 +168,15 @@ fn template_syntax_errors_are_reported_before_any_stage_runs() {
     assert!(err.contains("parallel_a/also.txt:1: syntax error"), "{err}");
     assert!(f.trace().is_empty());
     assert!(!f.exists("genfiles/state_storage"));
+}
+
+#[test]
+fn shipped_man_page_matches_the_cli() {
+    let mut cmd = assert_cmd::Command::cargo_bin("betterform").unwrap();
+    let run = common::Run(cmd.env_remove("IMPL_DIR").arg("man").output().unwrap()).expect(0);
+    let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/man/betterform.1")).unwrap();
+    assert!(
+        run.stdout() == shipped,
+        "man/betterform.1 is stale: regenerate it with `cargo run -- man > man/betterform.1`"
+    );
 }

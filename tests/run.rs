@@ -53,7 +53,10 @@ fn stages_see_identical_absolute_wave_variables_and_run_in_their_stamped_dir() {
     };
     for stage in ["state_storage", "final"] {
         assert_eq!(f.read(&format!("gen/{stage}/seen_env.up")), expect(stage));
-        assert_eq!(f.read(&format!("gen/{stage}/seen_cwd.up")).trim(), deploy.join("gen").join(stage).display().to_string());
+        assert_eq!(
+            f.read(&format!("gen/{stage}/seen_cwd.up")).trim(),
+            deploy.join("gen").join(stage).display().to_string()
+        );
     }
     assert!(f.exists("out/final/output.json"));
     // The evaluated config lands in CONFIG_JSON_FILE.
@@ -144,7 +147,9 @@ fn down_runs_dependents_first_and_skips_what_is_not_up() {
     assert_eq!(down.last().map(String::as_str), Some("state_storage"));
     // Each down starts only after every dependent's down ended.
     let trace = f.trace();
-    let pos = |ev: &str, stage: &str| trace.iter().position(|t| t.0 == ev && t.1 == stage && t.2 == "down").unwrap();
+    let pos = |ev: &str, stage: &str| {
+        trace.iter().position(|t| t.0 == ev && t.1 == stage && t.2 == "down").unwrap()
+    };
     assert!(pos("end", "final") < pos("start", "parallel_a"));
     assert!(pos("end", "final") < pos("start", "parallel_b"));
     assert!(pos("end", "parallel_a") < pos("start", "state_storage"));

@@ -7,5 +7,6 @@ pub(crate) fn dispatch(command: Command, global: &Global) -> Result<(), Error> {
     match command {
         Command::Up { stages } => super::up::up(global, &stages),
         Command::Down { stages } => super::down::down(global, &stages),
+        Command::Man => super::man::man(),
     }
 }

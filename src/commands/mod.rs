@@ -2,6 +2,7 @@
 
 mod dispatch;
 mod down;
+mod man;
 mod run;
 mod up;
 

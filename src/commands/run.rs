@@ -17,10 +17,7 @@ use crate::scheduler::{self, Direction, Outcome, Sink};
 use crate::state::{StageState, StateStore, Status, millis, timestamp};
 
 pub(crate) fn jobs(global: &Global) -> usize {
-    global.jobs.map_or_else(
-        || std::thread::available_parallelism().map_or(1, |n| n.get()),
-        |j| j as usize,
-    )
+    global.jobs.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), |j| j as usize)
 }
 
 /// Evaluates the config and writes `CONFIG_JSON_FILE` (only when it changed).
@@ -33,11 +30,7 @@ pub(crate) fn load_config(project: &Project, global: &Global) -> Result<Config, 
 /// Shows `path` relative to the working directory when it is below it.
 pub(crate) fn display_path(path: &Path) -> String {
     let cwd = std::env::current_dir().ok();
-    cwd.as_deref()
-        .and_then(|cwd| path.strip_prefix(cwd).ok())
-        .unwrap_or(path)
-        .display()
-        .to_string()
+    cwd.as_deref().and_then(|cwd| path.strip_prefix(cwd).ok()).unwrap_or(path).display().to_string()
 }
 
 /// Runs `work` over `members` and reports; an `Err` when any stage failed.
@@ -61,10 +54,7 @@ pub(crate) fn schedule(
     if t.failed > 0 {
         let failed: Vec<&str> = (0..project.dag.len())
             .filter(|&s| {
-                matches!(
-                    &results[s],
-                    Some(scheduler::Result::Done { outcome: Outcome::Failed(_), .. })
-                )
+                matches!(&results[s], Some(scheduler::Result::Done { outcome: Outcome::Failed(_), .. }))
             })
             .map(|s| project.dag.name(s))
             .collect();

@@ -187,11 +187,19 @@ mod tests {
 
     #[test]
     fn every_syntax_error_has_its_position() {
-        assert_eq!(err("$(call define_stage, a, b c\n").0..=err("$(call define_stage, a, b c\n").1, 1..=28);
-        assert_eq!(err("$(call define_stage, a, b c\n").2, "expected ')', found end of line");
-        assert_eq!(err("\n  foo\n"), (2, 3, "expected '$(call define_stage, NAME, DEPS)', a comment or a blank line, found 'foo'".into()));
-        assert_eq!(err("$(call define_stages, a, )").2, "unknown function 'define_stages'; expected 'define_stage' or 'dag_deps'");
-        assert_eq!(err("$(call define_stage, a, )").0, 1);
+        assert_eq!(err("$(call define_stage, a, b c\n"), (1, 28, "expected ')', found end of line".into()));
+        assert_eq!(
+            err("\n  foo\n"),
+            (
+                2,
+                3,
+                "expected '$(call define_stage, NAME, DEPS)', a comment or a blank line, found 'foo'".into()
+            )
+        );
+        assert_eq!(
+            err("$(call define_stages, a, )").2,
+            "unknown function 'define_stages'; expected 'define_stage' or 'dag_deps'"
+        );
         assert_eq!(err("$(eval define_stage, a, )").1, 3);
         assert_eq!(err("$(call define_stage, , b)"), (1, 8, "define_stage needs a stage name".into()));
         assert_eq!(err("$(call define_stage, a b, )").1, 24);
@@ -207,7 +215,8 @@ mod tests {
 
     #[test]
     fn continuation_in_a_comment_continues_the_comment() {
-        let decls = parse("# comment \\\n$(call define_stage, hidden, )\n$(call define_stage, seen, )").unwrap();
+        let decls =
+            parse("# comment \\\n$(call define_stage, hidden, )\n$(call define_stage, seen, )").unwrap();
         assert_eq!(decls.len(), 1);
         assert_eq!(decls[0].stages[0].text, "seen");
         assert_eq!(decls[0].pos, Pos { line: 3, col: 1 });

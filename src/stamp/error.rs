@@ -19,7 +19,10 @@ pub(crate) enum StampError {
 }
 
 impl StampError {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> StampError {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> StampError {
         let path = path.into();
         move |source| StampError::Io { action, path, source }
     }

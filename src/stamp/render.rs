@@ -106,9 +106,7 @@ impl Renderer {
             stage_name => stage,
         };
         let name = path.display().to_string();
-        self.env
-            .render_named_str(&name, source, ctx)
-            .map_err(|e| template_error(path, source, &e))
+        self.env.render_named_str(&name, source, ctx).map_err(|e| template_error(path, source, &e))
     }
 }
 

@@ -61,5 +61,4 @@ impl Stamper<'_> {
     fn manifest_path(&self, stage: &str) -> std::path::PathBuf {
         self.wave.state_dir().join("stamps").join(format!("{stage}.json"))
     }
-
 }

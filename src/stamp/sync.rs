@@ -39,17 +39,10 @@ pub(crate) struct SyncReport {
 
 fn load_manifest(path: &Path) -> Manifest {
     // A missing or unreadable manifest only means we cannot prune: nothing is deleted.
-    fs::read(path)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_default()
+    fs::read(path).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default()
 }
 
-pub(crate) fn sync(
-    image: &[Rendered],
-    dest: &Path,
-    manifest_path: &Path,
-) -> Result<SyncReport, StampError> {
+pub(crate) fn sync(image: &[Rendered], dest: &Path, manifest_path: &Path) -> Result<SyncReport, StampError> {
     let old = load_manifest(manifest_path);
     let mut report = SyncReport::default();
     fs::create_dir_all(dest).map_err(StampError::io("cannot create", dest))?;

@@ -14,11 +14,19 @@ pub(crate) const IGNORE_FILE: &str = ".betterformignore";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Kind {
-    Dir { mode: u32 },
+    Dir {
+        mode: u32,
+    },
     /// `render` is false for files listed in `.betterformignore`; non-UTF-8 files are detected
     /// later, when their bytes are looked at.
-    File { bytes: Vec<u8>, mode: u32, render: bool },
-    Symlink { target: PathBuf },
+    File {
+        bytes: Vec<u8>,
+        mode: u32,
+        render: bool,
+    },
+    Symlink {
+        target: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone)]

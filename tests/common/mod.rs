@@ -42,6 +42,16 @@ impl Fixture {
         Fixture { _tmp: tmp, impl_dir, deploy }
     }
 
+    /// A fixture from an impl dir and a deployment dir anywhere (the bundled examples).
+    pub fn from_dirs(impl_src: &Path, deploy_src: &Path) -> Fixture {
+        let tmp = TempDir::new().unwrap();
+        let impl_dir = tmp.path().join("impl");
+        let deploy = tmp.path().join("deploy");
+        copy_tree(impl_src, &impl_dir);
+        copy_tree(deploy_src, &deploy);
+        Fixture { _tmp: tmp, impl_dir, deploy }
+    }
+
     /// A command for the binary in the deployment dir, with `--impl-dir` set and none of the
     /// caller's wave variables leaking in.
     pub fn cmd(&self) -> Command {

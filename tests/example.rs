@@ -1,0 +1,44 @@
+//! The bundled example library, run the way the README tells a newcomer to: `up` brings the
+//! diamond up with real local work, `down` leaves nothing behind but betterform's own files.
+
+mod common;
+
+use std::path::Path;
+
+use common::Fixture;
+
+fn example(deployment: &str) -> Fixture {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    Fixture::from_dirs(&root.join("impl"), &root.join(deployment))
+}
+
+#[test]
+fn prod_deployment_goes_up_and_down_cleanly() {
+    let f = example("prod");
+    let run = f.run(&["up", "-j", "2"]).expect(0);
+    let err = run.stderr();
+    assert!(err.contains("[final] smoke check passed for prod: http://localhost:443, 4 pages"), "{err}");
+    // A rendered config that read an upstream output at stamp time.
+    let api: serde_json::Value = serde_json::from_str(&f.read("genfiles/parallel_b/api.json")).unwrap();
+    assert_eq!(api["replicas"], 3);
+    assert_eq!(api["debug"], false);
+    assert!(api["state_db"].as_str().unwrap().ends_with("genfiles/state_storage/state.db"));
+    assert!(f.exists("genfiles/state_storage/state.db"));
+
+    f.run(&["down", "-j", "2"]).expect(0);
+    assert!(!f.exists("genfiles/state_storage/state.db"));
+    assert!(!f.exists("genfiles/parallel_a/site"));
+    let leftovers: Vec<_> = std::fs::read_dir(f.deploy.join("output")).unwrap().collect();
+    assert!(leftovers.is_empty(), "down must remove every output: {leftovers:?}");
+}
+
+#[test]
+fn dev_deployment_differs_only_by_its_config() {
+    let f = example("dev");
+    let run = f.run(&["up"]).expect(0);
+    assert!(
+        run.stderr().contains("smoke check passed for dev: http://localhost:8080, 2 pages"),
+        "{}",
+        run.stderr()
+    );
+}
