@@ -57,6 +57,10 @@ pub(crate) struct Global {
     #[arg(long, env = "BETTERFORM_RIGHT_DELIM", value_name = "S", default_value = "}}", global = true)]
     pub(crate) right_delim: String,
 
+    /// On SIGINT/SIGTERM, seconds to wait for running stages before killing them
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, global = true)]
+    pub(crate) grace: u64,
+
     /// Add a jsonnet library search dir (repeatable; searched before JSONNET_PATH)
     #[arg(short = 'J', long = "jpath", value_name = "DIR", global = true)]
     pub(crate) jpath: Vec<PathBuf>,

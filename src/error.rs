@@ -20,6 +20,12 @@ pub(crate) enum Error {
     /// At least one stage failed; the summary already said which.
     #[error("{0}")]
     StagesFailed(String),
+    /// Another run holds the lock.
+    #[error("{0}")]
+    Locked(String),
+    /// The run was interrupted by a signal; the summary said which stages were running.
+    #[error("interrupted by {name}")]
+    Interrupted { name: &'static str, code: i32 },
     /// Anything else (I/O on betterform's own files, ...).
     #[error(transparent)]
     Other(#[from] anyhow::Error),
@@ -30,6 +36,8 @@ impl Error {
         match self {
             Error::Usage(_) | Error::Dag(_) | Error::Config(_) | Error::Stamp(_) => 2,
             Error::StagesFailed(_) | Error::Other(_) => 1,
+            Error::Locked(_) => 3,
+            Error::Interrupted { code, .. } => *code,
         }
     }
 }

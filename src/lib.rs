@@ -10,6 +10,7 @@ mod dagfile;
 mod error;
 mod fsutil;
 mod graph;
+mod lock;
 mod process;
 mod project;
 mod report;

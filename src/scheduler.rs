@@ -10,7 +10,12 @@ use std::collections::BTreeSet;
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
+use nix::sys::signal::Signal;
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
 use crate::graph::{Dag, StageId};
+use crate::process::Groups;
 use crate::report::Reporter;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +30,8 @@ pub(crate) enum Direction {
 pub(crate) struct Options {
     pub(crate) jobs: usize,
     pub(crate) keep_going: bool,
+    /// How long stages get to stop after a forwarded SIGINT/SIGTERM before SIGKILL.
+    pub(crate) grace: Duration,
 }
 
 /// What a worker reports for its stage.
@@ -36,6 +43,8 @@ pub(crate) enum Outcome {
     Skipped(String),
     /// The stage failed; the reason names what went wrong.
     Failed(String),
+    /// The run was interrupted while the stage ran (or was about to).
+    Interrupted,
 }
 
 /// The final result of every stage the run was asked to act on.
@@ -50,8 +59,8 @@ pub(crate) enum Result {
     Blocked {
         by: StageId,
     },
-    /// Never started because the run stopped after a failure elsewhere.
-    Stopped,
+    /// Never started because the run stopped (a failure elsewhere, or a signal).
+    Stopped(Stop),
 }
 
 /// Why the run stops starting new stages. Ordered by severity, so the most severe reason wins
@@ -60,15 +69,35 @@ pub(crate) enum Result {
 pub(crate) enum Stop {
     /// A stage failed and `--keep-going` is off.
     Failure,
+    /// SIGINT (Ctrl-C).
+    Interrupt,
+    /// SIGTERM.
+    Terminate,
+}
+
+/// What a run produced: each member's result, and why it stopped early, if it did.
+pub(crate) struct Run {
+    pub(crate) results: Vec<Option<Result>>,
+    pub(crate) stop: Option<Stop>,
 }
 
 /// A worker's handle for reporting output lines of its stage.
-pub(crate) struct Sink {
+pub(crate) struct Sink<'g> {
     stage: StageId,
     tx: mpsc::Sender<Event>,
+    groups: &'g Groups,
 }
 
-impl Sink {
+impl Sink<'_> {
+    /// Where the stage's process group must be registered (see [`crate::process::run`]).
+    pub(crate) fn groups(&self) -> &Groups {
+        self.groups
+    }
+
+    pub(crate) fn interrupted(&self) -> bool {
+        self.groups.interrupted()
+    }
+
     pub(crate) fn line(&self, text: &str) {
         let _ = self.tx.send(Event::Line { stage: self.stage, text: text.to_string() });
     }
@@ -83,6 +112,8 @@ enum Event {
     Line { stage: StageId, text: String },
     Note { stage: StageId, text: String },
     Done { stage: StageId, outcome: Outcome, started: SystemTime, duration: Duration },
+    Signal(i32),
+    GraceExpired,
 }
 
 /// Runs `work` for every stage in `members`, in dependency order for `direction`, and returns
@@ -93,8 +124,8 @@ pub(crate) fn run(
     direction: Direction,
     options: Options,
     reporter: &mut dyn Reporter,
-    work: &(dyn Fn(StageId, &Sink) -> Outcome + Sync),
-) -> Vec<Option<Result>> {
+    work: &(dyn Fn(StageId, &Sink<'_>) -> Outcome + Sync),
+) -> Run {
     let waits_for = |s: StageId| match direction {
         Direction::Up => dag.deps(s),
         Direction::Down => dag.dependents(s),
@@ -120,6 +151,21 @@ pub(crate) fn run(
     let mut stop: Option<Stop> = None;
     let mut running = 0usize;
     let (tx, rx) = mpsc::channel::<Event>();
+    let groups = Groups::default();
+
+    // signal-hook's iterator receives signals through a self-pipe without blocking them, so
+    // children inherit a normal signal mask (a blocked mask would make them deaf to the very
+    // signals we forward). The handlers are installed only while stages run.
+    let mut signals = Signals::new([SIGINT, SIGTERM]).expect("signal handlers install");
+    let signal_handle = signals.handle();
+    let signal_tx = tx.clone();
+    std::thread::spawn(move || {
+        for signal in signals.forever() {
+            if signal_tx.send(Event::Signal(signal)).is_err() {
+                break;
+            }
+        }
+    });
 
     std::thread::scope(|scope| {
         loop {
@@ -127,7 +173,7 @@ pub(crate) fn run(
                 let Some((_, stage)) = ready.pop_first() else { break };
                 running += 1;
                 reporter.started(stage);
-                let sink = Sink { stage, tx: tx.clone() };
+                let sink = Sink { stage, tx: tx.clone(), groups: &groups };
                 scope.spawn(move || {
                     let started = SystemTime::now();
                     let clock = Instant::now();
@@ -140,6 +186,40 @@ pub(crate) fn run(
                 break;
             }
             match rx.recv().expect("a running worker holds a sender") {
+                Event::Signal(number) => {
+                    let (kind, signal) = if number == SIGTERM {
+                        (Stop::Terminate, Signal::SIGTERM)
+                    } else {
+                        (Stop::Interrupt, Signal::SIGINT)
+                    };
+                    if stop.is_some_and(|s| s >= Stop::Interrupt) {
+                        reporter.message(&format!(
+                            "{} again: killing {running} running stage(s) now",
+                            signal.as_str()
+                        ));
+                        groups.interrupt(Signal::SIGKILL);
+                    } else {
+                        stop = stop.max(Some(kind));
+                        reporter.message(&format!(
+                            "{}: starting no more stages; forwarded to {running} running stage(s), \
+                             waiting up to {}s for them (press Ctrl-C again to kill them now)",
+                            signal.as_str(),
+                            options.grace.as_secs()
+                        ));
+                        groups.interrupt(signal);
+                        let timer_tx = tx.clone();
+                        let grace = options.grace;
+                        // Not a scoped thread: the run must not wait for the timer to end.
+                        std::thread::spawn(move || {
+                            std::thread::sleep(grace);
+                            let _ = timer_tx.send(Event::GraceExpired);
+                        });
+                    }
+                }
+                Event::GraceExpired => {
+                    reporter.message(&format!("grace period over: killing {running} stage(s) still running"));
+                    groups.interrupt(Signal::SIGKILL);
+                }
                 Event::Line { stage, text } => reporter.line(stage, &text),
                 Event::Note { stage, text } => reporter.note(stage, &text),
                 Event::Done { stage, outcome, started, duration } => {
@@ -172,6 +252,7 @@ pub(crate) fn run(
             }
         }
     });
+    signal_handle.close();
 
     for (s, result) in results.iter_mut().enumerate() {
         if !members[s] || result.is_some() {
@@ -179,8 +260,8 @@ pub(crate) fn run(
         }
         *result = Some(match blocked_by[s] {
             Some(by) => Result::Blocked { by },
-            None => Result::Stopped,
+            None => Result::Stopped(stop.unwrap_or(Stop::Failure)),
         });
     }
-    results
+    Run { results, stop }
 }

@@ -110,8 +110,8 @@ fn a_failure_stops_new_stages_and_names_the_stage_and_its_log() {
     assert!(err.contains("[parallel_a] failing on purpose"), "{err}");
     assert!(err.contains("parallel_a     FAILED"), "{err}");
     assert!(err.contains("ctl up: exit status 3; log: genfiles/.betterform/logs/parallel_a/up.log"), "{err}");
-    assert!(err.contains("parallel_b     not run        -  run stopped after a failure"), "{err}");
-    assert!(err.contains("final          not run        -  dependency 'parallel_a' failed"), "{err}");
+    assert!(err.contains("parallel_b     not run           -  run stopped after a failure"), "{err}");
+    assert!(err.contains("final          not run           -  dependency 'parallel_a' failed"), "{err}");
     assert!(err.contains("error: stage failed: parallel_a"), "{err}");
     assert_eq!(f.status("parallel_a"), "failed");
     assert!(!f.exists("genfiles/final"), "a dependent of a failure is never stamped");

@@ -6,6 +6,7 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use crate::cli::Global;
 use crate::error::Error;
+use crate::lock;
 use crate::project::{Project, StageKind};
 use crate::scheduler::{Direction, Outcome};
 use crate::state::{StateStore, Status};
@@ -27,13 +28,14 @@ pub(crate) fn down(global: &Global, stages: &[String]) -> Result<(), Error> {
     let project = Project::load(global.impl_dir.as_deref())?;
     let targets = project.targets(stages)?;
     let members = project.dag.with_dependents(&targets);
+    let _lock = lock::acquire(&project.wave, "down")?;
     load_config(&project, global)?;
     let wave = &project.wave;
     if !global.yes && wave.interactive() && std::io::stdin().is_terminal() && !confirm(&project, &members)? {
         return Err(Error::StagesFailed("aborted: nothing was brought down".into()));
     }
     let store = StateStore::new(wave);
-    let work = |stage: usize, sink: &crate::scheduler::Sink| -> Outcome {
+    let work = |stage: usize, sink: &crate::scheduler::Sink<'_>| -> Outcome {
         let name = project.dag.name(stage);
         if !wave.stage_dir(name).is_dir() {
             return Outcome::Skipped("never stamped".into());

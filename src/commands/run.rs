@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::Path;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::cli::Global;
 use crate::config::{self, Config};
@@ -13,7 +13,7 @@ use crate::graph::StageId;
 use crate::process::{self, Job};
 use crate::project::Project;
 use crate::report::{LineReporter, render_summary, totals};
-use crate::scheduler::{self, Direction, Outcome, Sink};
+use crate::scheduler::{self, Direction, Outcome, Sink, Stop};
 use crate::state::{StageState, StateStore, Status, millis, timestamp};
 
 pub(crate) fn jobs(global: &Global) -> usize {
@@ -39,17 +39,27 @@ pub(crate) fn schedule(
     global: &Global,
     members: &[bool],
     direction: Direction,
-    work: &(dyn Fn(StageId, &Sink) -> Outcome + Sync),
+    work: &(dyn Fn(StageId, &Sink<'_>) -> Outcome + Sync),
 ) -> Result<(), Error> {
     let command = match direction {
         Direction::Up => "up",
         Direction::Down => "down",
     };
-    let options = scheduler::Options { jobs: jobs(global), keep_going: global.keep_going };
+    let options = scheduler::Options {
+        jobs: jobs(global),
+        keep_going: global.keep_going,
+        grace: Duration::from_secs(global.grace),
+    };
     let mut reporter = LineReporter::new(&project.dag, command);
-    let results = scheduler::run(&project.dag, members, direction, options, &mut reporter, work);
+    let run = scheduler::run(&project.dag, members, direction, options, &mut reporter, work);
+    let results = run.results;
     let log_of = |stage: &str| display_path(&project.wave.log_path(stage, command));
     eprint!("{}", render_summary(&project.dag, &results, command, &log_of));
+    match run.stop {
+        Some(Stop::Interrupt) => return Err(Error::Interrupted { name: "SIGINT", code: 130 }),
+        Some(Stop::Terminate) => return Err(Error::Interrupted { name: "SIGTERM", code: 143 }),
+        Some(Stop::Failure) | None => {}
+    }
     let t = totals(&results);
     if t.failed > 0 {
         let failed: Vec<&str> = (0..project.dag.len())
@@ -72,8 +82,11 @@ pub(crate) fn run_ctl(
     stage: &str,
     command: &'static str,
     success: Status,
-    sink: &Sink,
+    sink: &Sink<'_>,
 ) -> Outcome {
+    if sink.interrupted() {
+        return Outcome::Interrupted;
+    }
     let wave = &project.wave;
     let store = StateStore::new(wave);
     let log = wave.log_path(stage, command);
@@ -99,11 +112,21 @@ pub(crate) fn run_ctl(
         log: &log,
         inherit_stdin: wave.interactive() && jobs(global) == 1 && std::io::stdin().is_terminal(),
     };
-    let result = process::run(&job, |line| sink.line(line));
+    let Ok(result) = process::run(&job, sink.groups(), |line| sink.line(line)) else {
+        // Interrupted before it could start: it stays recorded `unknown` (the safe side).
+        return Outcome::Interrupted;
+    };
     let ended = SystemTime::now();
     state.ended = Some(timestamp(ended));
     state.duration_ms = Some(millis(ended.duration_since(started).unwrap_or_default()));
     let outcome = match result {
+        // Whatever its exit code, a stage that was running when the signal came may have been
+        // cut off half-way: `unknown`, so the next `up` runs it again.
+        _ if sink.interrupted() => {
+            state.status = Status::Unknown;
+            state.exit_code = result.as_ref().ok().and_then(|e| e.code());
+            Outcome::Interrupted
+        }
         Ok(exit) if exit.success() => {
             state.status = success;
             state.exit_code = Some(0);

@@ -3,6 +3,7 @@
 
 use crate::cli::Global;
 use crate::error::Error;
+use crate::lock;
 use crate::project::{Project, StageKind};
 use crate::scheduler::{Direction, Outcome};
 use crate::stamp::{Delimiters, Renderer, StampError, Stamper};
@@ -14,6 +15,7 @@ pub(crate) fn up(global: &Global, stages: &[String]) -> Result<(), Error> {
     let project = Project::load(global.impl_dir.as_deref())?;
     let targets = project.targets(stages)?;
     let members = project.dag.with_dependencies(&targets);
+    let _lock = lock::acquire(&project.wave, "up")?;
     let config = load_config(&project, global)?;
     let delimiters = Delimiters { left: global.left_delim.clone(), right: global.right_delim.clone() };
     let wave = &project.wave;
@@ -32,8 +34,11 @@ pub(crate) fn up(global: &Global, stages: &[String]) -> Result<(), Error> {
         return Err(StampError::Many(errors).into());
     }
 
-    let work = |stage: usize, sink: &crate::scheduler::Sink| -> Outcome {
+    let work = |stage: usize, sink: &crate::scheduler::Sink<'_>| -> Outcome {
         let name = project.dag.name(stage);
+        if sink.interrupted() {
+            return Outcome::Interrupted;
+        }
         match stamper.stamp(name) {
             Ok(report) => sink.note(&format!(
                 "stamped ({} written, {} unchanged, {} removed)",

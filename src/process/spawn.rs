@@ -3,15 +3,17 @@
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, PipeReader, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+
+use super::groups::{Groups, Interrupted};
 
 /// How a command ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,11 +66,31 @@ enum Msg {
 }
 
 /// Runs the job to completion, calling `on_line` for every output line (without its newline).
-pub(crate) fn run(job: &Job<'_>, mut on_line: impl FnMut(&str)) -> std::io::Result<Exit> {
+pub(crate) fn run(
+    job: &Job<'_>,
+    groups: &Groups,
+    mut on_line: impl FnMut(&str),
+) -> Result<std::io::Result<Exit>, Interrupted> {
+    groups
+        .spawn_guarded(|| {
+            let (child, reader, log) = spawn(job)?;
+            let pgid = i32::try_from(child.id()).expect("pids fit in i32");
+            Ok(((child, reader, log), pgid))
+        })
+        .map(|spawned| {
+            let (child, reader, log) = spawned?;
+            let pgid = i32::try_from(child.id()).expect("pids fit in i32");
+            let result = supervise(child, reader, log, &mut on_line);
+            groups.finished(pgid);
+            result
+        })
+}
+
+fn spawn(job: &Job<'_>) -> std::io::Result<(Child, PipeReader, File)> {
     if let Some(dir) = job.log.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let mut log = File::create(job.log)?;
+    let log = File::create(job.log)?;
     let (reader, writer) = std::io::pipe()?;
     let mut command = Command::new(&job.program);
     command
@@ -81,9 +103,18 @@ pub(crate) fn run(job: &Job<'_>, mut on_line: impl FnMut(&str)) -> std::io::Resu
         // Its own process group: signals can be forwarded to the stage and everything it
         // started, and terminal Ctrl-C reaches only betterform, which decides what to do.
         .process_group(0);
-    let mut child = command.spawn()?;
+    let child = command.spawn()?;
     // Our copies of the pipe's write end live in `command`; drop it so EOF can arrive.
     drop(command);
+    Ok((child, reader, log))
+}
+
+fn supervise(
+    mut child: Child,
+    reader: PipeReader,
+    mut log: File,
+    on_line: &mut impl FnMut(&str),
+) -> std::io::Result<Exit> {
     let pgid = Pid::from_raw(i32::try_from(child.id()).expect("pids fit in i32"));
 
     // Output is read on one thread and the leader is waited for on another, so that we

@@ -13,6 +13,8 @@ pub(crate) trait Reporter {
     fn line(&mut self, stage: StageId, text: &str);
     fn note(&mut self, stage: StageId, text: &str);
     fn finished(&mut self, stage: StageId, outcome: &Outcome, duration: Duration);
+    /// A message about the whole run (signals, ...).
+    fn message(&mut self, text: &str);
 }
 
 pub(crate) fn format_duration(d: Duration) -> String {
@@ -64,6 +66,11 @@ impl Reporter for LineReporter<'_> {
             Outcome::Ran => self.print(format_args!("==> {name}: {} done ({took})", self.command)),
             Outcome::Skipped(why) => self.print(format_args!("==> {name}: skipped: {why}")),
             Outcome::Failed(why) => self.print(format_args!("==> {name}: FAILED ({took}): {why}")),
+            Outcome::Interrupted => self.print(format_args!("==> {name}: interrupted ({took})")),
         }
+    }
+
+    fn message(&mut self, text: &str) {
+        self.print(format_args!("==> {text}"));
     }
 }

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use super::reporter::format_duration;
 use crate::graph::Dag;
-use crate::scheduler::{Outcome, Result};
+use crate::scheduler::{Outcome, Result, Stop};
 
 /// Counts of how a run went.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -13,6 +13,7 @@ pub(crate) struct Totals {
     pub(crate) ran: usize,
     pub(crate) skipped: usize,
     pub(crate) failed: usize,
+    pub(crate) interrupted: usize,
     pub(crate) not_run: usize,
 }
 
@@ -23,7 +24,8 @@ pub(crate) fn totals(results: &[Option<Result>]) -> Totals {
             Result::Done { outcome: Outcome::Ran, .. } => t.ran += 1,
             Result::Done { outcome: Outcome::Skipped(_), .. } => t.skipped += 1,
             Result::Done { outcome: Outcome::Failed(_), .. } => t.failed += 1,
-            Result::Blocked { .. } | Result::Stopped => t.not_run += 1,
+            Result::Done { outcome: Outcome::Interrupted, .. } => t.interrupted += 1,
+            Result::Blocked { .. } | Result::Stopped(_) => t.not_run += 1,
         }
     }
     t
@@ -56,13 +58,20 @@ pub(crate) fn render(
                         let log = log_of(dag.name(s));
                         (name, "FAILED", took, format!("{why}; log: {log}"))
                     }
+                    Outcome::Interrupted => {
+                        let log = log_of(dag.name(s));
+                        (name, "interrupted", took, format!("recorded unknown; log: {log}"))
+                    }
                 }
             }
             Result::Blocked { by } => {
                 (name, "not run", "-".into(), format!("dependency '{}' failed", dag.name(*by)))
             }
-            Result::Stopped => {
+            Result::Stopped(Stop::Failure) => {
                 (name, "not run", "-".into(), "run stopped after a failure (use -k to keep going)".into())
+            }
+            Result::Stopped(Stop::Interrupt | Stop::Terminate) => {
+                (name, "not run", "-".into(), "run interrupted".into())
             }
         };
         rows.push(row);
@@ -75,8 +84,12 @@ pub(crate) fn render(
         "summary ({command}): {} ran, {} skipped, {} failed, {} not run",
         t.ran, t.skipped, t.failed, t.not_run
     );
+    if t.interrupted > 0 {
+        out.truncate(out.len() - 1);
+        let _ = writeln!(out, ", {} interrupted", t.interrupted);
+    }
     for (name, result, took, detail) in rows {
-        let line = format!("  {name:<width$}  {result:<8} {took:>7}  {detail}");
+        let line = format!("  {name:<width$}  {result:<11} {took:>7}  {detail}");
         let _ = writeln!(out, "{}", line.trim_end());
     }
     out

@@ -1,0 +1,59 @@
+//! The process groups of every running stage, so a signal can be forwarded to all of them.
+//!
+//! Spawning and interrupting take the same mutex: either a stage is spawned before the
+//! interruption (and is registered in time to receive the forwarded signal), or it sees the
+//! interruption and is never spawned. Without that, a stage starting at the moment Ctrl-C
+//! arrives could miss the signal and run on unsupervised.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+#[derive(Default)]
+pub(crate) struct Groups {
+    running: Mutex<HashSet<i32>>,
+    interrupted: AtomicBool,
+}
+
+/// Returned when the run was interrupted before the command could start.
+#[derive(Debug)]
+pub(crate) struct Interrupted;
+
+impl Groups {
+    /// Runs `spawn` (which returns the new group's id) unless the run is interrupted, and
+    /// registers the group before anyone can signal the run.
+    pub(crate) fn spawn_guarded<T>(
+        &self,
+        spawn: impl FnOnce() -> std::io::Result<(T, i32)>,
+    ) -> Result<std::io::Result<T>, Interrupted> {
+        let mut running = self.running.lock().expect("no panics while holding the lock");
+        if self.interrupted() {
+            return Err(Interrupted);
+        }
+        Ok(spawn().map(|(value, pgid)| {
+            running.insert(pgid);
+            value
+        }))
+    }
+
+    pub(crate) fn finished(&self, pgid: i32) {
+        self.running.lock().expect("no panics while holding the lock").remove(&pgid);
+    }
+
+    /// Marks the run interrupted (no more spawns) and sends `signal` to every running group.
+    pub(crate) fn interrupt(&self, signal: Signal) {
+        let running = self.running.lock().expect("no panics while holding the lock");
+        self.interrupted.store(true, Ordering::SeqCst);
+        for &pgid in running.iter() {
+            // ESRCH means the group is already gone: nothing left to stop.
+            let _ = killpg(Pid::from_raw(pgid), signal);
+        }
+    }
+
+    pub(crate) fn interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,146 @@
+//! Signals, the run lock and crash recovery, end to end on the built binary.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Fixture;
+
+fn wait_for(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !path.exists() {
+        assert!(Instant::now() < deadline, "timed out waiting for {}", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether a process is still running. A zombie (dead, waiting for whoever inherited it to
+/// reap it) does not count: in containers PID 1 may never reap orphans.
+fn alive(pid: &str) -> bool {
+    // Give the kernel a moment to deliver the kill to everything in the group.
+    std::thread::sleep(Duration::from_millis(200));
+    match std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())) {
+        Err(_) => false,
+        Ok(stat) => {
+            let state = stat.rsplit(')').next().unwrap_or("").split_whitespace().next().unwrap_or("");
+            state != "Z" && state != "X"
+        }
+    }
+}
+
+fn signal(child: &Child, sig: &str) {
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill").args([sig, &pid]).status().unwrap().success());
+}
+
+/// Starts `up` in the background and waits until the slow stage is running.
+fn start_up(f: &Fixture, extra: &[&str], mode: &str) -> Child {
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("betterform"))
+        .current_dir(&f.deploy)
+        .env("INTERACTIVE", "false")
+        .env("SLOW_MODE", mode)
+        .arg("--impl-dir")
+        .arg(&f.impl_dir)
+        .arg("up")
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&f.deploy.join("genfiles/slow.started"));
+    child
+}
+
+fn finish(child: Child) -> common::Run {
+    common::Run(child.wait_with_output().unwrap())
+}
+
+fn started(f: &Fixture) -> Vec<String> {
+    f.started("up")
+}
+
+#[test]
+fn sigint_is_forwarded_nothing_more_starts_and_no_process_survives() {
+    let f = Fixture::new("signals");
+    let child = start_up(&f, &[], "trap");
+    assert!(alive(&f.read("genfiles/slow.bgpid")), "the liveness check must see the background child");
+    signal(&child, "-INT");
+    let run = finish(child).expect(130);
+    assert_eq!(f.read("genfiles/slow.signal").trim(), "INT", "the stage saw the forwarded signal");
+    assert_eq!(started(&f), ["slow"], "nothing starts after the signal");
+    assert!(!alive(&f.read("genfiles/slow.bgpid")), "a backgrounded child of ctl must not survive");
+    assert_eq!(f.status("slow"), "unknown");
+    let err = run.stderr();
+    assert!(err.contains("interrupted"), "{err}");
+    assert!(err.contains("error: interrupted by SIGINT"), "{err}");
+}
+
+#[test]
+fn sigterm_exits_143() {
+    let f = Fixture::new("signals");
+    let child = start_up(&f, &[], "trap");
+    signal(&child, "-TERM");
+    finish(child).expect(143);
+    assert_eq!(f.read("genfiles/slow.signal").trim(), "TERM");
+    assert_eq!(f.status("slow"), "unknown");
+}
+
+#[test]
+fn a_stage_ignoring_signals_is_killed_after_the_grace_period() {
+    let f = Fixture::new("signals");
+    let child = start_up(&f, &["--grace", "1"], "ignore");
+    let sent = Instant::now();
+    signal(&child, "-INT");
+    let run = finish(child).expect(130);
+    assert!(sent.elapsed() < Duration::from_secs(15), "grace period not enforced");
+    assert!(run.stderr().contains("grace period over"), "{}", run.stderr());
+    assert!(!alive(&f.read("genfiles/slow.bgpid")));
+    assert_eq!(f.status("slow"), "unknown");
+}
+
+#[test]
+fn a_second_sigint_kills_at_once() {
+    let f = Fixture::new("signals");
+    let child = start_up(&f, &["--grace", "60"], "ignore");
+    signal(&child, "-INT");
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = Instant::now();
+    signal(&child, "-INT");
+    let run = finish(child).expect(130);
+    assert!(sent.elapsed() < Duration::from_secs(10), "second SIGINT did not kill at once");
+    assert!(run.stderr().contains("SIGINT again: killing"), "{}", run.stderr());
+}
+
+#[test]
+fn a_second_run_exits_3_at_once_naming_the_holder() {
+    let f = Fixture::new("signals");
+    let child = start_up(&f, &[], "trap");
+    let began = Instant::now();
+    let second = f.run(&["up"]).expect(3);
+    assert!(began.elapsed() < Duration::from_secs(1), "the second run must not wait");
+    let err = second.stderr();
+    assert!(err.contains(&format!("pid {}, command 'up'", child.id())), "{err}");
+    assert!(err.contains("started 20"), "{err}");
+    // down is locked out too; nothing of the second run happened.
+    f.run(&["down", "-y"]).expect(3);
+    std::fs::write(f.deploy.join("genfiles/release"), "").unwrap();
+    finish(child).expect(0);
+    assert_eq!(started(&f), ["slow", "after"]);
+}
+
+#[test]
+fn after_kill_9_the_next_up_reruns_the_interrupted_stage() {
+    let f = Fixture::new("signals");
+    let child = start_up(&f, &[], "trap");
+    signal(&child, "-KILL");
+    let _ = finish(child);
+    // State stays readable and says what is known: the stage may be half-done.
+    assert_eq!(f.status("slow"), "unknown");
+    // The orphaned ctl of the dead run is still going; let it finish.
+    std::fs::write(f.deploy.join("genfiles/release"), "").unwrap();
+    f.run(&["up"]).expect(0);
+    assert_eq!(started(&f), ["slow", "slow", "after"]);
+    assert_eq!(f.status("slow"), "up");
+}
