@@ -45,6 +45,10 @@ pub(crate) struct Global {
     #[arg(short = 'k', long, global = true)]
     pub(crate) keep_going: bool,
 
+    /// Re-stamp and re-run targeted stages even if they are up to date
+    #[arg(short = 'B', long, global = true)]
+    pub(crate) force: bool,
+
     /// Do not ask for confirmation before `down`
     #[arg(short = 'y', long, global = true)]
     pub(crate) yes: bool,

@@ -39,6 +39,8 @@ pub(crate) struct Options {
 pub(crate) enum Outcome {
     /// The stage's command ran and succeeded.
     Ran,
+    /// The stage was already up on an identical render; nothing ran.
+    UpToDate,
     /// Nothing needed doing (never stamped, already down, …); counts as success.
     Skipped(String),
     /// The stage failed; the reason names what went wrong.

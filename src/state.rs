@@ -2,6 +2,7 @@
 //! atomically. A stage that is running is recorded `unknown` first, so a run that dies leaves
 //! it `unknown` and the next `up` runs it again.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
@@ -21,6 +22,18 @@ pub(crate) enum Status {
     Never,
 }
 
+impl Status {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Status::Up => "up",
+            Status::Down => "down",
+            Status::Failed => "failed",
+            Status::Unknown => "unknown",
+            Status::Never => "never",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub(crate) struct StageState {
     pub(crate) status: Status,
@@ -31,6 +44,16 @@ pub(crate) struct StageState {
     pub(crate) duration_ms: Option<u64>,
     pub(crate) exit_code: Option<i32>,
     pub(crate) log: Option<PathBuf>,
+    /// Content hash of the stamped dir the last successful `up` ran on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) stamp_digest: Option<String>,
+    /// Incremented by every `up` that ran and succeeded: dependents compare it with what they
+    /// saw to know whether a dependency has completed an `up` since their own.
+    #[serde(default)]
+    pub(crate) generation: u64,
+    /// Each dependency's generation when this stage's last successful `up` ran.
+    #[serde(default)]
+    pub(crate) dep_generations: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -25,7 +25,7 @@ fn up_runs_the_diamond_in_dependency_order_and_stamps_upstream_outputs() {
     // Every stage's output is prefixed, and the summary lists every stage.
     let err = run.stderr();
     assert!(err.contains("[final] final is up\n"), "{err}");
-    assert!(err.contains("summary (up): 4 ran, 0 skipped, 0 failed, 0 not run"), "{err}");
+    assert!(err.contains("summary (up): 4 ran, 0 up to date, 0 skipped, 0 failed, 0 not run"), "{err}");
     for stage in ["state_storage", "parallel_a", "parallel_b", "final"] {
         assert_eq!(f.status(stage), "up");
         assert_eq!(f.read(&format!("genfiles/.betterform/logs/{stage}/up.log")), format!("{stage} is up\n"));
@@ -124,7 +124,11 @@ fn keep_going_runs_independent_stages_but_never_dependents_of_a_failure() {
     let run = common::Run(run).expect(1);
     assert_eq!(f.started("up"), ["state_storage", "parallel_a", "parallel_b"]);
     assert_eq!(f.status("parallel_b"), "up");
-    assert!(run.stderr().contains("summary (up): 2 ran, 0 skipped, 1 failed, 1 not run"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("summary (up): 2 ran, 0 up to date, 0 skipped, 1 failed, 1 not run"),
+        "{}",
+        run.stderr()
+    );
 }
 
 #[test]
@@ -177,7 +181,7 @@ fn down_skips_stages_never_stamped() {
     let f = diamond();
     let run = f.run(&["down"]).expect(0);
     assert!(f.trace().is_empty(), "no ctl may run");
-    assert!(run.stderr().contains("summary (down): 0 ran, 4 skipped"), "{}", run.stderr());
+    assert!(run.stderr().contains("summary (down): 0 ran, 0 up to date, 4 skipped"), "{}", run.stderr());
     assert!(run.stderr().contains("never stamped"), "{}", run.stderr());
 }
 

@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::lock;
 use crate::project::{Project, StageKind};
 use crate::scheduler::{Direction, Outcome};
-use crate::state::{StateStore, Status};
+use crate::state::{StageState, StateStore, Status};
 
 use super::run::{load_config, run_ctl, schedule};
 
@@ -40,13 +40,17 @@ pub(crate) fn down(global: &Global, stages: &[String]) -> Result<(), Error> {
         if !wave.stage_dir(name).is_dir() {
             return Outcome::Skipped("never stamped".into());
         }
-        match store.load(name) {
+        let previous = match store.load(name) {
             Ok(state) if state.status == Status::Down => return Outcome::Skipped("already down".into()),
-            Ok(_) => {}
+            Ok(state) => state,
             Err(e) => return Outcome::Failed(e.to_string()),
-        }
+        };
+        let on_success = |state: &mut StageState| {
+            state.status = Status::Down;
+            state.stamp_digest = None;
+        };
         match project.kinds[stage] {
-            StageKind::Ctl => run_ctl(&project, global, name, "down", Status::Down, sink),
+            StageKind::Ctl => run_ctl(&project, global, name, "down", previous, &on_success, sink),
             StageKind::StepPackage => {
                 Outcome::Failed("step-package stages (step.json) are not supported yet".into())
             }

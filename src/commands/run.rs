@@ -75,13 +75,15 @@ pub(crate) fn schedule(
 }
 
 /// Runs `ctl <command>` of a stamped stage, recording state around it: `unknown` while it
-/// runs (so a run that dies leaves it unknown), then `success` or `failed`.
+/// runs (so a run that dies leaves it unknown), then `failed`, or whatever `on_success` makes
+/// of `previous`.
 pub(crate) fn run_ctl(
     project: &Project,
     global: &Global,
     stage: &str,
     command: &'static str,
-    success: Status,
+    previous: StageState,
+    on_success: &dyn Fn(&mut StageState),
     sink: &Sink<'_>,
 ) -> Outcome {
     if sink.interrupted() {
@@ -95,8 +97,11 @@ pub(crate) fn run_ctl(
         status: Status::Unknown,
         last_command: Some(command.to_string()),
         started: Some(timestamp(started)),
+        ended: None,
+        duration_ms: None,
+        exit_code: None,
         log: Some(log.clone()),
-        ..StageState::default()
+        ..previous
     };
     if let Err(e) = store.save(stage, &state) {
         return Outcome::Failed(e.to_string());
@@ -128,7 +133,7 @@ pub(crate) fn run_ctl(
             Outcome::Interrupted
         }
         Ok(exit) if exit.success() => {
-            state.status = success;
+            on_success(&mut state);
             state.exit_code = Some(0);
             Outcome::Ran
         }

@@ -11,6 +11,7 @@ use crate::scheduler::{Outcome, Result, Stop};
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Totals {
     pub(crate) ran: usize,
+    pub(crate) up_to_date: usize,
     pub(crate) skipped: usize,
     pub(crate) failed: usize,
     pub(crate) interrupted: usize,
@@ -22,6 +23,7 @@ pub(crate) fn totals(results: &[Option<Result>]) -> Totals {
     for r in results.iter().flatten() {
         match r {
             Result::Done { outcome: Outcome::Ran, .. } => t.ran += 1,
+            Result::Done { outcome: Outcome::UpToDate, .. } => t.up_to_date += 1,
             Result::Done { outcome: Outcome::Skipped(_), .. } => t.skipped += 1,
             Result::Done { outcome: Outcome::Failed(_), .. } => t.failed += 1,
             Result::Done { outcome: Outcome::Interrupted, .. } => t.interrupted += 1,
@@ -53,6 +55,7 @@ pub(crate) fn render(
                 let took = format_duration(*duration);
                 match outcome {
                     Outcome::Ran => (name, "ran", took, String::new()),
+                    Outcome::UpToDate => (name, "up to date", took, String::new()),
                     Outcome::Skipped(why) => (name, "skipped", took, why.clone()),
                     Outcome::Failed(why) => {
                         let log = log_of(dag.name(s));
@@ -81,8 +84,8 @@ pub(crate) fn render(
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "summary ({command}): {} ran, {} skipped, {} failed, {} not run",
-        t.ran, t.skipped, t.failed, t.not_run
+        "summary ({command}): {} ran, {} up to date, {} skipped, {} failed, {} not run",
+        t.ran, t.up_to_date, t.skipped, t.failed, t.not_run
     );
     if t.interrupted > 0 {
         out.truncate(out.len() - 1);

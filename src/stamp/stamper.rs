@@ -7,6 +7,41 @@ use super::sync::{Rendered, SyncReport, sync};
 use super::tree::{self, Kind};
 use crate::wave::Wave;
 
+/// A stage rendered in memory, ready to be written.
+pub(crate) struct Image(Vec<Rendered>);
+
+impl Image {
+    /// A content hash of everything the stamped dir will hold: paths, kinds, modes, bytes,
+    /// link targets. Two renders with the same hash stamp byte-identical dirs.
+    pub(crate) fn digest(&self) -> String {
+        let mut hasher = blake3::Hasher::new();
+        for entry in &self.0 {
+            let rel = entry.rel.as_os_str().as_encoded_bytes();
+            hasher.update(&(rel.len() as u64).to_le_bytes());
+            hasher.update(rel);
+            match &entry.kind {
+                Kind::Dir { mode } => {
+                    hasher.update(b"d");
+                    hasher.update(&mode.to_le_bytes());
+                }
+                Kind::File { bytes, mode, .. } => {
+                    hasher.update(b"f");
+                    hasher.update(&mode.to_le_bytes());
+                    hasher.update(&(bytes.len() as u64).to_le_bytes());
+                    hasher.update(bytes);
+                }
+                Kind::Symlink { target } => {
+                    let target = target.as_os_str().as_encoded_bytes();
+                    hasher.update(b"l");
+                    hasher.update(&(target.len() as u64).to_le_bytes());
+                    hasher.update(target);
+                }
+            }
+        }
+        hasher.finalize().to_hex().to_string()
+    }
+}
+
 pub(crate) struct Stamper<'a> {
     pub(crate) renderer: Renderer,
     pub(crate) wave: &'a Wave,
@@ -39,8 +74,8 @@ impl Stamper<'_> {
         }
     }
 
-    /// Renders `stage` and syncs it into its stamped dir.
-    pub(crate) fn stamp(&self, stage: &str) -> Result<SyncReport, StampError> {
+    /// Renders `stage` in memory: nothing is written until [`Stamper::write`].
+    pub(crate) fn render(&self, stage: &str) -> Result<Image, StampError> {
         let root = self.wave.template_dir(stage);
         let mut image = Vec::new();
         for entry in tree::read(&root)? {
@@ -54,8 +89,13 @@ impl Stamper<'_> {
             };
             image.push(Rendered { rel: entry.rel, kind });
         }
+        Ok(Image(image))
+    }
+
+    /// Syncs a rendered image into the stage's stamped dir.
+    pub(crate) fn write(&self, stage: &str, image: &Image) -> Result<SyncReport, StampError> {
         let manifest = self.manifest_path(stage);
-        sync(&image, &self.wave.stage_dir(stage), &manifest)
+        sync(&image.0, &self.wave.stage_dir(stage), &manifest)
     }
 
     fn manifest_path(&self, stage: &str) -> std::path::PathBuf {
