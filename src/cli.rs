@@ -65,6 +65,10 @@ pub(crate) struct Global {
     #[arg(long, value_name = "SECONDS", default_value_t = 30, global = true)]
     pub(crate) grace: u64,
 
+    /// Machine-readable JSON output (for `status`)
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+
     /// Add a jsonnet library search dir (repeatable; searched before JSONNET_PATH)
     #[arg(short = 'J', long = "jpath", value_name = "DIR", global = true)]
     pub(crate) jpath: Vec<PathBuf>,
@@ -84,6 +88,8 @@ pub(crate) enum Command {
         #[arg(value_name = "STAGE")]
         stages: Vec<String>,
     },
+    /// One line per stage: status, last command, when, duration, log (no lock, writes nothing)
+    Status,
     /// Print the man page (roff) to stdout; a pre-built copy ships in man/betterform.1
     Man,
 }

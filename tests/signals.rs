@@ -123,8 +123,10 @@ fn a_second_run_exits_3_at_once_naming_the_holder() {
     let err = second.stderr();
     assert!(err.contains(&format!("pid {}, command 'up'", child.id())), "{err}");
     assert!(err.contains("started 20"), "{err}");
-    // down is locked out too; nothing of the second run happened.
+    // down is locked out too; read-only status is not, and sees the running stage.
     f.run(&["down", "-y"]).expect(3);
+    let status = f.run(&["status"]).expect(0).stdout();
+    assert!(status.lines().any(|l| l.starts_with("slow ") && l.contains(" unknown ")), "{status}");
     std::fs::write(f.deploy.join("genfiles/release"), "").unwrap();
     finish(child).expect(0);
     assert_eq!(started(&f), ["slow", "after"]);

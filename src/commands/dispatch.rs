@@ -7,6 +7,7 @@ pub(crate) fn dispatch(command: Command, global: &Global) -> Result<(), Error> {
     match command {
         Command::Up { stages } => super::up::up(global, &stages),
         Command::Down { stages } => super::down::down(global, &stages),
+        Command::Status => super::status::status(global),
         Command::Man => super::man::man(),
     }
 }

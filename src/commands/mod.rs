@@ -4,6 +4,7 @@ mod dispatch;
 mod down;
 mod man;
 mod run;
+mod status;
 mod up;
 
 pub(crate) use dispatch::dispatch;

@@ -222,3 +222,54 @@ mod tests {
         assert_eq!(decls[0].pos, Pos { line: 3, col: 1 });
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::parse;
+
+    /// Inputs built from the file's own vocabulary reach deep into the parser; arbitrary
+    /// strings cover everything else.
+    fn dag_like() -> impl Strategy<Value = String> {
+        let token = prop_oneof![
+            Just("$(".to_string()),
+            Just(")".to_string()),
+            Just(",".to_string()),
+            Just(" ".to_string()),
+            Just("\n".to_string()),
+            Just("\\\n".to_string()),
+            Just("\\".to_string()),
+            Just("#".to_string()),
+            Just("call".to_string()),
+            Just("define_stage".to_string()),
+            Just("dag_deps".to_string()),
+            "[a-z_]{1,6}",
+            any::<char>().prop_map(String::from),
+        ];
+        prop::collection::vec(token, 0..40).prop_map(|t| t.concat())
+    }
+
+    fn check(text: &str) {
+        if let Err(e) = parse(text) {
+            let lines: Vec<&str> = text.split('\n').collect();
+            assert!(e.pos.line >= 1 && e.pos.line <= lines.len(), "line {} outside input", e.pos.line);
+            let width = lines[e.pos.line - 1].chars().count();
+            assert!(e.pos.col >= 1 && e.pos.col <= width + 1, "col {} outside line of {width}", e.pos.col);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn never_panics_and_errors_point_inside_the_input(text in dag_like()) {
+            check(&text);
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(text in any::<String>()) {
+            check(&text);
+        }
+    }
+}

@@ -3,5 +3,5 @@
 mod reporter;
 mod summary;
 
-pub(crate) use reporter::{LineReporter, Reporter};
+pub(crate) use reporter::{LineReporter, Reporter, format_duration};
 pub(crate) use summary::{render as render_summary, totals};

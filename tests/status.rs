@@ -1,0 +1,71 @@
+//! `status`: what is recorded per stage, as a table or JSON, read without side effects.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::Fixture;
+
+/// Every file under `dir` with its content and mtime, to prove a command wrote nothing.
+fn snapshot(dir: &Path) -> BTreeMap<String, (Vec<u8>, std::time::SystemTime)> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let meta = e.metadata().unwrap();
+            (e.path().display().to_string(), (std::fs::read(e.path()).unwrap(), meta.modified().unwrap()))
+        })
+        .collect()
+}
+
+#[test]
+fn status_reports_each_stage_as_table_and_json_without_writing() {
+    let f = Fixture::new("diamond");
+    f.write("config.jsonnet", "{ region: 'x' }");
+    let before = f.run(&["status"]).expect(0).stdout();
+    assert_eq!(
+        before.lines().nth(1).unwrap().split_whitespace().collect::<Vec<_>>(),
+        ["state_storage", "never", "-", "-", "-", "-"]
+    );
+    assert!(!f.exists("genfiles"), "status must not create anything");
+
+    f.cmd().args(["up", "-j", "1"]).env("FAIL_STAGE", "parallel_b").assert().code(1);
+    let snap = snapshot(&f.deploy);
+    let table = f.run(&["status"]).expect(0).stdout();
+    let row = |stage: &str| -> Vec<String> {
+        table
+            .lines()
+            .find(|l| l.starts_with(&format!("{stage} ")))
+            .unwrap()
+            .split_whitespace()
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(row("state_storage")[1..3], ["up", "up"]);
+    assert_eq!(row("parallel_b")[1..3], ["failed", "up"]);
+    assert_eq!(row("parallel_b")[5], "genfiles/.betterform/logs/parallel_b/up.log");
+    assert_eq!(row("final")[1], "never");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&f.run(&["status", "--json"]).expect(0).stdout()).unwrap();
+    let stages = json["stages"].as_array().unwrap();
+    assert_eq!(stages.len(), 4);
+    let b = stages.iter().find(|s| s["name"] == "parallel_b").unwrap();
+    assert_eq!(b["status"], "failed");
+    assert_eq!(b["last_command"], "up");
+    assert_eq!(b["exit_code"], 3);
+    assert!(b["duration_ms"].is_u64());
+    assert!(b["started"].as_str().unwrap().ends_with('Z'));
+    assert!(b["log"].as_str().unwrap().ends_with("logs/parallel_b/up.log"));
+    assert_eq!(snapshot(&f.deploy), snap, "status must write nothing");
+}
+
+#[test]
+fn status_names_a_corrupt_state_file() {
+    let f = Fixture::new("diamond");
+    f.write("genfiles/.betterform/state/final.json", "[]");
+    let err = f.run(&["status"]).expect(1).stderr();
+    assert!(err.contains("final.json is corrupt"), "{err}");
+}
