@@ -1,14 +1,16 @@
 //! `up`: check everything that can be checked before running (DAG, stage dirs, config,
 //! template syntax), then stamp and run each stage once its dependencies are up.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+use rayon::prelude::*;
 
 use crate::cli::Global;
 use crate::error::Error;
 use crate::lock;
 use crate::project::{Project, StageKind};
 use crate::scheduler::{Direction, Outcome};
-use crate::stamp::{Delimiters, Renderer, StampError, Stamper};
+use crate::stamp::{Delimiters, Renderer, StampError, Stamper, Template};
 use crate::state::{StageState, StateStore, Status};
 
 use super::run::{load_config, record_failure, run_ctl, schedule};
@@ -25,13 +27,20 @@ pub(crate) fn up(global: &Global, stages: &[String]) -> Result<(), Error> {
     let stamper = Stamper { renderer, wave };
 
     // Syntax errors anywhere are reported, all of them, before any stage runs.
-    let errors: Vec<StampError> = project
-        .dag
-        .order()
-        .iter()
-        .filter(|&&s| members[s])
-        .filter_map(|&s| stamper.check_syntax(project.dag.name(s)).err())
-        .collect();
+    // Parsing is independent per stage: spread it over the cores, keep DAG order in reports.
+    let targeted: Vec<usize> = project.dag.order().iter().copied().filter(|&s| members[s]).collect();
+    let loaded: Vec<(usize, Result<Template, StampError>)> =
+        targeted.par_iter().map(|&s| (s, stamper.load(project.dag.name(s)))).collect();
+    let mut templates: HashMap<usize, Template> = HashMap::new();
+    let mut errors = Vec::new();
+    for (stage, result) in loaded {
+        match result {
+            Ok(template) => {
+                templates.insert(stage, template);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
     if !errors.is_empty() {
         return Err(StampError::Many(errors).into());
     }
@@ -47,7 +56,7 @@ pub(crate) fn up(global: &Global, stages: &[String]) -> Result<(), Error> {
             record_failure(&project, name, "up", &reason);
             Outcome::Failed(reason)
         };
-        let image = match stamper.render(name) {
+        let image = match stamper.render(name, &templates[&stage]) {
             Ok(image) => image,
             Err(e) => return stamp_failed(&e),
         };

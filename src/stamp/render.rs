@@ -97,14 +97,19 @@ impl Renderer {
             .map_err(|e| template_error(path, source, &e))
     }
 
-    pub(crate) fn render(&self, path: &Path, source: &str, stage: &str) -> Result<String, StampError> {
+    /// The template context of one stage, built once and shared by all its files.
+    pub(crate) fn context(&self, stage: &str) -> Value {
         let mut env_map = self.env_map.clone();
         env_map.insert("STAGE_NAME".to_string(), stage.to_string());
-        let ctx = minijinja::context! {
+        minijinja::context! {
             cfg => self.cfg.clone(),
             env => Value::from(Serde(env_map)),
             stage_name => stage,
-        };
+        }
+    }
+
+    pub(crate) fn render(&self, path: &Path, source: &str, ctx: &Value) -> Result<String, StampError> {
+        let ctx = ctx.clone();
         let name = path.display().to_string();
         self.env.render_named_str(&name, source, ctx).map_err(|e| template_error(path, source, &e))
     }

@@ -4,8 +4,11 @@
 use super::error::StampError;
 use super::render::Renderer;
 use super::sync::{Rendered, SyncReport, sync};
-use super::tree::{self, Kind};
+use super::tree::{self, Entry, Kind};
 use crate::wave::Wave;
+
+/// A stage template dir read into memory, its templates' syntax checked.
+pub(crate) struct Template(Vec<Entry>);
 
 /// A stage rendered in memory, ready to be written.
 pub(crate) struct Image(Vec<Rendered>);
@@ -56,11 +59,13 @@ fn template_text(kind: &Kind) -> Option<&str> {
 }
 
 impl Stamper<'_> {
-    /// Parses every template of `stage`, reporting all syntax errors (none are rendered).
-    pub(crate) fn check_syntax(&self, stage: &str) -> Result<(), StampError> {
+    /// Reads the template dir of `stage` and parses every template in it, reporting all
+    /// syntax errors (nothing is rendered).
+    pub(crate) fn load(&self, stage: &str) -> Result<Template, StampError> {
         let root = self.wave.template_dir(stage);
+        let entries = tree::read(&root)?;
         let mut errors = Vec::new();
-        for entry in tree::read(&root)? {
+        for entry in &entries {
             if let Some(text) = template_text(&entry.kind)
                 && let Err(e) = self.renderer.check(&root.join(&entry.rel), text)
             {
@@ -68,26 +73,28 @@ impl Stamper<'_> {
             }
         }
         match errors.len() {
-            0 => Ok(()),
+            0 => Ok(Template(entries)),
             1 => Err(errors.pop().expect("one error")),
             _ => Err(StampError::Many(errors)),
         }
     }
 
-    /// Renders `stage` in memory: nothing is written until [`Stamper::write`].
-    pub(crate) fn render(&self, stage: &str) -> Result<Image, StampError> {
+    /// Renders a loaded template of `stage` in memory: nothing is written until
+    /// [`Stamper::write`].
+    pub(crate) fn render(&self, stage: &str, template: &Template) -> Result<Image, StampError> {
         let root = self.wave.template_dir(stage);
+        let ctx = self.renderer.context(stage);
         let mut image = Vec::new();
-        for entry in tree::read(&root)? {
+        for entry in &template.0 {
             let kind = match template_text(&entry.kind) {
                 Some(text) => {
-                    let rendered = self.renderer.render(&root.join(&entry.rel), text, stage)?;
+                    let rendered = self.renderer.render(&root.join(&entry.rel), text, &ctx)?;
                     let Kind::File { mode, .. } = entry.kind else { unreachable!("text is a file") };
                     Kind::File { bytes: rendered.into_bytes(), mode, render: true }
                 }
-                None => entry.kind,
+                None => entry.kind.clone(),
             };
-            image.push(Rendered { rel: entry.rel, kind });
+            image.push(Rendered { rel: entry.rel.clone(), kind });
         }
         Ok(Image(image))
     }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::StampError;
 use super::tree::Kind;
-use crate::fsutil::{write_atomic, write_atomic_if_changed};
+use crate::fsutil::write_atomic_if_changed;
 
 /// One rendered entry, ready to be written.
 pub(crate) struct Rendered {
@@ -110,6 +110,7 @@ pub(crate) fn sync(image: &[Rendered], dest: &Path, manifest_path: &Path) -> Res
     }
 
     let manifest = serde_json::to_vec_pretty(&Manifest { entries: new }).expect("manifest serializes");
-    write_atomic(manifest_path, &manifest, None).map_err(StampError::io("cannot write", manifest_path))?;
+    write_atomic_if_changed(manifest_path, &manifest, None)
+        .map_err(StampError::io("cannot write", manifest_path))?;
     Ok(report)
 }
