@@ -18,6 +18,13 @@ pub(crate) fn write_atomic(path: &Path, content: &[u8], mode: Option<u32>) -> st
     Ok(())
 }
 
+/// Like [`write_atomic`], and also fsyncs the directory so the rename itself survives a
+/// power loss. For betterform's own records (state), where losing an update matters.
+pub(crate) fn write_durable(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    write_atomic(path, content, None)?;
+    fs::File::open(path.parent().expect("target paths have a parent"))?.sync_all()
+}
+
 /// Like [`write_atomic`], but leaves the file alone (mtime included) when it already has this
 /// content and mode. Returns whether it wrote.
 pub(crate) fn write_atomic_if_changed(

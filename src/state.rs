@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::fsutil::write_atomic;
+use crate::fsutil::write_durable;
 use crate::wave::Wave;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -100,7 +100,7 @@ impl StateStore {
         let path = self.path(stage);
         let mut bytes = serde_json::to_vec_pretty(state).expect("state serializes");
         bytes.push(b'\n');
-        write_atomic(&path, &bytes, None).map_err(|source| StateError::Io {
+        write_durable(&path, &bytes).map_err(|source| StateError::Io {
             action: "write",
             path: path.clone(),
             source,
