@@ -195,59 +195,11 @@ fn a_failed_down_keeps_its_dependencies_up() {
     assert_eq!(f.status("parallel_b"), "failed");
 }
 
-/// Runs `betterform down` under a pseudo-terminal (python3's pty module), answering the
-/// confirmation prompt with `answer`. Returns (exit code, everything printed).
-fn down_on_a_terminal(f: &Fixture, answer: &str) -> (i32, String) {
-    let script = r#"
-import os, pty, sys
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(sys.argv[1], sys.argv[1:])
-out = b""
-while b"[y/N]" not in out:
-    chunk = os.read(fd, 1024)
-    if not chunk:
-        break
-    out += chunk
-os.write(fd, sys.stdin.read().encode())
-while True:
-    try:
-        chunk = os.read(fd, 1024)
-    except OSError:
-        break
-    if not chunk:
-        break
-    out += chunk
-_, status = os.waitpid(pid, 0)
-sys.stdout.write(out.decode(errors="replace"))
-sys.exit(os.waitstatus_to_exitcode(status))
-"#;
-    let bin = assert_cmd::cargo::cargo_bin("betterform");
-    let out = std::process::Command::new("python3")
-        .args(["-c", script])
-        .arg(&bin)
-        .arg("--impl-dir")
-        .arg(&f.impl_dir)
-        .arg("down")
-        .current_dir(&f.deploy)
-        .env("INTERACTIVE", "true")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(answer.as_bytes())?;
-            child.wait_with_output()
-        })
-        .unwrap();
-    (out.status.code().unwrap(), String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 #[test]
 fn down_on_a_terminal_asks_first() {
     let f = diamond();
     f.run(&["up"]).expect(0);
-    let (code, out) = down_on_a_terminal(&f, "n\n");
+    let (code, out) = f.on_terminal(&["down"], &[("[y/N]", "n\n")]);
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("bring down 4 stage(s): final, parallel_b, parallel_a, state_storage? [y/N]"),
@@ -255,7 +207,7 @@ fn down_on_a_terminal_asks_first() {
     );
     assert!(out.contains("aborted: nothing was brought down"), "{out}");
     assert!(f.started("down").is_empty());
-    let (code, out) = down_on_a_terminal(&f, "y\n");
+    let (code, out) = f.on_terminal(&["down"], &[("[y/N]", "y\n")]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(f.started("down").len(), 4);
 }
@@ -266,4 +218,35 @@ fn down_without_a_terminal_does_not_ask() {
     f.run(&["up"]).expect(0);
     f.cmd().arg("down").env("INTERACTIVE", "true").write_stdin("").assert().success();
     assert_eq!(f.started("down").len(), 4);
+}
+
+#[test]
+fn a_stage_gets_the_terminal_only_in_an_interactive_j1_run() {
+    let f = diamond();
+    let (code, out) = f.on_terminal(&["up", "-j", "1"], &[]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(f.read("genfiles/final/seen_stdin.up"), "terminal\n");
+    let (code, out) = f.on_terminal(&["up", "-j", "2", "-B"], &[]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(f.read("genfiles/final/seen_stdin.up"), "not-a-terminal\n");
+    f.run(&["up", "-j", "1", "-B"]).expect(0);
+    assert_eq!(f.read("genfiles/final/seen_stdin.up"), "not-a-terminal\n");
+}
+
+#[test]
+fn an_interactive_stage_owns_the_terminal_and_sees_its_prompt_answered() {
+    let f = Fixture::new("asker");
+    let (code, out) = f.on_terminal(&["up", "-j", "1"], &[("continue? ", "yes please\n")]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("[asker] continue? "), "a prompt without newline must be shown: {out}");
+    assert!(out.contains("[asker] answer was: yes please"), "{out}");
+}
+
+#[test]
+fn ctrl_c_at_an_interactive_stage_interrupts_the_run() {
+    let f = Fixture::new("asker");
+    let (code, out) = f.on_terminal(&["up", "-j", "1"], &[("continue? ", "\x03")]);
+    assert_eq!(code, 130, "{out}");
+    assert!(out.contains("error: interrupted by SIGINT"), "{out}");
+    assert_eq!(f.status("asker"), "unknown");
 }

@@ -121,6 +121,12 @@ pub(crate) fn run_ctl(
         // Interrupted before it could start: it stays recorded `unknown` (the safe side).
         return Outcome::Interrupted;
     };
+    // A stage holding the terminal receives Ctrl-C itself, not betterform. Dying of it (or
+    // exiting 130 from a trap) is the user's interrupt: stop the run as if we had received it.
+    if job.inherit_stdin && matches!(result, Ok(process::Exit::Signal(2)) | Ok(process::Exit::Code(130))) {
+        sink.groups().interrupt(nix::sys::signal::Signal::SIGINT);
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGINT);
+    }
     let ended = SystemTime::now();
     state.ended = Some(timestamp(ended));
     state.duration_ms = Some(millis(ended.duration_since(started).unwrap_or_default()));

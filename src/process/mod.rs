@@ -3,6 +3,7 @@
 
 mod groups;
 mod spawn;
+mod terminal;
 
 pub(crate) use groups::Groups;
-pub(crate) use spawn::{Job, run};
+pub(crate) use spawn::{Exit, Job, run};

@@ -3,7 +3,7 @@
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{BufRead, BufReader, PipeReader, Write};
+use std::io::{PipeReader, Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -14,6 +14,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
 use super::groups::{Groups, Interrupted};
+use super::terminal;
 
 /// How a command ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,12 +56,51 @@ pub(crate) struct Job<'a> {
     pub(crate) inherit_stdin: bool,
 }
 
+/// A partial line (no newline yet) is shown after this much silence.
+const PARTIAL_LINE_AFTER: Duration = Duration::from_millis(200);
+
+/// A line longer than this is shown in pieces rather than buffered without bound.
+const MAX_LINE: usize = 64 * 1024;
+
+/// Cuts a byte stream into lines (without their `\n`/`\r\n`), lossily decoded.
+#[derive(Default)]
+struct LineSplitter {
+    pending: Vec<u8>,
+}
+
+impl LineSplitter {
+    fn push(&mut self, data: &[u8], on_line: &mut impl FnMut(&str)) {
+        self.pending.extend_from_slice(data);
+        let mut start = 0;
+        while let Some(i) = self.pending[start..].iter().position(|&b| b == b'\n') {
+            emit(&self.pending[start..start + i], on_line);
+            start += i + 1;
+        }
+        self.pending.drain(..start);
+        if self.pending.len() >= MAX_LINE {
+            self.flush(on_line);
+        }
+    }
+
+    fn flush(&mut self, on_line: &mut impl FnMut(&str)) {
+        if !self.pending.is_empty() {
+            emit(&self.pending, on_line);
+            self.pending.clear();
+        }
+    }
+}
+
+fn emit(line: &[u8], on_line: &mut impl FnMut(&str)) {
+    let text = String::from_utf8_lossy(line);
+    on_line(text.trim_end_matches('\r'));
+}
+
 /// How long to keep reading output after the command exited and its group was told to stop:
 /// a process that left the group but kept our pipe open must not hang the run.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
 enum Msg {
-    Line(Vec<u8>),
+    Data(Vec<u8>),
     Eof,
     Exited(std::io::Result<std::process::ExitStatus>),
 }
@@ -81,6 +121,9 @@ pub(crate) fn run(
             let (child, reader, log) = spawned?;
             let pgid = i32::try_from(child.id()).expect("pids fit in i32");
             let result = supervise(child, reader, log, &mut on_line);
+            if job.inherit_stdin {
+                terminal::take_back();
+            }
             groups.finished(pgid);
             result
         })
@@ -103,6 +146,12 @@ fn spawn(job: &Job<'_>) -> std::io::Result<(Child, PipeReader, File)> {
         // Its own process group: signals can be forwarded to the stage and everything it
         // started, and terminal Ctrl-C reaches only betterform, which decides what to do.
         .process_group(0);
+    if job.inherit_stdin {
+        // SAFETY: the closure only makes async-signal-safe system calls.
+        unsafe {
+            command.pre_exec(terminal::take_foreground_in_child);
+        }
+    }
     let child = command.spawn()?;
     // Our copies of the pipe's write end live in `command`; drop it so EOF can arrive.
     drop(command);
@@ -120,46 +169,53 @@ fn supervise(
     // Output is read on one thread and the leader is waited for on another, so that we
     // notice the leader's exit even when a straggler keeps the pipe open.
     let (tx, rx) = mpsc::channel::<Msg>();
-    let lines = tx.clone();
+    let chunks = tx.clone();
     std::thread::spawn(move || {
-        let mut reader = BufReader::new(reader);
+        let mut reader = reader;
+        let mut buf = vec![0u8; 16 * 1024];
         loop {
-            let mut line = Vec::new();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    if lines.send(Msg::Line(line)).is_err() {
+            match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if chunks.send(Msg::Data(buf[..n].to_vec())).is_err() {
                         return;
                     }
                 }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
             }
         }
-        let _ = lines.send(Msg::Eof);
+        let _ = chunks.send(Msg::Eof);
     });
     std::thread::spawn(move || {
         let _ = tx.send(Msg::Exited(child.wait()));
     });
 
+    let mut lines = LineSplitter::default();
     let mut status = None;
     let mut eof = false;
     while !(eof && status.is_some()) {
-        let msg = if status.is_some() { rx.recv_timeout(DRAIN_GRACE).ok() } else { rx.recv().ok() };
-        match msg {
-            Some(Msg::Line(line)) => {
-                log.write_all(&line)?;
-                let text = String::from_utf8_lossy(&line);
-                on_line(text.trim_end_matches(['\n', '\r']));
+        let wait = if status.is_some() { DRAIN_GRACE } else { PARTIAL_LINE_AFTER };
+        match rx.recv_timeout(wait) {
+            Ok(Msg::Data(data)) => {
+                // The log gets the bytes as they came; the terminal gets whole lines.
+                log.write_all(&data)?;
+                lines.push(&data, on_line);
             }
-            Some(Msg::Eof) => eof = true,
-            Some(Msg::Exited(result)) => {
+            Ok(Msg::Eof) => eof = true,
+            Ok(Msg::Exited(result)) => {
                 status = Some(result?);
                 // The leader is gone; anything it left running in its group is a straggler.
                 let _ = killpg(pgid, Signal::SIGTERM);
             }
+            // Quiet for a moment with a partial line pending: a prompt (`read -p`) waiting
+            // for an answer. Show it rather than keep it back until a newline comes.
+            Err(mpsc::RecvTimeoutError::Timeout) if status.is_none() => lines.flush(on_line),
             // Drain grace expired (or the threads are gone): stop reading.
-            None => break,
+            Err(_) => break,
         }
     }
+    lines.flush(on_line);
     let status = status.expect("loop ends only after the leader exited");
     log.flush()?;
     Ok(match (status.code(), status.signal()) {
@@ -167,4 +223,34 @@ fn supervise(
         (None, Some(sig)) => Exit::Signal(sig),
         (None, None) => Exit::Code(-1),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LineSplitter;
+
+    fn split(chunks: &[&[u8]]) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut lines = LineSplitter::default();
+        for chunk in chunks {
+            lines.push(chunk, &mut |l: &str| out.push(l.to_string()));
+        }
+        lines.flush(&mut |l: &str| out.push(l.to_string()));
+        out
+    }
+
+    #[test]
+    fn lines_survive_arbitrary_chunking() {
+        assert_eq!(split(&[b"one\ntw", b"o\r\n", b"", b"thr", b"ee"]), ["one", "two", "three"]);
+        assert_eq!(split(&[b"\n\n"]), ["", ""]);
+        assert_eq!(split(&[b"bad \xff byte\n"]), ["bad \u{fffd} byte"]);
+    }
+
+    #[test]
+    fn a_huge_line_is_shown_in_pieces() {
+        let big = vec![b'x'; super::MAX_LINE + 10];
+        let out = split(&[&big, b"\n"]);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].len() + out[1].len(), super::MAX_LINE + 10);
+    }
 }

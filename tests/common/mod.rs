@@ -9,6 +9,21 @@ use std::process::Output;
 use assert_cmd::Command;
 use tempfile::TempDir;
 
+/// Variables of the caller's environment that must not leak into a test run.
+const LEAKY_VARS: [&str; 11] = [
+    "IMPL_DIR",
+    "GENFILES",
+    "OUTPUT_DIR",
+    "CONFIG_JSONNET_FILE",
+    "CONFIG_JSON_FILE",
+    "JSONNET_PATH",
+    "BETTERFORM_JOBS",
+    "BETTERFORM_LEFT_DELIM",
+    "BETTERFORM_RIGHT_DELIM",
+    "FAIL_STAGE",
+    "STAGE_SLEEP",
+];
+
 pub struct Fixture {
     _tmp: TempDir,
     /// The copied impl dir.
@@ -57,19 +72,7 @@ impl Fixture {
     pub fn cmd(&self) -> Command {
         let mut cmd = Command::cargo_bin("betterform").unwrap();
         cmd.current_dir(&self.deploy).env("INTERACTIVE", "false").arg("--impl-dir").arg(&self.impl_dir);
-        for var in [
-            "IMPL_DIR",
-            "GENFILES",
-            "OUTPUT_DIR",
-            "CONFIG_JSONNET_FILE",
-            "CONFIG_JSON_FILE",
-            "JSONNET_PATH",
-            "BETTERFORM_JOBS",
-            "BETTERFORM_LEFT_DELIM",
-            "BETTERFORM_RIGHT_DELIM",
-            "FAIL_STAGE",
-            "STAGE_SLEEP",
-        ] {
+        for var in LEAKY_VARS {
             cmd.env_remove(var);
         }
         cmd
@@ -126,6 +129,68 @@ impl Fixture {
         let text = self.read(&format!("genfiles/.betterform/state/{stage}.json"));
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         v["status"].as_str().unwrap().to_string()
+    }
+}
+
+/// Drives a program on a pseudo-terminal (python3's pty module): for each step, wait until
+/// the output contains the text, then type the answer. Then read until the program ends.
+const PTY_DRIVER: &str = r#"
+import json, os, pty, select, sys, time
+steps = json.loads(sys.stdin.read())
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+out = b""
+def read(timeout):
+    global out
+    r, _, _ = select.select([fd], [], [], timeout)
+    if not r:
+        return False
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:
+        return None
+    out += chunk
+    return bool(chunk) or None
+for wait_for, send in steps:
+    deadline = time.time() + 20
+    while wait_for.encode() not in out and time.time() < deadline:
+        if read(0.2) is None:
+            break
+    os.write(fd, send.encode())
+while read(20):
+    pass
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+
+impl Fixture {
+    /// Runs betterform (interactive) on a terminal, answering prompts; (exit code, output).
+    pub fn on_terminal(&self, args: &[&str], steps: &[(&str, &str)]) -> (i32, String) {
+        let steps = serde_json::to_string(steps).unwrap();
+        let mut cmd = std::process::Command::new("python3");
+        for var in LEAKY_VARS {
+            cmd.env_remove(var);
+        }
+        let out = cmd
+            .args(["-c", PTY_DRIVER])
+            .arg(assert_cmd::cargo::cargo_bin("betterform"))
+            .arg("--impl-dir")
+            .arg(&self.impl_dir)
+            .args(args)
+            .current_dir(&self.deploy)
+            .env("INTERACTIVE", "true")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write;
+                child.stdin.take().unwrap().write_all(steps.as_bytes())?;
+                child.wait_with_output()
+            })
+            .unwrap();
+        (out.status.code().unwrap(), String::from_utf8_lossy(&out.stdout).into_owned())
     }
 }
 
