@@ -65,7 +65,7 @@ pub(crate) struct Global {
     #[arg(long, value_name = "SECONDS", default_value_t = 30, global = true)]
     pub(crate) grace: u64,
 
-    /// Machine-readable JSON output (for `status`)
+    /// Machine-readable JSON output (for `status` and `validate`)
     #[arg(long, global = true)]
     pub(crate) json: bool,
 
@@ -90,6 +90,28 @@ pub(crate) enum Command {
     },
     /// One line per stage: status, last command, when, duration, log (no lock, writes nothing)
     Status,
+    /// Print the DAG, each stage with its last status (no lock, writes nothing)
+    Graph {
+        /// Output format
+        #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
+        format: GraphFormat,
+    },
+    /// Check the DAG, stage dirs, config and every template's syntax; run nothing
+    Validate,
+    /// Print the evaluated config, as templates see it in `cfg` (writes nothing)
+    Config,
     /// Print the man page (roff) to stdout; a pre-built copy ships in man/betterform.1
     Man,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum GraphFormat {
+    /// One line per stage with its dependencies
+    Text,
+    /// Graphviz
+    Dot,
+    /// Mermaid flowchart (renders in GitHub and GitLab markdown)
+    Mermaid,
+    /// Machine-readable
+    Json,
 }

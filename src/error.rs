@@ -17,6 +17,9 @@ pub(crate) enum Error {
     /// Template syntax or other stamp problems found before anything ran.
     #[error(transparent)]
     Stamp(#[from] StampError),
+    /// `validate` found problems (each already formatted with its position).
+    #[error("{0}")]
+    Invalid(String),
     /// At least one stage failed; the summary already said which.
     #[error("{0}")]
     StagesFailed(String),
@@ -34,7 +37,7 @@ pub(crate) enum Error {
 impl Error {
     pub(crate) fn exit_code(&self) -> i32 {
         match self {
-            Error::Usage(_) | Error::Dag(_) | Error::Config(_) | Error::Stamp(_) => 2,
+            Error::Usage(_) | Error::Dag(_) | Error::Config(_) | Error::Stamp(_) | Error::Invalid(_) => 2,
             Error::StagesFailed(_) | Error::Other(_) => 1,
             Error::Locked(_) => 3,
             Error::Interrupted { code, .. } => *code,

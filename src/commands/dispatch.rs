@@ -8,6 +8,9 @@ pub(crate) fn dispatch(command: Command, global: &Global) -> Result<(), Error> {
         Command::Up { stages } => super::up::up(global, &stages),
         Command::Down { stages } => super::down::down(global, &stages),
         Command::Status => super::status::status(global),
+        Command::Graph { format } => super::graph::graph(global, format),
+        Command::Validate => super::validate::validate(global),
+        Command::Config => super::show_config::show_config(global),
         Command::Man => super::man::man(),
     }
 }

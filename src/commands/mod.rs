@@ -2,9 +2,12 @@
 
 mod dispatch;
 mod down;
+mod graph;
 mod man;
 mod run;
+mod show_config;
 mod status;
 mod up;
+mod validate;
 
 pub(crate) use dispatch::dispatch;

@@ -1,0 +1,66 @@
+//! `validate`: everything that can be checked without running anything — the DAG file, the
+//! stage dirs, the config, every template's syntax — reporting every problem, not just the
+//! first. Exit 2 if there is any. Takes no lock and writes nothing.
+
+use std::io::Write;
+
+use rayon::prelude::*;
+use serde_json::json;
+
+use crate::cli::Global;
+use crate::config;
+use crate::error::Error;
+use crate::project::Project;
+use crate::stamp::{Delimiters, Renderer, StampError, Stamper};
+use crate::wave::Wave;
+
+pub(crate) fn validate(global: &Global) -> Result<(), Error> {
+    let wave = Wave::from_env(global.impl_dir.as_deref())?;
+    let mut problems: Vec<String> = Vec::new();
+
+    let project = match Project::load(Some(&wave.impl_dir)) {
+        Ok(project) => Some(project),
+        // One problem per line: each line of a DAG error is one position in the file.
+        Err(e @ Error::Dag(_)) => {
+            problems.extend(e.to_string().lines().map(String::from));
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let cfg = match config::load(&wave, &global.jpath) {
+        Ok(config) => config.value,
+        Err(e) => {
+            problems.push(e.to_string());
+            serde_json::json!({})
+        }
+    };
+    let mut stages = 0;
+    if let Some(project) = &project {
+        let delimiters = Delimiters { left: global.left_delim.clone(), right: global.right_delim.clone() };
+        let renderer = Renderer::new(&delimiters, &cfg, wave.env_map(), &wave.output_dir)?;
+        let stamper = Stamper { renderer, wave: &wave };
+        stages = project.dag.len();
+        let errors: Vec<_> =
+            project.dag.order().par_iter().filter_map(|&s| stamper.load(project.dag.name(s)).err()).collect();
+        for e in errors {
+            match e {
+                StampError::Many(many) => problems.extend(many.iter().map(ToString::to_string)),
+                e => problems.push(e.to_string()),
+            }
+        }
+    }
+
+    let mut out = std::io::stdout().lock();
+    if global.json {
+        let report = json!({ "valid": problems.is_empty(), "stages": stages, "problems": problems });
+        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&report).expect("JSON serializes"));
+    } else if problems.is_empty() {
+        let _ = writeln!(out, "valid: {stages} stages, config and templates check out");
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let count = problems.len();
+    let noun = if count == 1 { "problem" } else { "problems" };
+    Err(Error::Invalid(format!("{count} {noun} found:\n{}", problems.join("\n"))))
+}

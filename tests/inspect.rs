@@ -1,0 +1,103 @@
+//! Read-only commands — `graph`, `validate`, `config` — print what they should and leave the
+//! deployment dir exactly as it was.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::Fixture;
+
+fn snapshot(dir: &Path) -> BTreeMap<String, (Vec<u8>, std::time::SystemTime)> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(Result::unwrap)
+        .map(|e| {
+            let meta = e.metadata().unwrap();
+            let bytes = if e.file_type().is_file() { std::fs::read(e.path()).unwrap() } else { Vec::new() };
+            (e.path().display().to_string(), (bytes, meta.modified().unwrap()))
+        })
+        .collect()
+}
+
+fn diamond_with_a_failure() -> Fixture {
+    let f = Fixture::new("diamond");
+    f.write("config.jsonnet", "{ region: 'eu-north-1' }");
+    f.cmd().args(["up", "-j", "1", "-k"]).env("FAIL_STAGE", "parallel_b").assert().code(1);
+    f
+}
+
+#[test]
+fn graph_in_every_format_shows_edges_and_last_status() {
+    let f = diamond_with_a_failure();
+    let before = snapshot(&f.deploy);
+    assert_eq!(
+        f.run(&["graph"]).expect(0).stdout(),
+        "state_storage  up\nparallel_a     up       <- state_storage\nparallel_b     failed   <- state_storage\nfinal          never    <- parallel_a, parallel_b\n"
+    );
+    let dot = f.run(&["graph", "--format", "dot"]).expect(0).stdout();
+    assert!(dot.starts_with("digraph betterform {\n"), "{dot}");
+    assert!(dot.contains("  \"parallel_b\" [fillcolor=\"#f5a3a3\", tooltip=\"failed\"];\n"), "{dot}");
+    assert!(dot.contains("  \"parallel_a\" -> \"final\";\n"), "{dot}");
+    assert_eq!(dot.matches(" -> ").count(), 4);
+    let mermaid = f.run(&["graph", "--format", "mermaid"]).expect(0).stdout();
+    assert!(mermaid.starts_with("flowchart LR\n  s0[\"state_storage\"]:::up\n"), "{mermaid}");
+    assert!(mermaid.contains("  s2[\"parallel_b\"]:::failed\n  s3[\"final\"]:::never\n"), "{mermaid}");
+    assert!(mermaid.contains("  s1 --> s3\n  s2 --> s3\n"), "{mermaid}");
+    assert!(mermaid.contains("classDef failed fill:#f5a3a3"), "{mermaid}");
+    let json: serde_json::Value =
+        serde_json::from_str(&f.run(&["graph", "--format", "json"]).expect(0).stdout()).unwrap();
+    assert_eq!(json["stages"][3]["name"], "final");
+    assert_eq!(json["stages"][3]["deps"], serde_json::json!(["parallel_a", "parallel_b"]));
+    assert_eq!(json["stages"][2]["status"], "failed");
+    assert_eq!(snapshot(&f.deploy), before, "graph must write nothing");
+}
+
+#[test]
+fn validate_reports_every_problem_at_once() {
+    let f = Fixture::new("diamond");
+    f.write("config.jsonnet", "{ region: oops }");
+    f.write_impl("parallel_a/bad.txt", "{{ cfg.region ");
+    f.write_impl("final/bad.txt", "{% for x in y %}");
+    let run = f.run(&["validate"]).expect(2);
+    let err = run.stderr();
+    assert!(err.starts_with("error: 3 problems found:\n"), "{err}");
+    assert!(err.contains("config.jsonnet:1:11: undefined local: oops"), "{err}");
+    assert!(err.contains("parallel_a/bad.txt:1: syntax error"), "{err}");
+    assert!(err.contains("final/bad.txt:1: syntax error"), "{err}");
+    assert!(f.trace().is_empty() && !f.exists("genfiles"), "validate runs and writes nothing");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&f.run(&["validate", "--json"]).expect(2).stdout()).unwrap();
+    assert_eq!(json["valid"], false);
+    assert_eq!(json["problems"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn validate_reports_dag_and_config_problems_together() {
+    let f = Fixture::new("diamond");
+    f.write("config.jsonnet", "{");
+    f.write_impl("betterform_dag.mk", "$(call define_stage, a, b)\n$(call define_stage, final, missing)\n");
+    let err = f.run(&["validate"]).expect(2).stderr();
+    assert!(err.contains("betterform_dag.mk:1:25: unknown stage 'b'"), "{err}");
+    assert!(err.contains("betterform_dag.mk:2:29: unknown stage 'missing'"), "{err}");
+    assert!(err.contains("config.jsonnet:1:2: syntax error"), "{err}");
+}
+
+#[test]
+fn validate_passes_a_good_library() {
+    let f = Fixture::new("diamond");
+    f.write("config.jsonnet", "{ region: 'x' }");
+    assert_eq!(f.run(&["validate"]).expect(0).stdout(), "valid: 4 stages, config and templates check out\n");
+}
+
+#[test]
+fn config_prints_the_evaluated_config_without_writing_it() {
+    let f = Fixture::new("diamond");
+    f.write("config.jsonnet", "{ region: 'eu-' + 'north-1', n: 1 + 1 }");
+    let out = f.run(&["config"]).expect(0).stdout();
+    assert_eq!(out, "{\n  \"n\": 2,\n  \"region\": \"eu-north-1\"\n}\n");
+    assert!(!f.exists("genfiles"), "config must not write CONFIG_JSON_FILE");
+    f.write("config.jsonnet", "{ region: }");
+    f.run(&["config"]).expect(2);
+}
