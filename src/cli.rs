@@ -65,7 +65,7 @@ pub(crate) struct Global {
     #[arg(long, value_name = "SECONDS", default_value_t = 30, global = true)]
     pub(crate) grace: u64,
 
-    /// Machine-readable JSON output (for `status` and `validate`)
+    /// Machine-readable JSON output (for `plan`, `status` and `validate`)
     #[arg(long, global = true)]
     pub(crate) json: bool,
 
@@ -85,6 +85,18 @@ pub(crate) enum Command {
     /// Bring the named stages and all their dependents down, dependents first (all if none)
     Down {
         /// Stages to bring down, with everything that depends on them
+        #[arg(value_name = "STAGE")]
+        stages: Vec<String>,
+    },
+    /// Show, without changing anything, what `up` would do and why
+    Plan {
+        /// Stages to plan for, with everything they depend on (all if none)
+        #[arg(value_name = "STAGE")]
+        stages: Vec<String>,
+    },
+    /// Stamp every targeted stage whose dependencies are already up; run nothing
+    Stamp {
+        /// Stages to stamp, with everything they depend on (all if none)
         #[arg(value_name = "STAGE")]
         stages: Vec<String>,
     },

@@ -11,6 +11,7 @@ mod error;
 mod fsutil;
 mod graph;
 mod lock;
+mod plan;
 mod process;
 mod project;
 mod report;

@@ -101,3 +101,73 @@ fn config_prints_the_evaluated_config_without_writing_it() {
     f.write("config.jsonnet", "{ region: }");
     f.run(&["config"]).expect(2);
 }
+
+#[test]
+fn plan_says_what_up_would_do_and_why_without_writing() {
+    let f = Fixture::new("diamond");
+    f.write("config.jsonnet", "{ region: 'x' }");
+    let before = snapshot(&f.deploy);
+    assert_eq!(
+        f.run(&["plan"]).expect(0).stdout(),
+        "wave 1:\n  state_storage  run      never brought up\nwave 2:\n  parallel_a     run      dependency state_storage will run (rendered after it)\n  parallel_b     run      dependency state_storage will run (rendered after it)\nwave 3:\n  final          run      dependencies parallel_a, parallel_b will run (rendered after it)\nplan: 4 to run, 0 up to date, 0 blocked\n"
+    );
+    assert_eq!(snapshot(&f.deploy), before, "plan must write nothing");
+
+    f.run(&["up"]).expect(0);
+    f.write_impl("parallel_a/extra.txt", "{{ cfg.region }}\n");
+    let before = snapshot(&f.deploy);
+    let plan = f.run(&["plan"]).expect(0).stdout();
+    assert!(plan.contains("  state_storage  skip     up to date\n"), "{plan}");
+    assert!(plan.contains("  parallel_a     run      stamped files changed: extra.txt (new)\n"), "{plan}");
+    assert!(
+        plan.contains("  final          run      dependency parallel_a will run (rendered after it)\n"),
+        "{plan}"
+    );
+    assert!(plan.ends_with("plan: 2 to run, 2 up to date, 0 blocked\n"), "{plan}");
+    let json: serde_json::Value =
+        serde_json::from_str(&f.run(&["plan", "--json"]).expect(0).stdout()).unwrap();
+    let actions: Vec<(&str, &str)> = json["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["action"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        actions,
+        [("state_storage", "skip"), ("parallel_a", "run"), ("parallel_b", "skip"), ("final", "run")]
+    );
+    assert_eq!(snapshot(&f.deploy), before, "plan must write nothing");
+    // What plan said is what up does.
+    let up = f.run(&["up"]).expect(0).stderr();
+    assert!(up.contains("summary (up): 2 ran, 2 up to date"), "{up}");
+    // -B plans every stage.
+    assert!(
+        f.run(&["plan", "-B", "parallel_b"])
+            .expect(0)
+            .stdout()
+            .ends_with("plan: 2 to run, 0 up to date, 0 blocked\n")
+    );
+}
+
+#[test]
+fn stamp_renders_up_to_the_frontier_of_what_is_up_and_runs_nothing() {
+    let f = Fixture::new("diamond");
+    f.write("config.jsonnet", "{ region: 'x' }");
+    let err = f.run(&["stamp"]).expect(0).stderr();
+    assert!(err.contains("==> parallel_a: blocked until dependency state_storage is up"), "{err}");
+    assert!(err.contains("summary (stamp): 1 stamped, 3 blocked, 0 failed"), "{err}");
+    assert_eq!(f.read("genfiles/state_storage/settings.txt"), "region=x\nstage=state_storage\n");
+    assert!(!f.exists("genfiles/parallel_a"));
+
+    f.run(&["up", "state_storage"]).expect(0);
+    let err = f.run(&["stamp"]).expect(0).stderr();
+    assert!(err.contains("summary (stamp): 3 stamped, 1 blocked, 0 failed"), "{err}");
+    assert!(err.contains("==> final: blocked until dependencies parallel_a, parallel_b are up"), "{err}");
+    assert!(f.exists("genfiles/parallel_b/ctl"));
+    assert_eq!(f.started("up"), ["state_storage"], "stamp runs no ctl");
+    assert!(!f.exists("genfiles/.betterform/state/parallel_a.json"), "stamp records no state");
+
+    f.write_impl("parallel_a/bad.txt", "{{ cfg.nope }}");
+    let err = f.run(&["stamp"]).expect(1).stderr();
+    assert!(err.contains("parallel_a/bad.txt:1: undefined value 'cfg.nope'"), "{err}");
+}

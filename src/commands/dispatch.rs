@@ -7,6 +7,8 @@ pub(crate) fn dispatch(command: Command, global: &Global) -> Result<(), Error> {
     match command {
         Command::Up { stages } => super::up::up(global, &stages),
         Command::Down { stages } => super::down::down(global, &stages),
+        Command::Plan { stages } => super::plan::plan(global, &stages),
+        Command::Stamp { stages } => super::stamp::stamp(global, &stages),
         Command::Status => super::status::status(global),
         Command::Graph { format } => super::graph::graph(global, format),
         Command::Validate => super::validate::validate(global),

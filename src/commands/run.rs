@@ -1,10 +1,13 @@
 //! What `up` and `down` share: loading config, running the scheduler with a reporter,
 //! printing the summary, turning failures into the exit code, and spawning one `ctl`.
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
+
+use rayon::prelude::*;
 
 use crate::cli::Global;
 use crate::config::{self, Config};
@@ -14,6 +17,7 @@ use crate::process::{self, Job};
 use crate::project::Project;
 use crate::report::{LineReporter, render_summary, totals};
 use crate::scheduler::{self, Direction, Outcome, Sink, Stop};
+use crate::stamp::{Delimiters, Renderer, StampError, Stamper, Template};
 use crate::state::{StageState, StateStore, Status, millis, timestamp};
 
 pub(crate) fn jobs(global: &Global) -> usize {
@@ -25,6 +29,38 @@ pub(crate) fn load_config(project: &Project, global: &Global) -> Result<Config, 
     let config = config::load(&project.wave, &global.jpath)?;
     config::write(&project.wave, &config)?;
     Ok(config)
+}
+
+/// Builds the stamper and loads the templates of every stage in `members`, checking their
+/// syntax: all errors are reported, before anything runs (exit 2).
+pub(crate) fn load_templates<'p>(
+    project: &'p Project,
+    global: &Global,
+    cfg: &serde_json::Value,
+    members: &[bool],
+) -> Result<(Stamper<'p>, HashMap<StageId, Template>), Error> {
+    let wave = &project.wave;
+    let delimiters = Delimiters { left: global.left_delim.clone(), right: global.right_delim.clone() };
+    let renderer = Renderer::new(&delimiters, cfg, wave.env_map(), &wave.output_dir)?;
+    let stamper = Stamper { renderer, wave };
+    // Parsing is independent per stage: spread it over the cores, report in DAG order.
+    let targeted: Vec<StageId> = project.dag.order().iter().copied().filter(|&s| members[s]).collect();
+    let loaded: Vec<(StageId, Result<Template, StampError>)> =
+        targeted.par_iter().map(|&s| (s, stamper.load(project.dag.name(s)))).collect();
+    let mut templates = HashMap::new();
+    let mut errors = Vec::new();
+    for (stage, result) in loaded {
+        match result {
+            Ok(template) => {
+                templates.insert(stage, template);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(StampError::Many(errors).into());
+    }
+    Ok((stamper, templates))
 }
 
 /// Shows `path` relative to the working directory when it is below it.

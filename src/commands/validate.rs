@@ -4,15 +4,16 @@
 
 use std::io::Write;
 
-use rayon::prelude::*;
 use serde_json::json;
 
 use crate::cli::Global;
 use crate::config;
 use crate::error::Error;
 use crate::project::Project;
-use crate::stamp::{Delimiters, Renderer, StampError, Stamper};
+use crate::stamp::StampError;
 use crate::wave::Wave;
+
+use super::run::load_templates;
 
 pub(crate) fn validate(global: &Global) -> Result<(), Error> {
     let wave = Wave::from_env(global.impl_dir.as_deref())?;
@@ -36,17 +37,18 @@ pub(crate) fn validate(global: &Global) -> Result<(), Error> {
     };
     let mut stages = 0;
     if let Some(project) = &project {
-        let delimiters = Delimiters { left: global.left_delim.clone(), right: global.right_delim.clone() };
-        let renderer = Renderer::new(&delimiters, &cfg, wave.env_map(), &wave.output_dir)?;
-        let stamper = Stamper { renderer, wave: &wave };
         stages = project.dag.len();
-        let errors: Vec<_> =
-            project.dag.order().par_iter().filter_map(|&s| stamper.load(project.dag.name(s)).err()).collect();
-        for e in errors {
-            match e {
-                StampError::Many(many) => problems.extend(many.iter().map(ToString::to_string)),
-                e => problems.push(e.to_string()),
+        match load_templates(project, global, &cfg, &vec![true; stages]) {
+            Ok(_) => {}
+            Err(Error::Stamp(StampError::Many(errors))) => {
+                for e in errors {
+                    match e {
+                        StampError::Many(many) => problems.extend(many.iter().map(ToString::to_string)),
+                        e => problems.push(e.to_string()),
+                    }
+                }
             }
+            Err(e) => return Err(e),
         }
     }
 

@@ -8,4 +8,4 @@ mod tree;
 
 pub(crate) use error::StampError;
 pub(crate) use render::{Delimiters, Renderer};
-pub(crate) use stamper::{Stamper, Template};
+pub(crate) use stamper::{Image, Stamper, Template};

@@ -1,6 +1,9 @@
 //! Stamping one stage: read its template dir, render every file in memory, and only when all
 //! of them rendered, sync the result into `$GENFILES/<stage>` (all-or-nothing).
 
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
 use super::error::StampError;
 use super::render::Renderer;
 use super::sync::{Rendered, SyncReport, sync};
@@ -42,6 +45,29 @@ impl Image {
             }
         }
         hasher.finalize().to_hex().to_string()
+    }
+
+    /// Paths whose stamped version in `dest` differs from this render (changed, new, or
+    /// gone from the template), for telling the user why a stage runs.
+    pub(crate) fn changes(&self, dest: &Path) -> Vec<String> {
+        let mut changed = Vec::new();
+        for entry in &self.0 {
+            let target = dest.join(&entry.rel);
+            let same = match &entry.kind {
+                Kind::Dir { .. } => target.is_dir(),
+                Kind::File { bytes, mode, .. } => std::fs::symlink_metadata(&target).is_ok_and(|m| {
+                    m.is_file()
+                        && m.permissions().mode() & 0o7777 == *mode
+                        && std::fs::read(&target).is_ok_and(|b| b == *bytes)
+                }),
+                Kind::Symlink { target: link } => std::fs::read_link(&target).is_ok_and(|l| l == *link),
+            };
+            if !same {
+                let suffix = if target.exists() { "" } else { " (new)" };
+                changed.push(format!("{}{suffix}", entry.rel.display()));
+            }
+        }
+        changed
     }
 }
 

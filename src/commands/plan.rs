@@ -1,0 +1,132 @@
+//! `plan`: what `up` would do, in waves of stages that can run together, each with its action
+//! and why. Renders in memory only: no lock, no state, no `CONFIG_JSON_FILE`, no stamped file.
+
+use std::io::Write;
+
+use serde_json::json;
+
+use crate::cli::Global;
+use crate::config;
+use crate::error::Error;
+use crate::plan;
+use crate::project::Project;
+use crate::state::{StateStore, Status};
+
+use super::run::load_templates;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Run,
+    Skip,
+    Blocked,
+}
+
+impl Action {
+    fn as_str(self) -> &'static str {
+        match self {
+            Action::Run => "run",
+            Action::Skip => "skip",
+            Action::Blocked => "blocked",
+        }
+    }
+}
+
+pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
+    let project = Project::load(global.impl_dir.as_deref())?;
+    let targets = project.targets(stages)?;
+    let members = project.dag.with_dependencies(&targets);
+    let config = config::load(&project.wave, &global.jpath)?;
+    let (stamper, templates) = load_templates(&project, global, &config.value, &members)?;
+    let store = StateStore::new(&project.wave);
+    let dag = &project.dag;
+
+    let mut decided: Vec<Option<(Action, String, usize)>> = vec![None; dag.len()];
+    for &stage in dag.order().iter().filter(|&&s| members[s]) {
+        let wave =
+            1 + dag.deps(stage).iter().filter_map(|&d| decided[d].as_ref().map(|x| x.2)).max().unwrap_or(0);
+        let name = |s: &usize| dag.name(*s).to_string();
+        let running: Vec<String> = dag
+            .deps(stage)
+            .iter()
+            .filter(|&&d| matches!(decided[d], Some((Action::Run, ..))))
+            .map(name)
+            .collect();
+        let mut not_up = Vec::new();
+        for &dep in dag.deps(stage) {
+            if store.load(dag.name(dep)).map_err(|e| Error::Other(e.into()))?.status != Status::Up {
+                not_up.push(name(&dep));
+            }
+        }
+        let (action, reason) = if !running.is_empty() {
+            // Its render reads what those dependencies produce: it runs after them.
+            (Action::Run, format!("{} will run (rendered after it)", names_of("dependency", &running)))
+        } else if !not_up.is_empty() {
+            (Action::Blocked, format!("can't be rendered until {}", are_up(&not_up)))
+        } else {
+            match stamper.render(dag.name(stage), &templates[&stage]) {
+                Err(e) => (Action::Run, format!("will fail: its templates do not render: {e}")),
+                Ok(image) => {
+                    let decision = plan::decide(&project, &store, stage, &image, global.force)
+                        .map_err(|e| Error::Other(e.into()))?;
+                    match decision.reason {
+                        Some(reason) => (Action::Run, reason),
+                        None => (Action::Skip, "up to date".to_string()),
+                    }
+                }
+            }
+        };
+        decided[stage] = Some((action, reason, wave));
+    }
+
+    let mut rows: Vec<(usize, &str, Action, &str)> = decided
+        .iter()
+        .enumerate()
+        .filter_map(|(s, d)| d.as_ref().map(|(a, r, w)| (*w, dag.name(s), *a, r.as_str())))
+        .collect();
+    let position = |name: &str| dag.order().iter().position(|&s| dag.name(s) == name);
+    rows.sort_by_key(|(wave, name, ..)| (*wave, position(name)));
+
+    let mut out = std::io::stdout().lock();
+    if global.json {
+        let stages: Vec<_> = rows
+            .iter()
+            .map(|(wave, name, action, reason)| {
+                json!({ "name": name, "action": action.as_str(), "reason": reason, "wave": wave })
+            })
+            .collect();
+        let text = serde_json::to_string_pretty(&json!({ "stages": stages })).expect("JSON serializes");
+        let _ = writeln!(out, "{text}");
+        return Ok(());
+    }
+    let width = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
+    let mut current = 0;
+    for (wave, name, action, reason) in &rows {
+        if *wave != current {
+            current = *wave;
+            let _ = writeln!(out, "wave {wave}:");
+        }
+        let _ = writeln!(out, "  {name:<width$}  {:<7}  {reason}", action.as_str());
+    }
+    let count = |a: Action| rows.iter().filter(|r| r.2 == a).count();
+    let _ = writeln!(
+        out,
+        "plan: {} to run, {} up to date, {} blocked",
+        count(Action::Run),
+        count(Action::Skip),
+        count(Action::Blocked)
+    );
+    Ok(())
+}
+
+/// `dependency a` / `dependencies a, b`.
+pub(crate) fn names_of(noun: &str, names: &[impl AsRef<str>]) -> String {
+    let list: Vec<&str> = names.iter().map(AsRef::as_ref).collect();
+    let noun = if list.len() == 1 { noun.to_string() } else { format!("{}ies", noun.trim_end_matches('y')) };
+    format!("{noun} {}", list.join(", "))
+}
+
+/// `dependency a is up` / `dependencies a, b are up`.
+pub(crate) fn are_up(names: &[impl AsRef<str>]) -> String {
+    let verb = if names.len() == 1 { "is" } else { "are" };
+    format!("{} {verb} up", names_of("dependency", names))
+}

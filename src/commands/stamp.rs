@@ -1,0 +1,58 @@
+//! `stamp`: stamp every targeted stage whose dependencies are already up, and run nothing —
+//! a preview of the rendered files up to the frontier of what is up, with no mock outputs.
+
+use crate::cli::Global;
+use crate::error::Error;
+use crate::lock;
+use crate::project::Project;
+use crate::state::{StateStore, Status};
+
+use super::plan::are_up;
+use super::run::{load_config, load_templates};
+
+pub(crate) fn stamp(global: &Global, stages: &[String]) -> Result<(), Error> {
+    let project = Project::load(global.impl_dir.as_deref())?;
+    let targets = project.targets(stages)?;
+    let members = project.dag.with_dependencies(&targets);
+    let _lock = lock::acquire(&project.wave, "stamp")?;
+    let config = load_config(&project, global)?;
+    let (stamper, templates) = load_templates(&project, global, &config.value, &members)?;
+    let store = StateStore::new(&project.wave);
+    let dag = &project.dag;
+    let (mut stamped, mut blocked, mut failed) = (0, 0, Vec::new());
+    for &stage in dag.order().iter().filter(|&&s| members[s]) {
+        let name = dag.name(stage);
+        let mut not_up = Vec::new();
+        for &dep in dag.deps(stage) {
+            if store.load(dag.name(dep)).map_err(|e| Error::Other(e.into()))?.status != Status::Up {
+                not_up.push(dag.name(dep));
+            }
+        }
+        if !not_up.is_empty() {
+            eprintln!("==> {name}: blocked until {}", are_up(&not_up));
+            blocked += 1;
+            continue;
+        }
+        let result = stamper.render(name, &templates[&stage]).and_then(|image| stamper.write(name, &image));
+        match result {
+            Ok(r) => {
+                eprintln!(
+                    "==> {name}: stamped ({} written, {} unchanged, {} removed)",
+                    r.written, r.unchanged, r.removed
+                );
+                stamped += 1;
+            }
+            Err(e) => {
+                eprintln!("==> {name}: FAILED: failed to stamp stage '{name}': {e}");
+                failed.push(name);
+            }
+        }
+    }
+    eprintln!("summary (stamp): {stamped} stamped, {blocked} blocked, {} failed", failed.len());
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        let noun = if failed.len() == 1 { "stage" } else { "stages" };
+        Err(Error::StagesFailed(format!("failed to stamp {noun}: {}", failed.join(", "))))
+    }
+}

@@ -1,0 +1,113 @@
+//! Deciding what `up` does with a stage and why: run it (never up, failed, its render
+//! changed, a dependency completed an `up` since, `-B`) or skip it as up to date. `up` acts on
+//! the decision; `plan` only reports it.
+
+use std::collections::BTreeMap;
+
+use crate::graph::StageId;
+use crate::project::Project;
+use crate::stamp::Image;
+use crate::state::{StageState, StateError, StateStore, Status};
+
+/// What is known about a stage once its dependencies are final and it has been rendered.
+pub(crate) struct Decision {
+    pub(crate) previous: StageState,
+    pub(crate) digest: String,
+    /// Each dependency's current generation, recorded if the stage runs and succeeds.
+    pub(crate) dep_generations: BTreeMap<String, u64>,
+    /// Why it must run; `None` when it is up to date.
+    pub(crate) reason: Option<String>,
+}
+
+pub(crate) fn decide(
+    project: &Project,
+    store: &StateStore,
+    stage: StageId,
+    image: &Image,
+    force: bool,
+) -> Result<Decision, StateError> {
+    let name = project.dag.name(stage);
+    let previous = store.load(name)?;
+    let mut dep_generations = BTreeMap::new();
+    for &dep in project.dag.deps(stage) {
+        let dep = project.dag.name(dep);
+        dep_generations.insert(dep.to_string(), store.load(dep)?.generation);
+    }
+    let digest = image.digest();
+    let mut reason = reason_to_run(&previous, &digest, &dep_generations, force);
+    if reason.as_deref() == Some(FILES_CHANGED) {
+        let changed = image.changes(&project.wave.stage_dir(name));
+        if !changed.is_empty() {
+            let shown: Vec<&str> = changed.iter().take(5).map(String::as_str).collect();
+            let more = changed.len().saturating_sub(shown.len());
+            let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+            reason = Some(format!("{FILES_CHANGED}: {}{more}", shown.join(", ")));
+        }
+    }
+    Ok(Decision { previous, digest, dep_generations, reason })
+}
+
+const FILES_CHANGED: &str = "stamped files changed";
+
+/// Why a stage must run, or `None` when it is up to date: its last `up` succeeded on a
+/// byte-identical render and no dependency has completed an `up` since (contract §6).
+pub(crate) fn reason_to_run(
+    previous: &StageState,
+    digest: &str,
+    dep_generations: &BTreeMap<String, u64>,
+    force: bool,
+) -> Option<String> {
+    if force {
+        return Some("forced (-B)".into());
+    }
+    match previous.status {
+        Status::Up => {}
+        Status::Never => return Some("never brought up".into()),
+        status => return Some(format!("last recorded status is {}", status.as_str())),
+    }
+    if previous.stamp_digest.as_deref() != Some(digest) {
+        return Some(FILES_CHANGED.into());
+    }
+    let changed: Vec<&str> = dep_generations
+        .iter()
+        .filter(|(dep, generation)| previous.dep_generations.get(*dep) != Some(generation))
+        .map(|(dep, _)| dep.as_str())
+        .collect();
+    if !changed.is_empty() {
+        return Some(format!("dependency {} completed an up since", changed.join(", ")));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn up(digest: &str, deps: &[(&str, u64)]) -> StageState {
+        StageState {
+            status: Status::Up,
+            stamp_digest: Some(digest.into()),
+            dep_generations: deps.iter().map(|(d, g)| (d.to_string(), *g)).collect(),
+            ..StageState::default()
+        }
+    }
+
+    #[test]
+    fn up_to_date_only_when_render_and_dependencies_are_unchanged() {
+        let deps: BTreeMap<String, u64> = [("a".to_string(), 2)].into();
+        assert_eq!(reason_to_run(&up("h", &[("a", 2)]), "h", &deps, false), None);
+        assert_eq!(reason_to_run(&up("h", &[("a", 2)]), "h", &deps, true).unwrap(), "forced (-B)");
+        assert_eq!(
+            reason_to_run(&up("old", &[("a", 2)]), "h", &deps, false).unwrap(),
+            "stamped files changed"
+        );
+        assert_eq!(
+            reason_to_run(&up("h", &[("a", 1)]), "h", &deps, false).unwrap(),
+            "dependency a completed an up since"
+        );
+        let never = StageState::default();
+        assert_eq!(reason_to_run(&never, "h", &deps, false).unwrap(), "never brought up");
+        let failed = StageState { status: Status::Unknown, ..up("h", &[("a", 2)]) };
+        assert_eq!(reason_to_run(&failed, "h", &deps, false).unwrap(), "last recorded status is unknown");
+    }
+}
