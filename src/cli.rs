@@ -69,6 +69,15 @@ pub(crate) struct Global {
     #[arg(long, global = true)]
     pub(crate) json: bool,
 
+    /// After `up`/`down`, write a JSON run report: each stage's action, result, reason,
+    /// start, end, duration, log and exit code
+    #[arg(long, value_name = "FILE", global = true)]
+    pub(crate) report: Option<PathBuf>,
+
+    /// After `up`/`down`, write JUnit XML (each stage a test case) for CI test views
+    #[arg(long, value_name = "FILE", global = true)]
+    pub(crate) junit: Option<PathBuf>,
+
     /// Add a jsonnet library search dir (repeatable; searched before JSONNET_PATH)
     #[arg(short = 'J', long = "jpath", value_name = "DIR", global = true)]
     pub(crate) jpath: Vec<PathBuf>,
@@ -112,6 +121,12 @@ pub(crate) enum Command {
     Validate,
     /// Print the evaluated config, as templates see it in `cfg` (writes nothing)
     Config,
+    /// Print a shell completion script: `betterform completions bash > /etc/bash_completion.d/betterform`
+    Completions {
+        /// The shell to complete for
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Print the man page (roff) to stdout; a pre-built copy ships in man/betterform.1
     Man,
 }

@@ -37,8 +37,8 @@ pub(crate) struct Options {
 /// What a worker reports for its stage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Outcome {
-    /// The stage's command ran and succeeded.
-    Ran,
+    /// The stage's command ran and succeeded; why it ran.
+    Ran(String),
     /// The stage was already up on an identical render; nothing ran.
     UpToDate,
     /// Nothing needed doing (never stamped, already down, …); counts as success.

@@ -180,3 +180,17 @@ fn shipped_man_page_matches_the_cli() {
         "man/betterform.1 is stale: regenerate it with `cargo run -- man > man/betterform.1`"
     );
 }
+
+#[test]
+fn completions_for_each_shell_name_the_subcommands() {
+    for (shell, marker) in
+        [("bash", "complete -F"), ("zsh", "#compdef betterform"), ("fish", "complete -c betterform")]
+    {
+        let mut cmd = assert_cmd::Command::cargo_bin("betterform").unwrap();
+        let out =
+            common::Run(cmd.env_remove("IMPL_DIR").args(["completions", shell]).output().unwrap()).expect(0);
+        let script = out.stdout();
+        assert!(script.contains(marker), "{shell}: {script}");
+        assert!(script.contains("validate") && script.contains("keep-going"), "{shell}");
+    }
+}

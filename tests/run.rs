@@ -250,3 +250,58 @@ fn ctrl_c_at_an_interactive_stage_interrupts_the_run() {
     assert!(out.contains("error: interrupted by SIGINT"), "{out}");
     assert_eq!(f.status("asker"), "unknown");
 }
+
+#[test]
+fn report_and_junit_record_what_ran() {
+    let f = diamond();
+    f.run(&["up"]).expect(0);
+    f.write_impl("parallel_b/changed.txt", "x\n");
+    let run = f
+        .cmd()
+        .args(["up", "-j", "1", "-k", "--report", "report.json", "--junit", "junit.xml"])
+        .env("FAIL_STAGE", "parallel_b")
+        .output()
+        .unwrap();
+    common::Run(run).expect(1);
+
+    let report: serde_json::Value = serde_json::from_str(&f.read("report.json")).unwrap();
+    assert_eq!(report["command"], "up");
+    assert_eq!(report["exit_code"], 1);
+    let stage =
+        |name: &str| report["stages"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap().clone();
+    assert_eq!(stage("state_storage")["result"], "up to date");
+    assert_eq!(stage("state_storage")["action"], "skip");
+    let b = stage("parallel_b");
+    assert_eq!(
+        (b["action"].as_str(), b["result"].as_str(), b["exit_code"].as_i64()),
+        (Some("run"), Some("failed"), Some(3))
+    );
+    assert_eq!(b["reason"], "ctl up: exit status 3");
+    assert!(b["log"].as_str().unwrap().ends_with("genfiles/.betterform/logs/parallel_b/up.log"));
+    assert!(b["duration_ms"].is_u64() && b["start"].is_string() && b["end"].is_string());
+    assert_eq!(stage("final")["result"], "not run");
+    assert_eq!(stage("final")["reason"], "dependency 'parallel_b' failed");
+    assert_eq!(stage("parallel_a")["result"], "up to date");
+
+    // The JUnit file is well-formed XML with one test case per stage and the failure's log.
+    let check = r#"
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+cases = root.findall("./testsuite/testcase")
+print(len(cases), root.get("failures"), root.get("skipped"))
+for c in cases:
+    f = c.find("failure")
+    print(c.get("name"), "failure" if f is not None else ("skipped" if c.find("skipped") is not None else "ok"), (f.text or "").strip() if f is not None else "")
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", check])
+        .arg(f.deploy.join("junit.xml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text,
+        "4 1 3\nstate_storage skipped \nparallel_a skipped \nparallel_b failure failing on purpose\nfinal skipped \n"
+    );
+}

@@ -13,6 +13,7 @@ pub(crate) fn dispatch(command: Command, global: &Global) -> Result<(), Error> {
         Command::Graph { format } => super::graph::graph(global, format),
         Command::Validate => super::validate::validate(global),
         Command::Config => super::show_config::show_config(global),
+        Command::Completions { shell } => super::man::completions(shell),
         Command::Man => super::man::man(),
     }
 }

@@ -11,7 +11,7 @@ use crate::project::{Project, StageKind};
 use crate::scheduler::{Direction, Outcome};
 use crate::state::{StageState, StateStore, Status};
 
-use super::run::{load_config, run_ctl, schedule};
+use super::run::{CtlRun, load_config, run_ctl, schedule};
 
 fn confirm(project: &Project, members: &[bool]) -> Result<bool, Error> {
     let names: Vec<&str> =
@@ -45,12 +45,18 @@ pub(crate) fn down(global: &Global, stages: &[String]) -> Result<(), Error> {
             Ok(state) => state,
             Err(e) => return Outcome::Failed(e.to_string()),
         };
+        let why = format!("recorded {}", previous.status.as_str());
         let on_success = |state: &mut StageState| {
             state.status = Status::Down;
             state.stamp_digest = None;
         };
         match project.kinds[stage] {
-            StageKind::Ctl => run_ctl(&project, global, name, "down", previous, &on_success, sink),
+            StageKind::Ctl => run_ctl(
+                &project,
+                global,
+                CtlRun { stage: name, command: "down", previous, why, on_success: &on_success },
+                sink,
+            ),
             StageKind::StepPackage => {
                 Outcome::Failed("step-package stages (step.json) are not supported yet".into())
             }

@@ -1,4 +1,5 @@
-//! `man`: the man page, generated from the clap definitions so it never drifts from `--help`.
+//! `man` and `completions`: generated from the clap definitions, so they never drift from
+//! `--help`.
 
 use std::io::Write;
 
@@ -12,5 +13,12 @@ pub(crate) fn man() -> Result<(), Error> {
     clap_mangen::Man::new(Cli::command()).render(&mut page).map_err(|e| Error::Other(e.into()))?;
     // A closed pipe (`betterform man | head`) is not an error worth reporting.
     let _ = std::io::stdout().write_all(&page);
+    Ok(())
+}
+
+pub(crate) fn completions(shell: clap_complete::Shell) -> Result<(), Error> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "betterform", &mut script);
+    let _ = std::io::stdout().write_all(&script);
     Ok(())
 }

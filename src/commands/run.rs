@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::graph::StageId;
 use crate::process::{self, Job};
 use crate::project::Project;
-use crate::report::{LineReporter, render_summary, totals};
+use crate::report::{LineReporter, RunReport, records, render_summary, span, write_json, write_junit};
 use crate::scheduler::{self, Direction, Outcome, Sink, Stop};
 use crate::stamp::{Delimiters, Renderer, StampError, Stamper, Template};
 use crate::state::{StageState, StateStore, Status, millis, timestamp};
@@ -87,41 +87,80 @@ pub(crate) fn schedule(
         grace: Duration::from_secs(global.grace),
     };
     let mut reporter = LineReporter::new(&project.dag, command);
+    let started = SystemTime::now();
     let run = scheduler::run(&project.dag, members, direction, options, &mut reporter, work);
+    let ended = SystemTime::now();
     let results = run.results;
     let log_of = |stage: &str| display_path(&project.wave.log_path(stage, command));
     eprint!("{}", render_summary(&project.dag, &results, command, &log_of));
-    match run.stop {
-        Some(Stop::Interrupt) => return Err(Error::Interrupted { name: "SIGINT", code: 130 }),
-        Some(Stop::Terminate) => return Err(Error::Interrupted { name: "SIGTERM", code: 143 }),
-        Some(Stop::Failure) | None => {}
+    let outcome = match run.stop {
+        Some(Stop::Interrupt) => Err(Error::Interrupted { name: "SIGINT", code: 130 }),
+        Some(Stop::Terminate) => Err(Error::Interrupted { name: "SIGTERM", code: 143 }),
+        Some(Stop::Failure) | None => {
+            let failed: Vec<&str> = (0..project.dag.len())
+                .filter(|&s| {
+                    matches!(&results[s], Some(scheduler::Result::Done { outcome: Outcome::Failed(_), .. }))
+                })
+                .map(|s| project.dag.name(s))
+                .collect();
+            if failed.is_empty() {
+                Ok(())
+            } else {
+                let noun = if failed.len() == 1 { "stage" } else { "stages" };
+                Err(Error::StagesFailed(format!("{noun} failed: {}", failed.join(", "))))
+            }
+        }
+    };
+    if global.report.is_some() || global.junit.is_some() {
+        let store = StateStore::new(&project.wave);
+        let (started, ended, duration_ms) = span(started, ended);
+        let report = RunReport {
+            command,
+            started,
+            ended,
+            duration_ms,
+            exit_code: outcome.as_ref().map_or_else(Error::exit_code, |()| 0),
+            stages: records(
+                &project.dag,
+                &results,
+                &|stage| project.wave.log_path(stage, command),
+                &|stage| store.load(stage).ok().and_then(|s| s.exit_code),
+            ),
+        };
+        let mut written = Ok(());
+        if let Some(path) = &global.report {
+            written = written.and(write_json(path, &report).map_err(|e| (path, e)));
+        }
+        if let Some(path) = &global.junit {
+            written = written.and(write_junit(path, &report).map_err(|e| (path, e)));
+        }
+        if let Err((path, e)) = written {
+            let e = Error::Other(anyhow::anyhow!("cannot write {}: {e}", path.display()));
+            // A failed stage's exit code matters more than the report; still say it.
+            match outcome {
+                Ok(()) => return Err(e),
+                Err(_) => eprintln!("error: {e}"),
+            }
+        }
     }
-    let t = totals(&results);
-    if t.failed > 0 {
-        let failed: Vec<&str> = (0..project.dag.len())
-            .filter(|&s| {
-                matches!(&results[s], Some(scheduler::Result::Done { outcome: Outcome::Failed(_), .. }))
-            })
-            .map(|s| project.dag.name(s))
-            .collect();
-        let noun = if failed.len() == 1 { "stage" } else { "stages" };
-        return Err(Error::StagesFailed(format!("{noun} failed: {}", failed.join(", "))));
-    }
-    Ok(())
+    outcome
+}
+
+/// One `ctl` invocation: which stage and command, what was recorded before, why it runs, and
+/// how success changes the recorded state.
+pub(crate) struct CtlRun<'a> {
+    pub(crate) stage: &'a str,
+    pub(crate) command: &'static str,
+    pub(crate) previous: StageState,
+    pub(crate) why: String,
+    pub(crate) on_success: &'a dyn Fn(&mut StageState),
 }
 
 /// Runs `ctl <command>` of a stamped stage, recording state around it: `unknown` while it
 /// runs (so a run that dies leaves it unknown), then `failed`, or whatever `on_success` makes
 /// of `previous`.
-pub(crate) fn run_ctl(
-    project: &Project,
-    global: &Global,
-    stage: &str,
-    command: &'static str,
-    previous: StageState,
-    on_success: &dyn Fn(&mut StageState),
-    sink: &Sink<'_>,
-) -> Outcome {
+pub(crate) fn run_ctl(project: &Project, global: &Global, ctl: CtlRun<'_>, sink: &Sink<'_>) -> Outcome {
+    let CtlRun { stage, command, previous, why, on_success } = ctl;
     if sink.interrupted() {
         return Outcome::Interrupted;
     }
@@ -177,7 +216,7 @@ pub(crate) fn run_ctl(
         Ok(exit) if exit.success() => {
             on_success(&mut state);
             state.exit_code = Some(0);
-            Outcome::Ran
+            Outcome::Ran(why)
         }
         Ok(exit) => {
             state.status = Status::Failed;

@@ -9,7 +9,7 @@ use crate::project::{Project, StageKind};
 use crate::scheduler::{Direction, Outcome};
 use crate::state::{StageState, StateStore, Status};
 
-use super::run::{load_config, load_templates, record_failure, run_ctl, schedule};
+use super::run::{CtlRun, load_config, load_templates, record_failure, run_ctl, schedule};
 
 pub(crate) fn up(global: &Global, stages: &[String]) -> Result<(), Error> {
     let project = Project::load(global.impl_dir.as_deref())?;
@@ -59,7 +59,12 @@ pub(crate) fn up(global: &Global, stages: &[String]) -> Result<(), Error> {
             state.dep_generations = dep_generations.clone();
         };
         match project.kinds[stage] {
-            StageKind::Ctl => run_ctl(&project, global, name, "up", previous, &on_success, sink),
+            StageKind::Ctl => run_ctl(
+                &project,
+                global,
+                CtlRun { stage: name, command: "up", previous, why, on_success: &on_success },
+                sink,
+            ),
             StageKind::StepPackage => {
                 Outcome::Failed("step-package stages (step.json) are not supported yet".into())
             }

@@ -63,7 +63,7 @@ impl Reporter for LineReporter<'_> {
         let name = self.dag.name(stage);
         let took = format_duration(duration);
         match outcome {
-            Outcome::Ran => self.print(format_args!("==> {name}: {} done ({took})", self.command)),
+            Outcome::Ran(_) => self.print(format_args!("==> {name}: {} done ({took})", self.command)),
             Outcome::UpToDate => self.print(format_args!("==> {name}: up to date")),
             Outcome::Skipped(why) => self.print(format_args!("==> {name}: skipped: {why}")),
             Outcome::Failed(why) => self.print(format_args!("==> {name}: FAILED ({took}): {why}")),

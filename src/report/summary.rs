@@ -22,7 +22,7 @@ pub(crate) fn totals(results: &[Option<Result>]) -> Totals {
     let mut t = Totals::default();
     for r in results.iter().flatten() {
         match r {
-            Result::Done { outcome: Outcome::Ran, .. } => t.ran += 1,
+            Result::Done { outcome: Outcome::Ran(_), .. } => t.ran += 1,
             Result::Done { outcome: Outcome::UpToDate, .. } => t.up_to_date += 1,
             Result::Done { outcome: Outcome::Skipped(_), .. } => t.skipped += 1,
             Result::Done { outcome: Outcome::Failed(_), .. } => t.failed += 1,
@@ -54,7 +54,7 @@ pub(crate) fn render(
             Result::Done { outcome, duration, .. } => {
                 let took = format_duration(*duration);
                 match outcome {
-                    Outcome::Ran => (name, "ran", took, String::new()),
+                    Outcome::Ran(_) => (name, "ran", took, String::new()),
                     Outcome::UpToDate => (name, "up to date", took, String::new()),
                     Outcome::Skipped(why) => (name, "skipped", took, why.clone()),
                     Outcome::Failed(why) => {
