@@ -69,6 +69,10 @@ pub(crate) struct Global {
     #[arg(long, global = true)]
     pub(crate) json: bool,
 
+    /// How to show stage output: `auto` is `live` on a terminal, else `stream`
+    #[arg(long, value_enum, env = "BETTERFORM_OUTPUT", default_value_t = OutputMode::Auto, global = true)]
+    pub(crate) output: OutputMode,
+
     /// After `up`/`down`, write a JSON run report: each stage's action, result, reason,
     /// start, end, duration, log and exit code
     #[arg(long, value_name = "FILE", global = true)]
@@ -141,4 +145,16 @@ pub(crate) enum GraphFormat {
     Mermaid,
     /// Machine-readable
     Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum OutputMode {
+    /// `live` on a terminal, `stream` otherwise (pipes, CI logs, TERM=dumb)
+    Auto,
+    /// One spinner line per running stage; outcomes and failed logs printed above
+    Live,
+    /// Every output line as it comes, prefixed `[stage] `
+    Stream,
+    /// Each stage's output as one block when it ends (`::group::` under GitHub Actions)
+    Grouped,
 }

@@ -305,3 +305,33 @@ for c in cases:
         "4 1 3\nstate_storage skipped \nparallel_a skipped \nparallel_b failure failing on purpose\nfinal skipped \n"
     );
 }
+
+#[test]
+fn live_display_on_a_terminal_prints_a_failed_stage_log_at_once() {
+    let f = diamond();
+    let (code, out) = f.on_terminal_with_env(&["up", "-j", "2", "-k"], &[], &[("FAIL_STAGE", "parallel_b")]);
+    assert_eq!(code, 1, "{out}");
+    let failed_at = out.find("==> parallel_b: FAILED").expect("failure line");
+    let tail_at = out.find("[parallel_b] failing on purpose").expect("log tail printed");
+    let summary_at = out.find("summary (up)").expect("summary");
+    assert!(failed_at < tail_at && tail_at < summary_at, "{out}");
+    assert!(out.contains("stages done"), "the counter is shown: {out}");
+}
+
+#[test]
+fn grouped_output_keeps_each_stage_together_and_folds_under_github_actions() {
+    let f = diamond();
+    let run = f
+        .cmd()
+        .args(["up", "-j", "2", "--output", "grouped"])
+        .env("GITHUB_ACTIONS", "true")
+        .output()
+        .unwrap();
+    let err = common::Run(run).expect(0).stderr();
+    let block = err.split("::group::parallel_a: up done").nth(1).expect("a group per stage");
+    let block = block.split("::endgroup::").next().unwrap();
+    assert!(block.contains("[parallel_a] parallel_a is up"), "{err}");
+    assert!(!block.contains("[parallel_b]"), "another stage's line inside the group: {err}");
+    assert_eq!(err.matches("::group::").count(), 4);
+    assert_eq!(err.matches("::endgroup::").count(), 4);
+}

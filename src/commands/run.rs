@@ -9,13 +9,16 @@ use std::time::{Duration, SystemTime};
 
 use rayon::prelude::*;
 
-use crate::cli::Global;
+use crate::cli::{Global, OutputMode};
 use crate::config::{self, Config};
 use crate::error::Error;
 use crate::graph::StageId;
 use crate::process::{self, Job};
 use crate::project::Project;
-use crate::report::{LineReporter, RunReport, records, render_summary, span, write_json, write_junit};
+use crate::report::{
+    GroupedReporter, LineReporter, LiveReporter, Reporter, RunReport, records, render_summary, span,
+    write_json, write_junit,
+};
 use crate::scheduler::{self, Direction, Outcome, Sink, Stop};
 use crate::stamp::{Delimiters, Renderer, StampError, Stamper, Template};
 use crate::state::{StageState, StateStore, Status, millis, timestamp};
@@ -69,6 +72,25 @@ pub(crate) fn display_path(path: &Path) -> String {
     cwd.as_deref().and_then(|cwd| path.strip_prefix(cwd).ok()).unwrap_or(path).display().to_string()
 }
 
+/// Resolves `--output auto`: the live display needs a real terminal on stderr, and an
+/// interactive `-j 1` stage owns the terminal itself, so it gets plain lines.
+fn output_mode(global: &Global) -> OutputMode {
+    match global.output {
+        OutputMode::Auto => {
+            let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
+            let interactive_stage = jobs(global) == 1
+                && std::io::stdin().is_terminal()
+                && std::env::var("INTERACTIVE").map_or(true, |v| v != "false");
+            if std::io::stderr().is_terminal() && !dumb && !interactive_stage {
+                OutputMode::Live
+            } else {
+                OutputMode::Stream
+            }
+        }
+        mode => mode,
+    }
+}
+
 /// Runs `work` over `members` and reports; an `Err` when any stage failed.
 pub(crate) fn schedule(
     project: &Project,
@@ -86,9 +108,17 @@ pub(crate) fn schedule(
         keep_going: global.keep_going,
         grace: Duration::from_secs(global.grace),
     };
-    let mut reporter = LineReporter::new(&project.dag, command);
+    let log_path = |stage: &str| project.wave.log_path(stage, command);
+    let total = members.iter().filter(|&&m| m).count();
+    let mut reporter: Box<dyn Reporter + '_> = match output_mode(global) {
+        OutputMode::Live => Box::new(LiveReporter::new(&project.dag, command, total, &log_path)),
+        OutputMode::Grouped => Box::new(GroupedReporter::new(&project.dag, command)),
+        OutputMode::Stream | OutputMode::Auto => Box::new(LineReporter::new(&project.dag, command)),
+    };
     let started = SystemTime::now();
-    let run = scheduler::run(&project.dag, members, direction, options, &mut reporter, work);
+    let run = scheduler::run(&project.dag, members, direction, options, reporter.as_mut(), work);
+    // The live display clears its bars when dropped, before the summary is printed.
+    drop(reporter);
     let ended = SystemTime::now();
     let results = run.results;
     let log_of = |stage: &str| display_path(&project.wave.log_path(stage, command));

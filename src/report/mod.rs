@@ -1,9 +1,13 @@
 //! What the user sees of a run: live lines while it runs, the summary when it ends.
 
+mod grouped;
+mod live;
 mod reporter;
 mod run_report;
 mod summary;
 
+pub(crate) use grouped::GroupedReporter;
+pub(crate) use live::LiveReporter;
 pub(crate) use reporter::{LineReporter, Reporter, format_duration};
 pub(crate) use run_report::{RunReport, records, span, write_json, write_junit};
 pub(crate) use summary::render as render_summary;

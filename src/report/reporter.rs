@@ -27,6 +27,26 @@ pub(crate) fn format_duration(d: Duration) -> String {
     }
 }
 
+/// The line that says how a stage ended, the same in every output mode.
+pub(crate) fn finished_line(name: &str, command: &str, outcome: &Outcome, duration: Duration) -> String {
+    let took = format_duration(duration);
+    match outcome {
+        Outcome::Ran(_) => format!("==> {name}: {command} done ({took})"),
+        Outcome::UpToDate => format!("==> {name}: up to date"),
+        Outcome::Skipped(why) => format!("==> {name}: skipped: {why}"),
+        Outcome::Failed(why) => format!("==> {name}: FAILED ({took}): {why}"),
+        Outcome::Interrupted => format!("==> {name}: interrupted ({took})"),
+    }
+}
+
+/// Prints a line to stderr, ignoring a closed stderr (`| head`): that must not kill a run
+/// half-way.
+pub(crate) fn eprint_line(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes());
+    let _ = err.write_all(b"\n");
+}
+
 pub(crate) struct LineReporter<'a> {
     dag: &'a Dag,
     /// `up` or `down`: what the stages are running.
@@ -39,10 +59,7 @@ impl<'a> LineReporter<'a> {
     }
 
     fn print(&self, text: std::fmt::Arguments<'_>) {
-        // A closed stderr (`| head`) must not kill the run half-way: ignore write errors.
-        let mut err = std::io::stderr().lock();
-        let _ = err.write_fmt(text);
-        let _ = err.write_all(b"\n");
+        eprint_line(&text.to_string());
     }
 }
 
@@ -60,15 +77,8 @@ impl Reporter for LineReporter<'_> {
     }
 
     fn finished(&mut self, stage: StageId, outcome: &Outcome, duration: Duration) {
-        let name = self.dag.name(stage);
-        let took = format_duration(duration);
-        match outcome {
-            Outcome::Ran(_) => self.print(format_args!("==> {name}: {} done ({took})", self.command)),
-            Outcome::UpToDate => self.print(format_args!("==> {name}: up to date")),
-            Outcome::Skipped(why) => self.print(format_args!("==> {name}: skipped: {why}")),
-            Outcome::Failed(why) => self.print(format_args!("==> {name}: FAILED ({took}): {why}")),
-            Outcome::Interrupted => self.print(format_args!("==> {name}: interrupted ({took})")),
-        }
+        let line = finished_line(self.dag.name(stage), self.command, outcome, duration);
+        self.print(format_args!("{line}"));
     }
 
     fn message(&mut self, text: &str) {

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
+use super::live::tail;
 use crate::fsutil::write_atomic;
 use crate::graph::Dag;
 use crate::scheduler::{Outcome, Result, Stop};
@@ -124,13 +125,6 @@ fn xml_escape(text: &str) -> String {
     out
 }
 
-/// The last `lines` lines of a log, for a failed test case's body.
-fn log_tail(path: &Path, lines: usize) -> String {
-    let text = std::fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
-}
-
 pub(crate) fn write_junit(path: &Path, report: &RunReport) -> std::io::Result<()> {
     let count = |r: &str| report.stages.iter().filter(|s| s.result == r).count();
     let failures = count("failed") + count("interrupted");
@@ -161,7 +155,7 @@ pub(crate) fn write_junit(path: &Path, report: &RunReport) -> std::io::Result<()
         match stage.result {
             "ran" => xml.push_str("/>\n"),
             "failed" | "interrupted" => {
-                let tail = stage.log.as_deref().map(|l| log_tail(l, 50)).unwrap_or_default();
+                let tail = stage.log.as_deref().map(|l| tail(l, 50).join("\n")).unwrap_or_default();
                 let _ = writeln!(
                     xml,
                     ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",

@@ -168,11 +168,22 @@ sys.exit(os.waitstatus_to_exitcode(status))
 impl Fixture {
     /// Runs betterform (interactive) on a terminal, answering prompts; (exit code, output).
     pub fn on_terminal(&self, args: &[&str], steps: &[(&str, &str)]) -> (i32, String) {
+        self.on_terminal_with_env(args, steps, &[])
+    }
+
+    /// [`Fixture::on_terminal`] with extra environment variables.
+    pub fn on_terminal_with_env(
+        &self,
+        args: &[&str],
+        steps: &[(&str, &str)],
+        env: &[(&str, &str)],
+    ) -> (i32, String) {
         let steps = serde_json::to_string(steps).unwrap();
         let mut cmd = std::process::Command::new("python3");
         for var in LEAKY_VARS {
             cmd.env_remove(var);
         }
+        cmd.envs(env.iter().copied());
         let out = cmd
             .args(["-c", PTY_DRIVER])
             .arg(assert_cmd::cargo::cargo_bin("betterform"))
