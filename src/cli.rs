@@ -131,8 +131,12 @@ pub(crate) enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) to stdout; a pre-built copy ships in man/betterform.1
-    Man,
+    /// Print the man page (roff) to stdout; pre-built copies ship in man/
+    Man {
+        /// A subcommand's own page (betterform-up(1), …) instead of betterform(1)
+        #[arg(value_name = "COMMAND")]
+        command: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -171,14 +171,32 @@ fn template_syntax_errors_are_reported_before_any_stage_runs() {
 }
 
 #[test]
-fn shipped_man_page_matches_the_cli() {
+fn shipped_man_pages_match_the_cli() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/man");
+    let mut pages = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let Some(file) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".1")) else {
+            continue;
+        };
+        let mut cmd = assert_cmd::Command::cargo_bin("betterform").unwrap();
+        cmd.env_remove("IMPL_DIR").arg("man");
+        if let Some(sub) = file.strip_prefix("betterform-") {
+            cmd.arg(sub);
+        }
+        let run = common::Run(cmd.output().unwrap()).expect(0);
+        assert!(
+            run.stdout() == std::fs::read_to_string(&path).unwrap(),
+            "{} is stale: regenerate the pages with man/generate.sh",
+            path.display()
+        );
+        pages += 1;
+    }
+    assert_eq!(pages, 11, "one page for betterform and one per command");
     let mut cmd = assert_cmd::Command::cargo_bin("betterform").unwrap();
-    let run = common::Run(cmd.env_remove("IMPL_DIR").arg("man").output().unwrap()).expect(0);
-    let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/man/betterform.1")).unwrap();
-    assert!(
-        run.stdout() == shipped,
-        "man/betterform.1 is stale: regenerate it with `cargo run -- man > man/betterform.1`"
-    );
+    let err =
+        common::Run(cmd.env_remove("IMPL_DIR").args(["man", "upp"]).output().unwrap()).expect(2).stderr();
+    assert!(err.contains("no command 'upp'; commands: up, down,"), "{err}");
 }
 
 #[test]

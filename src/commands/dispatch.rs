@@ -14,6 +14,6 @@ pub(crate) fn dispatch(command: Command, global: &Global) -> Result<(), Error> {
         Command::Validate => super::validate::validate(global),
         Command::Config => super::show_config::show_config(global),
         Command::Completions { shell } => super::man::completions(shell),
-        Command::Man => super::man::man(),
+        Command::Man { command } => super::man::man(command.as_deref()),
     }
 }

@@ -16,8 +16,8 @@ use crate::graph::StageId;
 use crate::process::{self, Job};
 use crate::project::Project;
 use crate::report::{
-    GroupedReporter, LineReporter, LiveReporter, Reporter, RunReport, records, render_summary, span,
-    write_json, write_junit,
+    GroupedReporter, LineReporter, LiveReporter, Reporter, RunReport, eprint_line, records, render_summary,
+    span, write_json, write_junit,
 };
 use crate::scheduler::{self, Direction, Outcome, Sink, Stop};
 use crate::stamp::{Delimiters, Renderer, StampError, Stamper, Template};
@@ -122,7 +122,7 @@ pub(crate) fn schedule(
     let ended = SystemTime::now();
     let results = run.results;
     let log_of = |stage: &str| display_path(&project.wave.log_path(stage, command));
-    eprint!("{}", render_summary(&project.dag, &results, command, &log_of));
+    eprint_line(render_summary(&project.dag, &results, command, &log_of).trim_end());
     let outcome = match run.stop {
         Some(Stop::Interrupt) => Err(Error::Interrupted { name: "SIGINT", code: 130 }),
         Some(Stop::Terminate) => Err(Error::Interrupted { name: "SIGTERM", code: 143 }),
@@ -169,7 +169,7 @@ pub(crate) fn schedule(
             // A failed stage's exit code matters more than the report; still say it.
             match outcome {
                 Ok(()) => return Err(e),
-                Err(_) => eprintln!("error: {e}"),
+                Err(_) => eprint_line(&format!("error: {e}")),
             }
         }
     }

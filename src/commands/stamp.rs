@@ -5,6 +5,7 @@ use crate::cli::Global;
 use crate::error::Error;
 use crate::lock;
 use crate::project::Project;
+use crate::report::eprint_line;
 use crate::state::{StateStore, Status};
 
 use super::plan::are_up;
@@ -29,26 +30,26 @@ pub(crate) fn stamp(global: &Global, stages: &[String]) -> Result<(), Error> {
             }
         }
         if !not_up.is_empty() {
-            eprintln!("==> {name}: blocked until {}", are_up(&not_up));
+            eprint_line(&format!("==> {name}: blocked until {}", are_up(&not_up)));
             blocked += 1;
             continue;
         }
         let result = stamper.render(name, &templates[&stage]).and_then(|image| stamper.write(name, &image));
         match result {
             Ok(r) => {
-                eprintln!(
+                eprint_line(&format!(
                     "==> {name}: stamped ({} written, {} unchanged, {} removed)",
                     r.written, r.unchanged, r.removed
-                );
+                ));
                 stamped += 1;
             }
             Err(e) => {
-                eprintln!("==> {name}: FAILED: failed to stamp stage '{name}': {e}");
+                eprint_line(&format!("==> {name}: FAILED: failed to stamp stage '{name}': {e}"));
                 failed.push(name);
             }
         }
     }
-    eprintln!("summary (stamp): {stamped} stamped, {blocked} blocked, {} failed", failed.len());
+    eprint_line(&format!("summary (stamp): {stamped} stamped, {blocked} blocked, {} failed", failed.len()));
     if failed.is_empty() {
         Ok(())
     } else {

@@ -8,6 +8,6 @@ mod summary;
 
 pub(crate) use grouped::GroupedReporter;
 pub(crate) use live::LiveReporter;
-pub(crate) use reporter::{LineReporter, Reporter, format_duration};
+pub(crate) use reporter::{LineReporter, Reporter, eprint_line, format_duration};
 pub(crate) use run_report::{RunReport, records, span, write_json, write_junit};
 pub(crate) use summary::render as render_summary;
