@@ -6,24 +6,47 @@ use std::collections::BTreeMap;
 
 use crate::graph::StageId;
 use crate::project::Project;
-use crate::stamp::Image;
+use crate::stamp::{Image, Template};
 use crate::state::{StageState, StateError, StateStore, Status};
 
 /// What is known about a stage once its dependencies are final and it has been rendered.
 pub(crate) struct Decision {
     pub(crate) previous: StageState,
-    pub(crate) digest: String,
+    /// What to record if the stage runs and succeeds.
+    pub(crate) digests: Digests,
     /// Each dependency's current generation, recorded if the stage runs and succeeds.
     pub(crate) dep_generations: BTreeMap<String, u64>,
     /// Why it must run; `None` when it is up to date.
     pub(crate) reason: Option<String>,
 }
 
+/// Content hashes of what a stage's render came from and what it is.
+#[derive(Debug, Clone)]
+pub(crate) struct Digests {
+    pub(crate) stamp: String,
+    pub(crate) template: String,
+    pub(crate) config: String,
+}
+
+impl Digests {
+    pub(crate) fn record(&self, state: &mut StageState) {
+        state.stamp_digest = Some(self.stamp.clone());
+        state.template_digest = Some(self.template.clone());
+        state.config_digest = Some(self.config.clone());
+    }
+}
+
+/// A hash of the evaluated config, computed once per run.
+pub(crate) fn config_digest(config_text: &str) -> String {
+    blake3::hash(config_text.as_bytes()).to_hex().to_string()
+}
+
 pub(crate) fn decide(
     project: &Project,
     store: &StateStore,
     stage: StageId,
-    image: &Image,
+    (template, image): (&Template, &Image),
+    config_digest: &str,
     force: bool,
 ) -> Result<Decision, StateError> {
     let name = project.dag.name(stage);
@@ -33,18 +56,30 @@ pub(crate) fn decide(
         let dep = project.dag.name(dep);
         dep_generations.insert(dep.to_string(), store.load(dep)?.generation);
     }
-    let digest = image.digest();
-    let mut reason = reason_to_run(&previous, &digest, &dep_generations, force);
+    let digests =
+        Digests { stamp: image.digest(), template: template.digest(), config: config_digest.to_string() };
+    let mut reason = reason_to_run(&previous, &digests.stamp, &dep_generations, force);
     if reason.as_deref() == Some(FILES_CHANGED) {
+        // The render changed: say whether the templates, the config or a file they read did,
+        // and which stamped files differ.
+        let cause = if previous.template_digest.as_deref() != Some(&digests.template) {
+            "template files changed"
+        } else if previous.config_digest.as_deref() != Some(&digests.config) {
+            "config changed"
+        } else {
+            "a file its templates read changed"
+        };
         let changed = image.changes(&project.wave.stage_dir(name));
-        if !changed.is_empty() {
-            let shown: Vec<&str> = changed.iter().take(5).map(String::as_str).collect();
-            let more = changed.len().saturating_sub(shown.len());
-            let more = if more > 0 { format!(" and {more} more") } else { String::new() };
-            reason = Some(format!("{FILES_CHANGED}: {}{more}", shown.join(", ")));
-        }
+        let shown: Vec<&str> = changed.iter().take(5).map(String::as_str).collect();
+        let more = changed.len().saturating_sub(shown.len());
+        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+        reason = Some(if shown.is_empty() {
+            cause.to_string()
+        } else {
+            format!("{cause}; stamped files differ: {}{more}", shown.join(", "))
+        });
     }
-    Ok(Decision { previous, digest, dep_generations, reason })
+    Ok(Decision { previous, digests, dep_generations, reason })
 }
 
 const FILES_CHANGED: &str = "stamped files changed";

@@ -47,6 +47,12 @@ pub(crate) struct StageState {
     /// Content hash of the stamped dir the last successful `up` ran on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) stamp_digest: Option<String>,
+    /// Hash of the template dir sources and of the config at that `up`: to say why a render
+    /// changed (templates, config, or a file it reads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) template_digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) config_digest: Option<String>,
     /// Incremented by every `up` that ran and succeeded: dependents compare it with what they
     /// saw to know whether a dependency has completed an `up` since their own.
     #[serde(default)]

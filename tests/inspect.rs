@@ -118,7 +118,12 @@ fn plan_says_what_up_would_do_and_why_without_writing() {
     let before = snapshot(&f.deploy);
     let plan = f.run(&["plan"]).expect(0).stdout();
     assert!(plan.contains("  state_storage  skip     up to date\n"), "{plan}");
-    assert!(plan.contains("  parallel_a     run      stamped files changed: extra.txt (new)\n"), "{plan}");
+    assert!(
+        plan.contains(
+            "  parallel_a     run      template files changed; stamped files differ: extra.txt (new)\n"
+        ),
+        "{plan}"
+    );
     assert!(
         plan.contains("  final          run      dependency parallel_a will run (rendered after it)\n"),
         "{plan}"

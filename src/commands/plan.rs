@@ -39,6 +39,7 @@ pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
     let (stamper, templates) = load_templates(&project, global, &config.value, &members)?;
     let store = StateStore::new(&project.wave);
     let dag = &project.dag;
+    let config_digest = plan::config_digest(&config.text);
 
     let mut decided: Vec<Option<(Action, String, usize)>> = vec![None; dag.len()];
     for &stage in dag.order().iter().filter(|&&s| members[s]) {
@@ -66,8 +67,15 @@ pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
             match stamper.render(dag.name(stage), &templates[&stage]) {
                 Err(e) => (Action::Run, format!("will fail: its templates do not render: {e}")),
                 Ok(image) => {
-                    let decision = plan::decide(&project, &store, stage, &image, global.force)
-                        .map_err(|e| Error::Other(e.into()))?;
+                    let decision = plan::decide(
+                        &project,
+                        &store,
+                        stage,
+                        (&templates[&stage], &image),
+                        &config_digest,
+                        global.force,
+                    )
+                    .map_err(|e| Error::Other(e.into()))?;
                     match decision.reason {
                         Some(reason) => (Action::Run, reason),
                         None => (Action::Skip, "up to date".to_string()),

@@ -21,6 +21,7 @@ pub(crate) fn up(global: &Global, stages: &[String]) -> Result<(), Error> {
     let (stamper, templates) = load_templates(&project, global, &config.value, &members)?;
 
     let store = StateStore::new(wave);
+    let config_digest = plan::config_digest(&config.text);
     let work = |stage: usize, sink: &crate::scheduler::Sink<'_>| -> Outcome {
         let name = project.dag.name(stage);
         if sink.interrupted() {
@@ -35,7 +36,14 @@ pub(crate) fn up(global: &Global, stages: &[String]) -> Result<(), Error> {
             Ok(image) => image,
             Err(e) => return stamp_failed(&e),
         };
-        let decision = match plan::decide(&project, &store, stage, &image, global.force) {
+        let decision = match plan::decide(
+            &project,
+            &store,
+            stage,
+            (&templates[&stage], &image),
+            &config_digest,
+            global.force,
+        ) {
             Ok(decision) => decision,
             Err(e) => return Outcome::Failed(e.to_string()),
         };
@@ -47,7 +55,7 @@ pub(crate) fn up(global: &Global, stages: &[String]) -> Result<(), Error> {
             Ok(_) => {}
             Err(e) => return stamp_failed(&e),
         }
-        let plan::Decision { previous, digest, dep_generations, reason } = decision;
+        let plan::Decision { previous, digests, dep_generations, reason } = decision;
         let Some(why) = reason else {
             return Outcome::UpToDate;
         };
@@ -55,7 +63,7 @@ pub(crate) fn up(global: &Global, stages: &[String]) -> Result<(), Error> {
         let on_success = |state: &mut StageState| {
             state.status = Status::Up;
             state.generation += 1;
-            state.stamp_digest = Some(digest.clone());
+            digests.record(state);
             state.dep_generations = dep_generations.clone();
         };
         match project.kinds[stage] {

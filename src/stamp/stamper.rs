@@ -16,35 +16,48 @@ pub(crate) struct Template(Vec<Entry>);
 /// A stage rendered in memory, ready to be written.
 pub(crate) struct Image(Vec<Rendered>);
 
-impl Image {
-    /// A content hash of everything the stamped dir will hold: paths, kinds, modes, bytes,
-    /// link targets. Two renders with the same hash stamp byte-identical dirs.
-    pub(crate) fn digest(&self) -> String {
-        let mut hasher = blake3::Hasher::new();
-        for entry in &self.0 {
-            let rel = entry.rel.as_os_str().as_encoded_bytes();
-            hasher.update(&(rel.len() as u64).to_le_bytes());
-            hasher.update(rel);
-            match &entry.kind {
-                Kind::Dir { mode } => {
-                    hasher.update(b"d");
-                    hasher.update(&mode.to_le_bytes());
-                }
-                Kind::File { bytes, mode, .. } => {
-                    hasher.update(b"f");
-                    hasher.update(&mode.to_le_bytes());
-                    hasher.update(&(bytes.len() as u64).to_le_bytes());
-                    hasher.update(bytes);
-                }
-                Kind::Symlink { target } => {
-                    let target = target.as_os_str().as_encoded_bytes();
-                    hasher.update(b"l");
-                    hasher.update(&(target.len() as u64).to_le_bytes());
-                    hasher.update(target);
-                }
+/// A content hash of entries: paths, kinds, modes, bytes, link targets.
+fn digest<'a>(entries: impl Iterator<Item = (&'a Path, &'a Kind)>) -> String {
+    let mut hasher = blake3::Hasher::new();
+    for (rel, kind) in entries {
+        let rel = rel.as_os_str().as_encoded_bytes();
+        hasher.update(&(rel.len() as u64).to_le_bytes());
+        hasher.update(rel);
+        match kind {
+            Kind::Dir { mode } => {
+                hasher.update(b"d");
+                hasher.update(&mode.to_le_bytes());
+            }
+            Kind::File { bytes, mode, render } => {
+                hasher.update(if *render { b"f" } else { b"v" });
+                hasher.update(&mode.to_le_bytes());
+                hasher.update(&(bytes.len() as u64).to_le_bytes());
+                hasher.update(bytes);
+            }
+            Kind::Symlink { target } => {
+                let target = target.as_os_str().as_encoded_bytes();
+                hasher.update(b"l");
+                hasher.update(&(target.len() as u64).to_le_bytes());
+                hasher.update(target);
             }
         }
-        hasher.finalize().to_hex().to_string()
+    }
+    hasher.finalize().to_hex().to_string()
+}
+
+impl Template {
+    /// A content hash of the template dir itself (sources, not renders): tells "the templates
+    /// changed" apart from "what they read changed".
+    pub(crate) fn digest(&self) -> String {
+        digest(self.0.iter().map(|e| (e.rel.as_path(), &e.kind)))
+    }
+}
+
+impl Image {
+    /// A content hash of everything the stamped dir will hold. Two renders with the same hash
+    /// stamp byte-identical dirs.
+    pub(crate) fn digest(&self) -> String {
+        digest(self.0.iter().map(|e| (e.rel.as_path(), &e.kind)))
     }
 
     /// Paths whose stamped version in `dest` differs from this render (changed, new, or
