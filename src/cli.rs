@@ -49,6 +49,11 @@ pub(crate) struct Global {
     #[arg(short = 'B', long, global = true)]
     pub(crate) force: bool,
 
+    /// Act on exactly the named stages: no dependencies or dependents pulled in, and the
+    /// dependencies' status not checked (a CI job per stage, outputs restored from artifacts)
+    #[arg(long, global = true)]
+    pub(crate) only: bool,
+
     /// Do not ask for confirmation before `down`
     #[arg(short = 'y', long, global = true)]
     pub(crate) yes: bool,
@@ -125,6 +130,18 @@ pub(crate) enum Command {
     Validate,
     /// Print the evaluated config, as templates see it in `cfg` (writes nothing)
     Config,
+    /// Print a CI pipeline running each stage as its own job, `needs:` mirroring the DAG
+    Export {
+        /// CI system
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// Which run the pipeline performs
+        #[arg(long = "for", value_enum, default_value_t = ExportFor::Up)]
+        direction: ExportFor,
+        /// Shell command each job runs first to install betterform (else it must be on PATH)
+        #[arg(long, value_name = "CMD")]
+        setup: Option<String>,
+    },
     /// Print a shell completion script: `betterform completions bash > /etc/bash_completion.d/betterform`
     Completions {
         /// The shell to complete for
@@ -161,4 +178,20 @@ pub(crate) enum OutputMode {
     Stream,
     /// Each stage's output as one block when it ends (`::group::` under GitHub Actions)
     Grouped,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ExportFormat {
+    /// A GitHub Actions workflow (.github/workflows/*.yml)
+    GithubActions,
+    /// A GitLab CI pipeline (.gitlab-ci.yml)
+    GitlabCi,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ExportFor {
+    /// Bring the deployment up
+    Up,
+    /// Bring it down, dependents first
+    Down,
 }

@@ -94,3 +94,31 @@ impl Project {
             .collect()
     }
 }
+
+/// Which way `select` pulls in more stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pull {
+    /// `up`, `plan`, `stamp`: a stage needs its dependencies.
+    Dependencies,
+    /// `down`: a stage must go after its dependents.
+    Dependents,
+}
+
+impl Project {
+    /// The stages a command acts on: the named ones (all if none) plus what `pull` brings in,
+    /// or exactly the named ones with `--only`.
+    pub(crate) fn select(&self, names: &[String], pull: Pull, only: bool) -> Result<Vec<bool>, Error> {
+        let targets = self.targets(names)?;
+        Ok(match (only, pull) {
+            (true, _) => {
+                let mut members = vec![false; self.dag.len()];
+                for t in targets {
+                    members[t] = true;
+                }
+                members
+            }
+            (false, Pull::Dependencies) => self.dag.with_dependencies(&targets),
+            (false, Pull::Dependents) => self.dag.with_dependents(&targets),
+        })
+    }
+}

@@ -13,6 +13,9 @@ pub(crate) fn dispatch(command: Command, global: &Global) -> Result<(), Error> {
         Command::Graph { format } => super::graph::graph(global, format),
         Command::Validate => super::validate::validate(global),
         Command::Config => super::show_config::show_config(global),
+        Command::Export { format, direction, setup } => {
+            super::export::export(global, format, direction, setup)
+        }
         Command::Completions { shell } => super::man::completions(shell),
         Command::Man { command } => super::man::man(command.as_deref()),
     }

@@ -7,7 +7,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use crate::cli::Global;
 use crate::error::Error;
 use crate::lock;
-use crate::project::{Project, StageKind};
+use crate::project::{Project, Pull, StageKind};
 use crate::scheduler::{Direction, Outcome};
 use crate::state::{StageState, StateStore, Status};
 
@@ -26,8 +26,7 @@ fn confirm(project: &Project, members: &[bool]) -> Result<bool, Error> {
 
 pub(crate) fn down(global: &Global, stages: &[String]) -> Result<(), Error> {
     let project = Project::load(global.impl_dir.as_deref())?;
-    let targets = project.targets(stages)?;
-    let members = project.dag.with_dependents(&targets);
+    let members = project.select(stages, Pull::Dependents, global.only)?;
     let _lock = lock::acquire(&project.wave, "down")?;
     load_config(&project, global)?;
     let wave = &project.wave;

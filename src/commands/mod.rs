@@ -2,6 +2,7 @@
 
 mod dispatch;
 mod down;
+mod export;
 mod graph;
 mod man;
 mod plan;

@@ -9,7 +9,7 @@ use crate::cli::Global;
 use crate::config;
 use crate::error::Error;
 use crate::plan;
-use crate::project::Project;
+use crate::project::{Project, Pull};
 use crate::state::{StateStore, Status};
 
 use super::run::load_templates;
@@ -33,8 +33,7 @@ impl Action {
 
 pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
     let project = Project::load(global.impl_dir.as_deref())?;
-    let targets = project.targets(stages)?;
-    let members = project.dag.with_dependencies(&targets);
+    let members = project.select(stages, Pull::Dependencies, global.only)?;
     let config = config::load(&project.wave, &global.jpath)?;
     let (stamper, templates) = load_templates(&project, global, &config.value, &members)?;
     let store = StateStore::new(&project.wave);
@@ -53,7 +52,7 @@ pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
             .map(name)
             .collect();
         let mut not_up = Vec::new();
-        for &dep in dag.deps(stage) {
+        for &dep in dag.deps(stage).iter().filter(|_| !global.only) {
             if store.load(dag.name(dep)).map_err(|e| Error::Other(e.into()))?.status != Status::Up {
                 not_up.push(name(&dep));
             }

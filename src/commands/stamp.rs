@@ -4,7 +4,7 @@
 use crate::cli::Global;
 use crate::error::Error;
 use crate::lock;
-use crate::project::Project;
+use crate::project::{Project, Pull};
 use crate::report::eprint_line;
 use crate::state::{StateStore, Status};
 
@@ -13,8 +13,7 @@ use super::run::{load_config, load_templates};
 
 pub(crate) fn stamp(global: &Global, stages: &[String]) -> Result<(), Error> {
     let project = Project::load(global.impl_dir.as_deref())?;
-    let targets = project.targets(stages)?;
-    let members = project.dag.with_dependencies(&targets);
+    let members = project.select(stages, Pull::Dependencies, global.only)?;
     let _lock = lock::acquire(&project.wave, "stamp")?;
     let config = load_config(&project, global)?;
     let (stamper, templates) = load_templates(&project, global, &config.value, &members)?;
@@ -24,7 +23,7 @@ pub(crate) fn stamp(global: &Global, stages: &[String]) -> Result<(), Error> {
     for &stage in dag.order().iter().filter(|&&s| members[s]) {
         let name = dag.name(stage);
         let mut not_up = Vec::new();
-        for &dep in dag.deps(stage) {
+        for &dep in dag.deps(stage).iter().filter(|_| !global.only) {
             if store.load(dag.name(dep)).map_err(|e| Error::Other(e.into()))?.status != Status::Up {
                 not_up.push(dag.name(dep));
             }

@@ -5,7 +5,7 @@ use crate::cli::Global;
 use crate::error::Error;
 use crate::lock;
 use crate::plan;
-use crate::project::{Project, StageKind};
+use crate::project::{Project, Pull, StageKind};
 use crate::scheduler::{Direction, Outcome};
 use crate::state::{StageState, StateStore, Status};
 
@@ -13,8 +13,7 @@ use super::run::{CtlRun, load_config, load_templates, record_failure, run_ctl, s
 
 pub(crate) fn up(global: &Global, stages: &[String]) -> Result<(), Error> {
     let project = Project::load(global.impl_dir.as_deref())?;
-    let targets = project.targets(stages)?;
-    let members = project.dag.with_dependencies(&targets);
+    let members = project.select(stages, Pull::Dependencies, global.only)?;
     let _lock = lock::acquire(&project.wave, "up")?;
     let config = load_config(&project, global)?;
     let wave = &project.wave;

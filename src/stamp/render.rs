@@ -80,7 +80,7 @@ impl Renderer {
             match std::fs::read_to_string(&path) {
                 Ok(text) => parse_json(&shown, &text, "output"),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(fn_error(format!(
-                    "output('{stage}'): {shown} does not exist; has stage '{stage}' run 'up' and written it?"
+                    "output('{stage}'): {shown} does not exist: stage '{stage}' has not written its outputs here (has it run 'up'? a CI job running --only must first restore them from its dependencies' artifacts)"
                 ))),
                 Err(e) => Err(fn_error(format!("output('{stage}'): {shown}: {e}"))),
             }

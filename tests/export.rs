@@ -1,0 +1,362 @@
+//! `export`: the pipelines parse, mirror the DAG in `needs:`, and are faithful. A harness plays
+//! CI: it runs each job in a fresh checkout, in `needs:` order, passing only the artifacts the
+//! job declares. Its final outputs must equal those of a local `betterform up`.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde_yaml_ng::Value;
+use tempfile::TempDir;
+
+/// A DAG shape: (stage, deps) in declaration order.
+type Shape = Vec<(String, Vec<String>)>;
+
+fn shape(edges: &[(&str, &[&str])]) -> Shape {
+    edges.iter().map(|(s, d)| (s.to_string(), d.iter().map(|x| x.to_string()).collect())).collect()
+}
+
+fn shapes() -> Vec<(&'static str, Shape)> {
+    let wide: Vec<(String, Vec<String>)> = std::iter::once(("root".to_string(), vec![]))
+        .chain((0..6).map(|i| (format!("leaf{i}"), vec!["root".to_string()])))
+        .chain(std::iter::once(("sink".to_string(), (0..6).map(|i| format!("leaf{i}")).collect())))
+        .collect();
+    let deep: Vec<(String, Vec<String>)> = (0..6)
+        .map(|i| (format!("s{i}"), if i == 0 { vec![] } else { vec![format!("s{}", i - 1)] }))
+        .collect();
+    vec![
+        (
+            "diamond",
+            shape(&[("base", &[]), ("left", &["base"]), ("right", &["base"]), ("top", &["left", "right"])]),
+        ),
+        ("wide", wide),
+        ("deep", deep),
+        ("disconnected", shape(&[("a1", &[]), ("a2", &["a1"]), ("b1", &[]), ("b.2", &["b1"])])),
+    ]
+}
+
+fn ancestors(shape: &Shape, stage: &str) -> BTreeSet<String> {
+    let deps: HashMap<&str, &Vec<String>> = shape.iter().map(|(s, d)| (s.as_str(), d)).collect();
+    let mut seen = BTreeSet::new();
+    let mut stack: Vec<String> = deps[stage].clone();
+    while let Some(s) = stack.pop() {
+        if seen.insert(s.clone()) {
+            stack.extend(deps[s.as_str()].iter().cloned());
+        }
+    }
+    seen
+}
+
+/// A repository with `impl/` (the library) and `deploy/` (the deployment) at its root. Each
+/// stage's `ctl up` reads every upstream output (transitively) and writes its own from them,
+/// so a missing artifact fails the job and a wrong one changes the final outputs.
+fn repo(shape: &Shape) -> TempDir {
+    let tmp = TempDir::new().unwrap();
+    let root = tmp.path();
+    std::fs::create_dir_all(root.join(".git")).unwrap();
+    std::fs::create_dir_all(root.join("deploy")).unwrap();
+    std::fs::write(root.join("deploy/config.jsonnet"), "{ salt: 'x' }\n").unwrap();
+    let mut dag = String::new();
+    for (stage, deps) in shape {
+        dag += &format!("$(call define_stage, {stage}, {})\n", deps.join(" "));
+        let dir = root.join("impl").join(stage);
+        std::fs::create_dir_all(&dir).unwrap();
+        let reads: Vec<String> =
+            ancestors(shape, stage).iter().map(|a| format!("\"$OUTPUT_DIR/{a}/output.json\"")).collect();
+        let ctl = format!(
+            "#!/usr/bin/env bash\nset -euo pipefail\ncase \"$1\" in\n  up)\n    mkdir -p \"$OUTPUT_DIR/$STAGE_NAME\"\n    digest=$(cat /dev/null {} | sha256sum | cut -c1-16)\n    printf '{{\"stage\": \"%s\", \"salt\": \"{{{{ cfg.salt }}}}\", \"upstream\": \"%s\"}}\\n' \"$STAGE_NAME\" \"$digest\" > \"$OUTPUT_DIR/$STAGE_NAME/output.json\"\n    ;;\n  down)\n    rm -rf \"$OUTPUT_DIR/$STAGE_NAME\"\n    echo \"down $STAGE_NAME\"\n    ;;\nesac\n",
+            reads.join(" ")
+        );
+        std::fs::write(dir.join("ctl"), ctl).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.join("ctl"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::write(root.join("impl/betterform_dag.mk"), dag).unwrap();
+    tmp
+}
+
+fn bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("betterform")
+}
+
+fn export(root: &Path, format: &str, direction: &str) -> String {
+    let out = std::process::Command::new(bin())
+        .current_dir(root.join("deploy"))
+        .env_remove("IMPL_DIR")
+        .env_remove("OUTPUT_DIR")
+        .env_remove("GENFILES")
+        .args(["--impl-dir", "../impl", "export", "--format", format, "--for", direction])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Copies files (not dirs) under `from` into `to`, merging.
+fn merge(from: &Path, to: &Path) {
+    if !from.exists() {
+        return;
+    }
+    for e in walkdir::WalkDir::new(from).into_iter().map(Result::unwrap) {
+        let dest = to.join(e.path().strip_prefix(from).unwrap());
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
+
+/// Every file under `dir` with its content.
+fn files(dir: &Path) -> BTreeMap<String, String> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            (
+                e.path().strip_prefix(dir).unwrap().display().to_string(),
+                std::fs::read_to_string(e.path()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// A fresh checkout of what is committed: the library, the config, and `checked_in` outputs.
+fn checkout(root: &Path, checked_in: Option<&Path>) -> TempDir {
+    let ws = TempDir::new().unwrap();
+    std::fs::create_dir_all(ws.path().join(".git")).unwrap();
+    merge(&root.join("impl"), &ws.path().join("impl"));
+    std::fs::create_dir_all(ws.path().join("deploy")).unwrap();
+    std::fs::copy(root.join("deploy/config.jsonnet"), ws.path().join("deploy/config.jsonnet")).unwrap();
+    if let Some(outputs) = checked_in {
+        merge(outputs, &ws.path().join("deploy/output"));
+    }
+    ws
+}
+
+fn sh(cwd: &Path, env: &[(String, String)], command: &str) -> String {
+    let path = format!("{}:{}", bin().parent().unwrap().display(), std::env::var("PATH").unwrap());
+    let out = std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", command])
+        .current_dir(cwd)
+        .env("PATH", path)
+        .envs(env.iter().cloned())
+        .env_remove("GENFILES")
+        .env_remove("OUTPUT_DIR")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "`{command}` failed in {}:\n{err}", cwd.display());
+    err
+}
+
+fn str_of(v: &Value) -> String {
+    v.as_str().map(String::from).unwrap_or_else(|| panic!("expected a string, got {v:?}"))
+}
+
+/// Job ids in an order that respects `needs`, plus each job's needs.
+fn schedule(jobs: &[(String, Vec<String>)]) -> Vec<String> {
+    let mut done: Vec<String> = Vec::new();
+    while done.len() < jobs.len() {
+        let next = jobs
+            .iter()
+            .find(|(id, needs)| !done.contains(id) && needs.iter().all(|n| done.contains(n)))
+            .unwrap_or_else(|| panic!("needs form a cycle or name a missing job: {jobs:?}"));
+        done.push(next.0.clone());
+    }
+    done
+}
+
+/// Plays a GitHub Actions workflow. Returns the merged artifacts and each job's stderr.
+fn play_github(yaml: &str, root: &Path, checked_in: Option<&Path>) -> (TempDir, HashMap<String, String>) {
+    let doc: Value = serde_yaml_ng::from_str(yaml).unwrap();
+    let env: Vec<(String, String)> =
+        doc["env"].as_mapping().unwrap().iter().map(|(k, v)| (str_of(k), str_of(v))).collect();
+    let jobs_map = doc["jobs"].as_mapping().unwrap();
+    let jobs: Vec<(String, Vec<String>)> = jobs_map
+        .iter()
+        .map(|(k, v)| {
+            let needs = v["needs"].as_sequence().map(|s| s.iter().map(str_of).collect()).unwrap_or_default();
+            (str_of(k), needs)
+        })
+        .collect();
+    let store = TempDir::new().unwrap();
+    let mut logs = HashMap::new();
+    for id in schedule(&jobs) {
+        let job = &jobs_map[id.as_str()];
+        let ws = checkout(root, checked_in);
+        let workdir = ws.path().join(str_of(&job["defaults"]["run"]["working-directory"]));
+        let mut log = String::new();
+        for step in job["steps"].as_sequence().unwrap() {
+            match step["uses"].as_str() {
+                Some("actions/checkout@v4") => {}
+                Some("actions/download-artifact@v4") => {
+                    let name = str_of(&step["with"]["name"]);
+                    assert!(
+                        store.path().join(&name).exists(),
+                        "{id} downloads {name}, which no earlier job uploaded"
+                    );
+                    merge(&store.path().join(&name), &ws.path().join(str_of(&step["with"]["path"])));
+                }
+                Some("actions/upload-artifact@v4") => {
+                    let name = str_of(&step["with"]["name"]);
+                    merge(&ws.path().join(str_of(&step["with"]["path"])), &store.path().join(name));
+                }
+                Some(other) => panic!("unexpected action {other}"),
+                None => log += &sh(&workdir, &env, &str_of(&step["run"])),
+            }
+        }
+        logs.insert(id, log);
+    }
+    (store, logs)
+}
+
+/// Plays a GitLab CI pipeline the same way.
+fn play_gitlab(yaml: &str, root: &Path, checked_in: Option<&Path>) -> (TempDir, HashMap<String, String>) {
+    let doc: Value = serde_yaml_ng::from_str(yaml).unwrap();
+    let map = doc.as_mapping().unwrap();
+    let env: Vec<(String, String)> =
+        doc["variables"].as_mapping().unwrap().iter().map(|(k, v)| (str_of(k), str_of(v))).collect();
+    assert_eq!(doc["stages"].as_sequence().unwrap().len(), 1);
+    let jobs: Vec<(String, Vec<String>)> = map
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), Some("stages" | "variables")))
+        .map(|(k, v)| {
+            let needs = v["needs"].as_sequence().unwrap().iter().map(|n| str_of(&n["job"])).collect();
+            (str_of(k), needs)
+        })
+        .collect();
+    let store = TempDir::new().unwrap();
+    let mut logs = HashMap::new();
+    for id in schedule(&jobs) {
+        let job = &doc[id.as_str()];
+        let ws = checkout(root, checked_in);
+        for need in job["needs"].as_sequence().unwrap() {
+            assert_eq!(need["artifacts"].as_bool(), Some(true));
+            merge(&store.path().join(str_of(&need["job"])), ws.path());
+        }
+        let script: Vec<String> = job["script"].as_sequence().unwrap().iter().map(str_of).collect();
+        let log = sh(ws.path(), &env, &script.join("\n"));
+        for path in job["artifacts"]["paths"].as_sequence().unwrap() {
+            let path = str_of(path);
+            merge(&ws.path().join(&path), &store.path().join(&id).join(&path));
+        }
+        logs.insert(id, log);
+    }
+    (store, logs)
+}
+
+/// The outputs a local `betterform up` produces for the same repository.
+fn local_outputs(root: &Path) -> TempDir {
+    let ws = checkout(root, None);
+    sh(&ws.path().join("deploy"), &[], "INTERACTIVE=false betterform --impl-dir ../impl up");
+    ws
+}
+
+/// All artifact contents merged, as the final OUTPUT_DIR of the pipeline.
+fn pipeline_outputs(store: &Path, nested: &str) -> BTreeMap<String, String> {
+    let merged = TempDir::new().unwrap();
+    for artifact in std::fs::read_dir(store).unwrap() {
+        merge(&artifact.unwrap().path().join(nested), merged.path());
+    }
+    files(merged.path())
+}
+
+#[test]
+fn exported_pipelines_are_faithful_for_every_shape() {
+    for (name, shape) in shapes() {
+        let repo = repo(&shape);
+        let local = local_outputs(repo.path());
+        let expected = files(&local.path().join("deploy/output"));
+        assert_eq!(expected.len(), shape.len(), "{name}: every stage writes an output");
+
+        let (store, _) = play_github(&export(repo.path(), "github-actions", "up"), repo.path(), None);
+        assert_eq!(pipeline_outputs(store.path(), ""), expected, "{name}: GitHub Actions");
+
+        let (store, _) = play_gitlab(&export(repo.path(), "gitlab-ci", "up"), repo.path(), None);
+        assert_eq!(pipeline_outputs(store.path(), "deploy/output"), expected, "{name}: GitLab CI");
+    }
+}
+
+#[test]
+fn needs_mirror_the_dag_and_reverse_for_down() {
+    for (name, shape) in shapes() {
+        let repo = repo(&shape);
+        for format in ["github-actions", "gitlab-ci"] {
+            for direction in ["up", "down"] {
+                let yaml = export(repo.path(), format, direction);
+                assert_eq!(
+                    yaml,
+                    export(repo.path(), format, direction),
+                    "{name}: output must be deterministic"
+                );
+                let doc: Value = serde_yaml_ng::from_str(&yaml).unwrap();
+                let jobs = if format == "github-actions" { doc["jobs"].clone() } else { doc.clone() };
+                for (stage, deps) in &shape {
+                    let safe = stage.replace('.', "_");
+                    let id = format!("{direction}-{safe}");
+                    let job = &jobs[id.as_str()];
+                    let needs: BTreeSet<String> = match job["needs"].as_sequence() {
+                        None => BTreeSet::new(),
+                        Some(seq) => {
+                            seq.iter().map(|n| str_of(if n.is_string() { n } else { &n["job"] })).collect()
+                        }
+                    };
+                    let expected: BTreeSet<String> = if direction == "up" {
+                        deps.iter().map(|d| format!("up-{}", d.replace('.', "_"))).collect()
+                    } else {
+                        shape
+                            .iter()
+                            .filter(|(_, ds)| ds.contains(stage))
+                            .map(|(s, _)| format!("down-{}", s.replace('.', "_")))
+                            .collect()
+                    };
+                    assert_eq!(needs, expected, "{name} {format} {direction}: needs of {stage}");
+                }
+                assert!(yaml.contains("INTERACTIVE: 'false'"));
+            }
+        }
+    }
+}
+
+#[test]
+fn down_pipeline_tears_down_from_checked_in_outputs() {
+    let shape = shapes().into_iter().find(|(n, _)| *n == "diamond").unwrap().1;
+    let repo = repo(&shape);
+    let local = local_outputs(repo.path());
+    let outputs = local.path().join("deploy/output");
+    let (_, logs) = play_github(&export(repo.path(), "github-actions", "down"), repo.path(), Some(&outputs));
+    assert_eq!(logs.len(), 4);
+    for (job, log) in &logs {
+        assert!(log.contains("summary (down): 1 ran"), "{job}: {log}");
+    }
+}
+
+#[test]
+fn only_acts_on_exactly_the_named_stage_and_names_a_missing_upstream_output() {
+    let f = common::Fixture::new("diamond");
+    f.write("config.jsonnet", "{ region: 'x' }");
+    let err = f.run(&["up", "--only", "final"]).expect(1).stderr();
+    assert!(err.contains("output('parallel_a'): "), "{err}");
+    assert!(err.contains("output/parallel_a/output.json does not exist"), "{err}");
+    assert!(f.trace().is_empty());
+    f.run(&["up", "--only", "state_storage"]).expect(0);
+    assert_eq!(f.started("up"), ["state_storage"]);
+    f.write("output/parallel_a/output.json", "{\"value\": \"restored-a\"}");
+    f.write("output/parallel_b/output.json", "{\"value\": \"restored-b\"}");
+    f.run(&["up", "--only", "final"]).expect(0);
+    assert_eq!(f.started("up"), ["state_storage", "final"]);
+    assert_eq!(f.read("genfiles/final/upstream.txt"), "a=restored-a\nb=restored-b\n");
+    f.run(&["down", "--only", "state_storage"]).expect(0);
+    assert_eq!(f.started("down"), ["state_storage"], "--only never pulls in dependents");
+}
+
+#[test]
+fn export_refuses_an_impl_dir_outside_the_repository() {
+    let f = common::Fixture::new("diamond");
+    std::fs::create_dir_all(f.deploy.join(".git")).unwrap();
+    let err = f.run(&["export", "--format", "gitlab-ci"]).expect(2).stderr();
+    assert!(err.contains("is outside the repository"), "{err}");
+}
