@@ -42,3 +42,32 @@ fn dev_deployment_differs_only_by_its_config() {
         run.stderr()
     );
 }
+
+#[test]
+fn a_nested_orchestrator_runs_its_inner_dag_inside_a_stage() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/nested");
+    let f = Fixture::from_dirs(&root.join("impl"), &root.join("dev"));
+    let run = f.run(&["up", "-j", "2"]).expect(0);
+    // Inner stages ran inside the outer stage, and their outputs land below its OUTPUT_DIR.
+    assert!(run.stderr().contains("[platform] ==> db: up done"), "{}", run.stderr());
+    assert_eq!(f.read("output/platform/net/output.json"), "{\"address\": \"net.dev.example.internal\"}\n");
+    assert!(run.stderr().contains("[app] app connects to db.dev.example.internal"), "{}", run.stderr());
+    assert!(
+        f.exists("genfiles/platform/.betterform/state/db.json"),
+        "inner state lives in the outer stage dir"
+    );
+    assert_eq!(f.read("trace.log"), "base up\nplatform up\ninner/net up\ninner/db up\napp up\n");
+
+    // Up to date all the way down: the inner run is not even started.
+    let again = f.run(&["up"]).expect(0);
+    assert!(again.stderr().contains("summary (up): 0 ran, 3 up to date"), "{}", again.stderr());
+
+    // down of the outer stage downs the inner DAG in reverse order, after its dependents.
+    f.run(&["down", "platform"]).expect(0);
+    assert_eq!(
+        f.read("trace.log"),
+        "base up\nplatform up\ninner/net up\ninner/db up\napp up\napp down\nplatform down\ninner/db down\ninner/net down\n"
+    );
+    assert!(!f.exists("output/platform"));
+    assert!(f.exists("output/base/output.json"));
+}

@@ -213,6 +213,10 @@ pub(crate) fn run_ctl(project: &Project, global: &Global, ctl: CtlRun<'_>, sink:
     }
     let mut env: Vec<(&'static str, OsString)> = wave.vars().into();
     env.push(("STAGE_NAME", stage.into()));
+    // The running binary, so a stage can nest an orchestrator: `exec "$BETTERFORM" "$@"`.
+    if let Ok(exe) = std::env::current_exe() {
+        env.push(("BETTERFORM", exe.into()));
+    }
     let cwd = wave.stage_dir(stage);
     let job = Job {
         program: cwd.join("ctl"),

@@ -1,0 +1,2 @@
+$(call define_stage, net, )
+$(call define_stage, db, net)
