@@ -1,5 +1,6 @@
-//! Atomic file replacement: write a temporary file beside the target, fsync, rename.
-//! Readers see either the old or the new content, never a half-written file.
+//! Atomic file replacement: write a temporary file beside the target, rename it over.
+//! Readers see either the old or the new content, never a half-written file. Only records
+//! whose loss after a power cut would mislead the next run are also fsynced (`write_durable`).
 
 use std::fs;
 use std::io::Write;
@@ -12,17 +13,21 @@ pub(crate) fn write_atomic(path: &Path, content: &[u8], mode: Option<u32>) -> st
     fs::create_dir_all(dir)?;
     let mut tmp = tempfile::Builder::new().prefix(".betterform-tmp-").tempfile_in(dir)?;
     tmp.write_all(content)?;
-    tmp.as_file().sync_all()?;
     tmp.as_file().set_permissions(fs::Permissions::from_mode(mode.unwrap_or(0o644)))?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
 
-/// Like [`write_atomic`], and also fsyncs the directory so the rename itself survives a
-/// power loss. For betterform's own records (state), where losing an update matters.
+/// Like [`write_atomic`], but the content and the rename are on disk before it returns
+/// (fsync of the file, then of the directory).
 pub(crate) fn write_durable(path: &Path, content: &[u8]) -> std::io::Result<()> {
-    write_atomic(path, content, None)?;
-    fs::File::open(path.parent().expect("target paths have a parent"))?.sync_all()
+    let dir = path.parent().expect("target paths have a parent");
+    fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new().prefix(".betterform-tmp-").tempfile_in(dir)?;
+    tmp.write_all(content)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    fs::File::open(dir)?.sync_all()
 }
 
 /// Like [`write_atomic`], but leaves the file alone (mtime included) when it already has this

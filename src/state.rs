@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::fsutil::write_durable;
+use crate::fsutil::{write_atomic, write_durable};
 use crate::wave::Wave;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -102,14 +102,18 @@ impl StateStore {
         }
     }
 
+    /// Records `state`. Durably when the stage is about to run (`unknown`): if that record were
+    /// lost in a power cut, the next run could take a half-applied stage for up to date. Losing
+    /// any later record only leaves `unknown`, which is safe, so those skip the fsyncs.
     pub(crate) fn save(&self, stage: &str, state: &StageState) -> Result<(), StateError> {
         let path = self.path(stage);
         let mut bytes = serde_json::to_vec_pretty(state).expect("state serializes");
         bytes.push(b'\n');
-        write_durable(&path, &bytes).map_err(|source| StateError::Io {
-            action: "write",
-            path: path.clone(),
-            source,
-        })
+        let write = if state.status == Status::Unknown {
+            write_durable
+        } else {
+            |p: &std::path::Path, b: &[u8]| write_atomic(p, b, None)
+        };
+        write(&path, &bytes).map_err(|source| StateError::Io { action: "write", path: path.clone(), source })
     }
 }
