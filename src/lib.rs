@@ -3,6 +3,8 @@
 //! The pipeline, one module per step: [`cli`] → [`project`] (DAG file, stage dirs) and
 //! [`config`] → [`stamp`] → [`scheduler`] → [`process`] → [`state`] + [`report`].
 
+#[doc(hidden)]
+pub mod bench_api;
 mod cli;
 mod commands;
 mod config;
