@@ -69,3 +69,31 @@ fn status_names_a_corrupt_state_file() {
     let err = f.run(&["status"]).expect(1).stderr();
     assert!(err.contains("final.json is corrupt"), "{err}");
 }
+
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    // Enough stages that the output overflows the pipe buffer after `head` has gone.
+    let f = Fixture::new("diamond");
+    let mut dag = String::new();
+    for i in 0..3000 {
+        dag += &format!("$(call define_stage, stage_with_a_long_name_{i:05}, )\n");
+        let dir = f.impl_dir.join(format!("stage_with_a_long_name_{i:05}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("step.json"), "{}").unwrap();
+    }
+    f.write_impl("betterform_dag.mk", &dag);
+    for command in ["graph", "status"] {
+        let script = format!(
+            "\"$0\" --impl-dir \"$1\" {command} | head -n 1 > /dev/null; echo \"exit=${{PIPESTATUS[0]}}\""
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &script])
+            .arg(assert_cmd::cargo::cargo_bin("betterform"))
+            .arg(&f.impl_dir)
+            .current_dir(&f.deploy)
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "exit=0\n", "{command}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{command}: nothing on stderr");
+    }
+}
