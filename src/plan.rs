@@ -82,6 +82,22 @@ pub(crate) fn decide(
     Ok(Decision { previous, digests, dep_generations, reason })
 }
 
+/// Dependencies of `stage` not recorded up: what blocks stamping it (`plan`, `stamp`).
+pub(crate) fn deps_not_up<'p>(
+    project: &'p Project,
+    store: &StateStore,
+    stage: StageId,
+) -> Result<Vec<&'p str>, StateError> {
+    let mut not_up = Vec::new();
+    for &dep in project.dag.deps(stage) {
+        let name = project.dag.name(dep);
+        if store.load(name)?.status != Status::Up {
+            not_up.push(name);
+        }
+    }
+    Ok(not_up)
+}
+
 const FILES_CHANGED: &str = "stamped files changed";
 
 /// Why a stage must run, or `None` when it is up to date: its last `up` succeeded on a

@@ -10,7 +10,7 @@ use crate::config;
 use crate::error::Error;
 use crate::plan;
 use crate::project::{Project, Pull};
-use crate::state::{StateStore, Status};
+use crate::state::StateStore;
 
 use super::run::load_templates;
 
@@ -51,12 +51,12 @@ pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
             .filter(|&&d| matches!(decided[d], Some((Action::Run, ..))))
             .map(name)
             .collect();
-        let mut not_up = Vec::new();
-        for &dep in dag.deps(stage).iter().filter(|_| !global.only) {
-            if store.load(dag.name(dep)).map_err(|e| Error::Other(e.into()))?.status != Status::Up {
-                not_up.push(name(&dep));
-            }
-        }
+        // With --only, dependencies' status is not checked (their outputs come from elsewhere).
+        let not_up = if global.only {
+            Vec::new()
+        } else {
+            plan::deps_not_up(&project, &store, stage).map_err(|e| Error::Other(e.into()))?
+        };
         let (action, reason) = if !running.is_empty() {
             // Its render reads what those dependencies produce: it runs after them.
             (Action::Run, format!("{} will run (rendered after it)", names_of("dependency", &running)))

@@ -4,9 +4,10 @@
 use crate::cli::Global;
 use crate::error::Error;
 use crate::lock;
+use crate::plan;
 use crate::project::{Project, Pull};
 use crate::report::eprint_line;
-use crate::state::{StateStore, Status};
+use crate::state::StateStore;
 
 use super::plan::are_up;
 use super::run::{load_config, load_templates};
@@ -22,12 +23,11 @@ pub(crate) fn stamp(global: &Global, stages: &[String]) -> Result<(), Error> {
     let (mut stamped, mut blocked, mut failed) = (0, 0, Vec::new());
     for &stage in dag.order().iter().filter(|&&s| members[s]) {
         let name = dag.name(stage);
-        let mut not_up = Vec::new();
-        for &dep in dag.deps(stage).iter().filter(|_| !global.only) {
-            if store.load(dag.name(dep)).map_err(|e| Error::Other(e.into()))?.status != Status::Up {
-                not_up.push(dag.name(dep));
-            }
-        }
+        let not_up = if global.only {
+            Vec::new()
+        } else {
+            plan::deps_not_up(&project, &store, stage).map_err(|e| Error::Other(e.into()))?
+        };
         if !not_up.is_empty() {
             eprint_line(&format!("==> {name}: blocked until {}", are_up(&not_up)));
             blocked += 1;

@@ -71,35 +71,27 @@ pub(crate) fn records(
                     name,
                 }
             }
-            Result::Blocked { by } => StageRecord {
-                action: "none",
-                result: "not run",
-                reason: format!("dependency '{}' failed", dag.name(*by)),
-                start: None,
-                end: None,
-                duration_ms: None,
-                log: None,
-                exit_code: None,
-                name,
-            },
-            Result::Stopped(stop) => StageRecord {
-                action: "none",
-                result: "not run",
-                reason: match stop {
-                    Stop::Failure => "run stopped after a failure".into(),
-                    Stop::Interrupt | Stop::Terminate => "run interrupted".into(),
-                },
-                start: None,
-                end: None,
-                duration_ms: None,
-                log: None,
-                exit_code: None,
-                name,
-            },
+            Result::Blocked { by } => not_run(name, format!("dependency '{}' failed", dag.name(*by))),
+            Result::Stopped(Stop::Failure) => not_run(name, "run stopped after a failure".into()),
+            Result::Stopped(Stop::Interrupt | Stop::Terminate) => not_run(name, "run interrupted".into()),
         };
         records.push(record);
     }
     records
+}
+
+fn not_run(name: String, reason: String) -> StageRecord {
+    StageRecord {
+        name,
+        action: "none",
+        result: "not run",
+        reason,
+        start: None,
+        end: None,
+        duration_ms: None,
+        log: None,
+        exit_code: None,
+    }
 }
 
 pub(crate) fn write_json(path: &Path, report: &RunReport) -> std::io::Result<()> {
