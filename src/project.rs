@@ -53,6 +53,15 @@ impl Project {
                 kinds.push(StageKind::Ctl);
                 continue;
             }
+            if wave.stage_dir(name) == wave.config_json_file {
+                errors.push(DagFileError::at(
+                    at,
+                    format!(
+                        "stage '{name}' would be stamped over CONFIG_JSON_FILE {}; rename the stage",
+                        wave.config_json_file.display()
+                    ),
+                ));
+            }
             let ctl = dir.join("ctl");
             if is_executable(&ctl) {
                 kinds.push(StageKind::Ctl);

@@ -212,3 +212,15 @@ fn completions_for_each_shell_name_the_subcommands() {
         assert!(script.contains("validate") && script.contains("keep-going"), "{shell}");
     }
 }
+
+#[test]
+fn a_stage_named_like_config_json_is_refused() {
+    let f = Fixture::new("diamond");
+    std::fs::rename(f.impl_dir.join("state_storage"), f.impl_dir.join("config.json")).unwrap();
+    f.write_impl("betterform_dag.mk", "$(call define_stage, config.json, )\n");
+    let err = f.run(&["up"]).expect(2).stderr();
+    assert!(
+        err.contains("betterform_dag.mk:1:22: stage 'config.json' would be stamped over CONFIG_JSON_FILE"),
+        "{err}"
+    );
+}
