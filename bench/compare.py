@@ -29,6 +29,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "betterform")
 sys.path.insert(0, os.path.join(ROOT, "bench"))
+from gen_dag import generate_library  # noqa: E402
 
 
 def sh(cmd, cwd, env=None, quiet=True):
@@ -58,28 +59,9 @@ def generate(out, n, width=20):
     """A layered DAG with a betterform library under out/impl and a Makefile under out/deploy."""
     impl = os.path.join(out, "impl")
     deploy = os.path.join(out, "deploy")
-    os.makedirs(impl)
+    deps_of = generate_library(impl, n, width)
+    names = list(deps_of)
     os.makedirs(deploy)
-    names = [f"s{i:04d}" for i in range(n)]
-    dag, rules, deps_of = [], [], {}
-    for i, name in enumerate(names):
-        layer = i // width
-        deps = []
-        if layer > 0:
-            prev = names[(layer - 1) * width:layer * width]
-            deps = sorted({prev[i % len(prev)], prev[(i + 1) % len(prev)]})
-        deps_of[name] = deps
-        dag.append(f"$(call define_stage, {name}, {' '.join(deps)})")
-        d = os.path.join(impl, name)
-        os.makedirs(d)
-        for j in range(3):
-            with open(os.path.join(d, f"file{j}.tf"), "w") as f:
-                f.write(f'name = "{{{{ stage_name }}}}"\nregion = "{{{{ cfg.region }}}}"\nindex = {j}\n')
-        with open(os.path.join(d, "ctl"), "w") as f:
-            f.write("#!/bin/sh\nexit 0\n")
-        os.chmod(os.path.join(d, "ctl"), 0o755)
-    with open(os.path.join(impl, "betterform_dag.mk"), "w") as f:
-        f.write("\n".join(dag) + "\n")
     with open(os.path.join(deploy, "config.jsonnet"), "w") as f:
         f.write("{ region: 'eu-north-1' }\n")
     # The make equivalent: render with sed, copy ctl, run it, touch a sentinel.
