@@ -13,6 +13,7 @@ mod error;
 mod fsutil;
 mod graph;
 mod lock;
+mod mask;
 mod plan;
 mod process;
 mod project;
@@ -20,6 +21,7 @@ mod report;
 mod scheduler;
 mod stamp;
 mod state;
+mod step;
 mod wave;
 
 use std::ffi::OsString;
@@ -43,7 +45,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     match commands::dispatch(command, &cli.global) {
         Ok(()) => 0,
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "error: {e}");
+            let _ = writeln!(std::io::stderr(), "error: {}", mask::mask(&e.to_string()));
             e.exit_code()
         }
     }

@@ -100,13 +100,16 @@ impl Sink<'_> {
         self.groups.interrupted()
     }
 
-    pub(crate) fn line(&self, text: &str) {
-        let _ = self.tx.send(Event::Line { stage: self.stage, text: text.to_string() });
+    /// Shows an output line of the stage, secrets masked; returns the line as shown.
+    pub(crate) fn line(&self, text: &str) -> String {
+        let text = crate::mask::mask(text).into_owned();
+        let _ = self.tx.send(Event::Line { stage: self.stage, text: text.clone() });
+        text
     }
 
     /// A message from betterform itself about the stage (stamping, skipping, ...).
     pub(crate) fn note(&self, text: &str) {
-        let _ = self.tx.send(Event::Note { stage: self.stage, text: text.to_string() });
+        let _ = self.tx.send(Event::Note { stage: self.stage, text: crate::mask::mask(text).into_owned() });
     }
 }
 
@@ -179,7 +182,11 @@ pub(crate) fn run(
                 scope.spawn(move || {
                     let started = SystemTime::now();
                     let clock = Instant::now();
-                    let outcome = work(stage, &sink);
+                    let outcome = match work(stage, &sink) {
+                        // A failure reason may quote a secret (a value that failed validation).
+                        Outcome::Failed(why) => Outcome::Failed(crate::mask::mask(&why).into_owned()),
+                        outcome => outcome,
+                    };
                     let duration = clock.elapsed();
                     let _ = sink.tx.send(Event::Done { stage, outcome, started, duration });
                 });

@@ -53,6 +53,10 @@ pub(crate) struct StageState {
     pub(crate) template_digest: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) config_digest: Option<String>,
+    /// Step-package stages: hash of the package, referenced packages and bound inputs at the
+    /// last successful `up` (the already-applied check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) step_digest: Option<String>,
     /// Incremented by every `up` that ran and succeeded: dependents compare it with what they
     /// saw to know whether a dependency has completed an `up` since their own.
     #[serde(default)]

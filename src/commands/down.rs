@@ -11,7 +11,9 @@ use crate::project::{Project, Pull, StageKind};
 use crate::scheduler::{Direction, Outcome};
 use crate::state::{StageState, StateStore, Status};
 
-use super::run::{CtlRun, load_config, run_ctl, schedule};
+use crate::step::{Ended, StepStage, Which};
+
+use super::run::{StageRun, fail_before_running, load_config, run_ctl, run_step, schedule, upstream};
 
 fn confirm(project: &Project, members: &[bool]) -> Result<bool, Error> {
     let names: Vec<&str> =
@@ -28,7 +30,7 @@ pub(crate) fn down(global: &Global, stages: &[String]) -> Result<(), Error> {
     let project = Project::load(global.impl_dir.as_deref())?;
     let members = project.select(stages, Pull::Dependents, global.only)?;
     let _lock = lock::acquire(&project.wave, "down")?;
-    load_config(&project, global)?;
+    let config = load_config(&project, global)?;
     let wave = &project.wave;
     if !global.yes && wave.interactive() && std::io::stdin().is_terminal() && !confirm(&project, &members)? {
         return Err(Error::StagesFailed("aborted: nothing was brought down".into()));
@@ -49,15 +51,31 @@ pub(crate) fn down(global: &Global, stages: &[String]) -> Result<(), Error> {
             state.status = Status::Down;
             state.stamp_digest = None;
         };
+        let run = StageRun { stage: name, command: "down", previous, why, on_success: &on_success };
         match project.kinds[stage] {
-            StageKind::Ctl => run_ctl(
-                &project,
-                global,
-                CtlRun { stage: name, command: "down", previous, why, on_success: &on_success },
-                sink,
-            ),
+            StageKind::Ctl => run_ctl(&project, global, run, sink),
             StageKind::StepPackage => {
-                Outcome::Failed("step-package stages (step.json) are not supported yet".into())
+                let failed = |e: &dyn std::fmt::Display| {
+                    fail_before_running(&project, name, "down", format!("step-package stage '{name}': {e}"))
+                };
+                let step = match StepStage::load(wave, name, &config.value, upstream(&project, stage)) {
+                    Ok(step) => step,
+                    Err(e) => return failed(&e),
+                };
+                if !step.has_down() {
+                    return run_step(&project, run, sink, |log| {
+                        log.note("step.json has no down step; recording the stage down");
+                        Ended::Succeeded
+                    });
+                }
+                let (prepared, warnings) = match step.prepare(Which::Down) {
+                    Ok(prepared) => prepared,
+                    Err(e) => return failed(&e),
+                };
+                run_step(&project, run, sink, |log| {
+                    warnings.iter().for_each(|w| log.note(w));
+                    step.run(Which::Down, &prepared, log)
+                })
             }
         }
     };

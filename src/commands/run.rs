@@ -1,7 +1,7 @@
 //! What `up` and `down` share: loading config, running the scheduler with a reporter,
 //! printing the summary, turning failures into the exit code, and spawning one `ctl`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::Path;
@@ -22,6 +22,7 @@ use crate::report::{
 use crate::scheduler::{self, Direction, Outcome, Sink, Stop};
 use crate::stamp::{Delimiters, Renderer, StampError, Stamper, Template};
 use crate::state::{StageState, StateStore, Status, millis, timestamp};
+use crate::step::{Ended, StepLog};
 
 pub(crate) fn jobs(global: &Global) -> usize {
     global.jobs.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), |j| j as usize)
@@ -176,9 +177,9 @@ pub(crate) fn schedule(
     outcome
 }
 
-/// One `ctl` invocation: which stage and command, what was recorded before, why it runs, and
-/// how success changes the recorded state.
-pub(crate) struct CtlRun<'a> {
+/// One recorded run of a stage's command: which stage and command, what was recorded before,
+/// why it runs, and how success changes the recorded state.
+pub(crate) struct StageRun<'a> {
     pub(crate) stage: &'a str,
     pub(crate) command: &'static str,
     pub(crate) previous: StageState,
@@ -186,17 +187,29 @@ pub(crate) struct CtlRun<'a> {
     pub(crate) on_success: &'a dyn Fn(&mut StageState),
 }
 
-/// Runs `ctl <command>` of a stamped stage, recording state around it: `unknown` while it
-/// runs (so a run that dies leaves it unknown), then `failed`, or whatever `on_success` makes
-/// of `previous`.
-pub(crate) fn run_ctl(project: &Project, global: &Global, ctl: CtlRun<'_>, sink: &Sink<'_>) -> Outcome {
-    let CtlRun { stage, command, previous, why, on_success } = ctl;
+/// How the body of a [`StageRun`] went.
+pub(crate) enum Attempt {
+    /// Interrupted before it could start.
+    NotStarted,
+    /// It ran: success or the failure reason, and the exit code if a process got that far.
+    Finished { result: Result<(), String>, exit_code: Option<i32> },
+}
+
+/// Runs `body` (which writes the stage's log at the path it is given), recording state around
+/// it: `unknown` while it runs (so a run that dies leaves it unknown), then `failed`, or
+/// whatever `on_success` makes of `previous`.
+pub(crate) fn run_stage(
+    project: &Project,
+    run: StageRun<'_>,
+    sink: &Sink<'_>,
+    body: impl FnOnce(&Path) -> Attempt,
+) -> Outcome {
+    let StageRun { stage, command, previous, why, on_success } = run;
     if sink.interrupted() {
         return Outcome::Interrupted;
     }
-    let wave = &project.wave;
-    let store = StateStore::new(wave);
-    let log = wave.log_path(stage, command);
+    let store = StateStore::new(&project.wave);
+    let log = project.wave.log_path(stage, command);
     let started = SystemTime::now();
     let mut state = StageState {
         status: Status::Unknown,
@@ -211,55 +224,29 @@ pub(crate) fn run_ctl(project: &Project, global: &Global, ctl: CtlRun<'_>, sink:
     if let Err(e) = store.save(stage, &state) {
         return Outcome::Failed(e.to_string());
     }
-    let mut env: Vec<(&'static str, OsString)> = wave.vars().into();
-    env.push(("STAGE_NAME", stage.into()));
-    // The running binary, so a stage can nest an orchestrator: `exec "$BETTERFORM" "$@"`.
-    if let Ok(exe) = std::env::current_exe() {
-        env.push(("BETTERFORM", exe.into()));
-    }
-    let cwd = wave.stage_dir(stage);
-    let job = Job {
-        program: cwd.join("ctl"),
-        args: vec![command.into()],
-        cwd: &cwd,
-        env,
-        log: &log,
-        inherit_stdin: wave.interactive() && jobs(global) == 1 && std::io::stdin().is_terminal(),
-    };
-    let Ok(result) = process::run(&job, sink.groups(), |line| sink.line(line)) else {
-        // Interrupted before it could start: it stays recorded `unknown` (the safe side).
-        return Outcome::Interrupted;
-    };
-    // A stage holding the terminal receives Ctrl-C itself, not betterform. Dying of it (or
-    // exiting 130 from a trap) is the user's interrupt: stop the run as if we had received it.
-    if job.inherit_stdin && matches!(result, Ok(process::Exit::Signal(2)) | Ok(process::Exit::Code(130))) {
-        sink.groups().interrupt(nix::sys::signal::Signal::SIGINT);
-        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGINT);
-    }
+    let attempt = body(&log);
     let ended = SystemTime::now();
     state.ended = Some(timestamp(ended));
     state.duration_ms = Some(millis(ended.duration_since(started).unwrap_or_default()));
-    let outcome = match result {
+    let outcome = match attempt {
+        // Interrupted before it started: it stays recorded `unknown` (the safe side).
+        Attempt::NotStarted => return Outcome::Interrupted,
         // Whatever its exit code, a stage that was running when the signal came may have been
         // cut off half-way: `unknown`, so the next `up` runs it again.
-        _ if sink.interrupted() => {
+        Attempt::Finished { exit_code, .. } if sink.interrupted() => {
             state.status = Status::Unknown;
-            state.exit_code = result.as_ref().ok().and_then(|e| e.code());
+            state.exit_code = exit_code;
             Outcome::Interrupted
         }
-        Ok(exit) if exit.success() => {
+        Attempt::Finished { result: Ok(()), exit_code } => {
             on_success(&mut state);
-            state.exit_code = Some(0);
+            state.exit_code = exit_code;
             Outcome::Ran(why)
         }
-        Ok(exit) => {
+        Attempt::Finished { result: Err(reason), exit_code } => {
             state.status = Status::Failed;
-            state.exit_code = exit.code();
-            Outcome::Failed(format!("ctl {command}: {}", exit.describe()))
-        }
-        Err(e) => {
-            state.status = Status::Failed;
-            Outcome::Failed(format!("cannot run {}: {e}", job.program.display()))
+            state.exit_code = exit_code;
+            Outcome::Failed(reason)
         }
     };
     if let Err(e) = store.save(stage, &state) {
@@ -268,15 +255,94 @@ pub(crate) fn run_ctl(project: &Project, global: &Global, ctl: CtlRun<'_>, sink:
     outcome
 }
 
-/// Records a failure that happened before `ctl` could run (a template that did not render):
-/// the reason goes to the stage's log, so the log path in the summary always explains it.
-pub(crate) fn record_failure(project: &Project, stage: &str, command: &str, reason: &str) {
+/// Runs `ctl <command>` of a stamped stage (see [`run_stage`]).
+pub(crate) fn run_ctl(project: &Project, global: &Global, run: StageRun<'_>, sink: &Sink<'_>) -> Outcome {
+    let wave = &project.wave;
+    let (stage, command) = (run.stage, run.command);
+    run_stage(project, run, sink, |log| {
+        let mut env: Vec<(&'static str, OsString)> = wave.vars().into();
+        env.push(("STAGE_NAME", stage.into()));
+        // The running binary, so a stage can nest an orchestrator: `exec "$BETTERFORM" "$@"`.
+        if let Ok(exe) = std::env::current_exe() {
+            env.push(("BETTERFORM", exe.into()));
+        }
+        let cwd = wave.stage_dir(stage);
+        let job = Job {
+            program: cwd.join("ctl"),
+            args: vec![command.into()],
+            cwd: &cwd,
+            env,
+            log,
+            inherit_stdin: wave.interactive() && jobs(global) == 1 && std::io::stdin().is_terminal(),
+            max_line: process::MAX_LINE,
+            append_log: false,
+        };
+        let Ok(result) = process::run(&job, sink.groups(), |line, _| Some(sink.line(line))) else {
+            return Attempt::NotStarted;
+        };
+        // A stage holding the terminal receives Ctrl-C itself, not betterform. Dying of it (or
+        // exiting 130 from a trap) is the user's interrupt: stop the run as if we had received it.
+        if job.inherit_stdin && matches!(result, Ok(process::Exit::Signal(2)) | Ok(process::Exit::Code(130)))
+        {
+            sink.groups().interrupt(nix::sys::signal::Signal::SIGINT);
+            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGINT);
+        }
+        match result {
+            Ok(exit) if exit.success() => Attempt::Finished { result: Ok(()), exit_code: Some(0) },
+            Ok(exit) => Attempt::Finished {
+                result: Err(format!("ctl {command}: {}", exit.describe())),
+                exit_code: exit.code(),
+            },
+            Err(e) => Attempt::Finished {
+                result: Err(format!("cannot run {}: {e}", job.program.display())),
+                exit_code: None,
+            },
+        }
+    })
+}
+
+/// Runs a step-package stage's step (see [`run_stage`]): `body` gets the stage's log.
+pub(crate) fn run_step(
+    project: &Project,
+    run: StageRun<'_>,
+    sink: &Sink<'_>,
+    body: impl FnOnce(&StepLog<'_>) -> Ended,
+) -> Outcome {
+    run_stage(project, run, sink, |log| {
+        let log = StepLog { path: log.to_path_buf(), sink };
+        if let Err(e) = log.create() {
+            return Attempt::Finished {
+                result: Err(format!("cannot write {}: {e}", log.path.display())),
+                exit_code: None,
+            };
+        }
+        match body(&log) {
+            Ended::Interrupted => Attempt::NotStarted,
+            Ended::Succeeded => Attempt::Finished { result: Ok(()), exit_code: Some(0) },
+            Ended::Failed(reason, exit_code) => Attempt::Finished { result: Err(reason), exit_code },
+        }
+    })
+}
+
+/// The names of every stage `stage` depends on, directly or not: whose outputs it may read.
+pub(crate) fn upstream(project: &Project, stage: StageId) -> BTreeSet<String> {
+    let members = project.dag.with_dependencies(&[stage]);
+    (0..project.dag.len())
+        .filter(|&s| members[s] && s != stage)
+        .map(|s| project.dag.name(s).to_string())
+        .collect()
+}
+
+/// Fails a stage before anything could run (a template that did not render, invalid step
+/// inputs): the reason goes to the stage's log, so the log path in the summary always
+/// explains it, and the stage is recorded failed.
+pub(crate) fn fail_before_running(project: &Project, stage: &str, command: &str, reason: String) -> Outcome {
     let wave = &project.wave;
     let log = wave.log_path(stage, command);
     if let Some(dir) = log.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    let _ = std::fs::write(&log, format!("betterform: {reason}\n"));
+    let _ = std::fs::write(&log, format!("betterform: {}\n", crate::mask::mask(&reason)));
     let store = StateStore::new(wave);
     let now = timestamp(SystemTime::now());
     let state = StageState {
@@ -288,4 +354,5 @@ pub(crate) fn record_failure(project: &Project, stage: &str, command: &str, reas
         ..store.load(stage).unwrap_or_default()
     };
     let _ = store.save(stage, &state);
+    Outcome::Failed(reason)
 }

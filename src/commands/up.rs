@@ -9,7 +9,11 @@ use crate::project::{Project, Pull, StageKind};
 use crate::scheduler::{Direction, Outcome};
 use crate::state::{StageState, StateStore, Status};
 
-use super::run::{CtlRun, load_config, load_templates, record_failure, run_ctl, schedule};
+use crate::step::{StepStage, Which};
+
+use super::run::{
+    StageRun, fail_before_running, load_config, load_templates, run_ctl, run_step, schedule, upstream,
+};
 
 pub(crate) fn up(global: &Global, stages: &[String]) -> Result<(), Error> {
     let project = Project::load(global.impl_dir.as_deref())?;
@@ -27,9 +31,7 @@ pub(crate) fn up(global: &Global, stages: &[String]) -> Result<(), Error> {
             return Outcome::Interrupted;
         }
         let stamp_failed = |e: &dyn std::fmt::Display| {
-            let reason = format!("failed to stamp stage '{name}': {e}");
-            record_failure(&project, name, "up", &reason);
-            Outcome::Failed(reason)
+            fail_before_running(&project, name, "up", format!("failed to stamp stage '{name}': {e}"))
         };
         let image = match stamper.render(name, &templates[&stage]) {
             Ok(image) => image,
@@ -55,25 +57,51 @@ pub(crate) fn up(global: &Global, stages: &[String]) -> Result<(), Error> {
             Err(e) => return stamp_failed(&e),
         }
         let plan::Decision { previous, digests, dep_generations, reason } = decision;
-        let Some(why) = reason else {
-            return Outcome::UpToDate;
-        };
-        sink.note(&format!("running: {why}"));
-        let on_success = |state: &mut StageState| {
+        let mark_up = |state: &mut StageState| {
             state.status = Status::Up;
             state.generation += 1;
             digests.record(state);
             state.dep_generations = dep_generations.clone();
         };
         match project.kinds[stage] {
-            StageKind::Ctl => run_ctl(
-                &project,
-                global,
-                CtlRun { stage: name, command: "up", previous, why, on_success: &on_success },
-                sink,
-            ),
+            StageKind::Ctl => {
+                let Some(why) = reason else {
+                    return Outcome::UpToDate;
+                };
+                sink.note(&format!("running: {why}"));
+                let run = StageRun { stage: name, command: "up", previous, why, on_success: &mark_up };
+                run_ctl(&project, global, run, sink)
+            }
             StageKind::StepPackage => {
-                Outcome::Failed("step-package stages (step.json) are not supported yet".into())
+                let failed = |e: &dyn std::fmt::Display| {
+                    fail_before_running(&project, name, "up", format!("step-package stage '{name}': {e}"))
+                };
+                let step = match StepStage::load(wave, name, &config.value, upstream(&project, stage)) {
+                    Ok(step) => step,
+                    Err(e) => return failed(&e),
+                };
+                // Bound and validated before anything is launched: invalid inputs fail here.
+                let (prepared, warnings) = match step.prepare(Which::Up) {
+                    Ok(prepared) => prepared,
+                    Err(e) => return failed(&e),
+                };
+                let why = match reason {
+                    Some(why) => why,
+                    None if previous.step_digest.as_deref() == Some(prepared.digest.as_str()) => {
+                        return Outcome::UpToDate;
+                    }
+                    None => "the step package or its bound inputs changed".into(),
+                };
+                sink.note(&format!("running: {why}"));
+                let on_success = |state: &mut StageState| {
+                    mark_up(state);
+                    state.step_digest = Some(prepared.digest.clone());
+                };
+                let run = StageRun { stage: name, command: "up", previous, why, on_success: &on_success };
+                run_step(&project, run, sink, |log| {
+                    warnings.iter().for_each(|w| log.note(w));
+                    step.run(Which::Up, &prepared, log)
+                })
             }
         }
     };

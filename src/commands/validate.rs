@@ -1,7 +1,8 @@
 //! `validate`: everything that can be checked without running anything — the DAG file, the
-//! stage dirs, the config, every template's syntax — reporting every problem, not just the
+//! stage dirs, the config, every template's syntax, step-package inputs — reporting every problem, not just the
 //! first. Exit 2 if there is any. Takes no lock and writes nothing.
 
+use std::collections::HashMap;
 use std::io::Write;
 
 use serde_json::json;
@@ -9,11 +10,36 @@ use serde_json::json;
 use crate::cli::Global;
 use crate::config;
 use crate::error::Error;
-use crate::project::Project;
-use crate::stamp::StampError;
+use crate::graph::StageId;
+use crate::project::{Project, StageKind};
+use crate::stamp::{StampError, Stamper, Template};
+use crate::step;
 use crate::wave::Wave;
 
 use super::run::load_templates;
+
+/// Configuration-time checks of every step-package stage whose `step.json` renders now (one
+/// that reads upstream outputs not produced yet is checked when it runs).
+fn check_steps(
+    project: &Project,
+    stamper: &Stamper<'_>,
+    templates: &HashMap<StageId, Template>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for &stage in project.dag.order() {
+        if project.kinds[stage] != StageKind::StepPackage {
+            continue;
+        }
+        let name = project.dag.name(stage);
+        let Ok(image) = stamper.render(name, &templates[&stage]) else { continue };
+        let Some(text) = image.file("step.json").and_then(|b| std::str::from_utf8(b).ok()) else { continue };
+        let shown_as = project.wave.template_dir(name).join("step.json");
+        for problem in step::check(&project.wave.stage_dir(name), text, &shown_as) {
+            problems.push(format!("stage '{name}': {problem}"));
+        }
+    }
+    problems
+}
 
 pub(crate) fn validate(global: &Global) -> Result<(), Error> {
     let wave = Wave::from_env(global.impl_dir.as_deref())?;
@@ -39,7 +65,7 @@ pub(crate) fn validate(global: &Global) -> Result<(), Error> {
     if let Some(project) = &project {
         stages = project.dag.len();
         match load_templates(project, global, &cfg, &vec![true; stages]) {
-            Ok(_) => {}
+            Ok((stamper, templates)) => problems.extend(check_steps(project, &stamper, &templates)),
             Err(Error::Stamp(StampError::Many(errors))) => {
                 for e in errors {
                     match e {

@@ -6,4 +6,4 @@ mod spawn;
 mod terminal;
 
 pub(crate) use groups::Groups;
-pub(crate) use spawn::{Exit, Job, run};
+pub(crate) use spawn::{Exit, Job, MAX_LINE, run};

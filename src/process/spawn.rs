@@ -54,45 +54,55 @@ pub(crate) struct Job<'a> {
     pub(crate) log: &'a Path,
     /// Give the child the terminal's stdin (interactive `-j 1` runs); else `/dev/null`.
     pub(crate) inherit_stdin: bool,
+    /// A line longer than this is handed over in pieces rather than buffered without bound.
+    pub(crate) max_line: usize,
+    /// Add to the log rather than start it afresh (betterform wrote to it already).
+    pub(crate) append_log: bool,
 }
 
 /// A partial line (no newline yet) is shown after this much silence.
 const PARTIAL_LINE_AFTER: Duration = Duration::from_millis(200);
 
-/// A line longer than this is shown in pieces rather than buffered without bound.
-const MAX_LINE: usize = 64 * 1024;
+/// The usual [`Job::max_line`]: plenty for any human-readable line.
+pub(crate) const MAX_LINE: usize = 64 * 1024;
 
-/// Cuts a byte stream into lines (without their `\n`/`\r\n`), lossily decoded.
-#[derive(Default)]
+/// Cuts a byte stream into lines (without their `\n`/`\r\n`), lossily decoded. Each piece
+/// comes with whether it ended a line (a partial line shown early does not).
 struct LineSplitter {
     pending: Vec<u8>,
+    max_line: usize,
 }
 
 impl LineSplitter {
-    fn push(&mut self, data: &[u8], on_line: &mut impl FnMut(&str)) {
+    fn new(max_line: usize) -> Self {
+        LineSplitter { pending: Vec::new(), max_line }
+    }
+
+    fn push(&mut self, data: &[u8], on_line: &mut impl FnMut(&str, bool)) {
         self.pending.extend_from_slice(data);
         let mut start = 0;
         while let Some(i) = self.pending[start..].iter().position(|&b| b == b'\n') {
-            emit(&self.pending[start..start + i], on_line);
+            emit(&self.pending[start..start + i], true, on_line);
             start += i + 1;
         }
         self.pending.drain(..start);
-        if self.pending.len() >= MAX_LINE {
-            self.flush(on_line);
+        if self.pending.len() >= self.max_line {
+            self.flush(false, on_line);
         }
     }
 
-    fn flush(&mut self, on_line: &mut impl FnMut(&str)) {
+    /// Hands over what is pending: `complete` at the end of the output, else a partial line.
+    fn flush(&mut self, complete: bool, on_line: &mut impl FnMut(&str, bool)) {
         if !self.pending.is_empty() {
-            emit(&self.pending, on_line);
+            emit(&self.pending, complete, on_line);
             self.pending.clear();
         }
     }
 }
 
-fn emit(line: &[u8], on_line: &mut impl FnMut(&str)) {
+fn emit(line: &[u8], complete: bool, on_line: &mut impl FnMut(&str, bool)) {
     let text = String::from_utf8_lossy(line);
-    on_line(text.trim_end_matches('\r'));
+    on_line(text.trim_end_matches('\r'), complete);
 }
 
 /// How long to keep reading output after the command exited and its group was told to stop:
@@ -105,11 +115,15 @@ enum Msg {
     Exited(std::io::Result<std::process::ExitStatus>),
 }
 
-/// Runs the job to completion, calling `on_line` for every output line (without its newline).
+/// Runs the job to completion, calling `on_line` for every output line (without its newline)
+/// and whether the line is complete (a partial line is shown early when output pauses, or
+/// when it grows past `max_line`; the rest follows as another piece).
+/// What `on_line` returns is what the log records for that line (`None`: nothing), so the
+/// caller decides what reaches the log (masked secrets, interpreted service messages).
 pub(crate) fn run(
     job: &Job<'_>,
     groups: &Groups,
-    mut on_line: impl FnMut(&str),
+    mut on_line: impl FnMut(&str, bool) -> Option<String>,
 ) -> Result<std::io::Result<Exit>, Interrupted> {
     groups
         .spawn_guarded(|| {
@@ -120,7 +134,7 @@ pub(crate) fn run(
         .map(|spawned| {
             let (child, reader, log) = spawned?;
             let pgid = i32::try_from(child.id()).expect("pids fit in i32");
-            let result = supervise(child, reader, log, &mut on_line);
+            let result = supervise(child, reader, log, job.max_line, &mut on_line);
             if job.inherit_stdin {
                 terminal::take_back();
             }
@@ -133,7 +147,11 @@ fn spawn(job: &Job<'_>) -> std::io::Result<(Child, PipeReader, File)> {
     if let Some(dir) = job.log.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let log = File::create(job.log)?;
+    let log = if job.append_log {
+        std::fs::OpenOptions::new().create(true).append(true).open(job.log)?
+    } else {
+        File::create(job.log)?
+    };
     let (reader, writer) = std::io::pipe()?;
     let mut command = Command::new(&job.program);
     command
@@ -161,8 +179,9 @@ fn spawn(job: &Job<'_>) -> std::io::Result<(Child, PipeReader, File)> {
 fn supervise(
     mut child: Child,
     reader: PipeReader,
-    mut log: File,
-    on_line: &mut impl FnMut(&str),
+    log: File,
+    max_line: usize,
+    on_line: &mut impl FnMut(&str, bool) -> Option<String>,
 ) -> std::io::Result<Exit> {
     let pgid = Pid::from_raw(i32::try_from(child.id()).expect("pids fit in i32"));
 
@@ -191,17 +210,28 @@ fn supervise(
         let _ = tx.send(Msg::Exited(child.wait()));
     });
 
-    let mut lines = LineSplitter::default();
+    let mut log = std::io::BufWriter::new(log);
+    let mut log_error = None;
+    // The log gets each line as `on_line` wants it recorded; a partial line shown early is
+    // continued, not broken, when the rest arrives.
+    let mut handle = |text: &str, complete: bool| {
+        if let Some(logged) = on_line(text, complete)
+            && log_error.is_none()
+        {
+            let written = log
+                .write_all(logged.as_bytes())
+                .and_then(|()| if complete { log.write_all(b"\n") } else { Ok(()) });
+            // Keep supervising (the process must be waited for); report once at the end.
+            log_error = written.err();
+        }
+    };
+    let mut lines = LineSplitter::new(max_line);
     let mut status = None;
     let mut eof = false;
     while !(eof && status.is_some()) {
         let wait = if status.is_some() { DRAIN_GRACE } else { PARTIAL_LINE_AFTER };
         match rx.recv_timeout(wait) {
-            Ok(Msg::Data(data)) => {
-                // The log gets the bytes as they came; the terminal gets whole lines.
-                log.write_all(&data)?;
-                lines.push(&data, on_line);
-            }
+            Ok(Msg::Data(data)) => lines.push(&data, &mut handle),
             Ok(Msg::Eof) => eof = true,
             Ok(Msg::Exited(result)) => {
                 status = Some(result?);
@@ -210,13 +240,17 @@ fn supervise(
             }
             // Quiet for a moment with a partial line pending: a prompt (`read -p`) waiting
             // for an answer. Show it rather than keep it back until a newline comes.
-            Err(mpsc::RecvTimeoutError::Timeout) if status.is_none() => lines.flush(on_line),
+            Err(mpsc::RecvTimeoutError::Timeout) if status.is_none() => lines.flush(false, &mut handle),
             // Drain grace expired (or the threads are gone): stop reading.
             Err(_) => break,
         }
     }
-    lines.flush(on_line);
+    // The end of the output ends its last line.
+    lines.flush(true, &mut handle);
     let status = status.expect("loop ends only after the leader exited");
+    if let Some(e) = log_error {
+        return Err(e);
+    }
     log.flush()?;
     Ok(match (status.code(), status.signal()) {
         (Some(code), _) => Exit::Code(code),
@@ -231,11 +265,11 @@ mod tests {
 
     fn split(chunks: &[&[u8]]) -> Vec<String> {
         let mut out = Vec::new();
-        let mut lines = LineSplitter::default();
+        let mut lines = LineSplitter::new(super::MAX_LINE);
         for chunk in chunks {
-            lines.push(chunk, &mut |l: &str| out.push(l.to_string()));
+            lines.push(chunk, &mut |l: &str, _| out.push(l.to_string()));
         }
-        lines.flush(&mut |l: &str| out.push(l.to_string()));
+        lines.flush(true, &mut |l: &str, _| out.push(l.to_string()));
         out
     }
 

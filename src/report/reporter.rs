@@ -42,6 +42,7 @@ pub(crate) fn finished_line(name: &str, command: &str, outcome: &Outcome, durati
 /// Prints a line to stderr, ignoring a closed stderr (`| head`): that must not kill a run
 /// half-way.
 pub(crate) fn eprint_line(text: &str) {
+    let text = crate::mask::mask(text);
     let mut err = std::io::stderr().lock();
     let _ = err.write_all(text.as_bytes());
     let _ = err.write_all(b"\n");

@@ -59,6 +59,12 @@ pub(crate) fn render(
                     Outcome::Skipped(why) => (name, "skipped", took, why.clone()),
                     Outcome::Failed(why) => {
                         let log = log_of(dag.name(s));
+                        // A multi-line reason (every invalid input) was printed in full when
+                        // the stage failed; the summary keeps one line per stage.
+                        let why = match why.split_once('\n') {
+                            Some((first, _)) => format!("{} (…)", first.trim_end_matches(':')),
+                            None => why.clone(),
+                        };
                         (name, "FAILED", took, format!("{why}; log: {log}"))
                     }
                     Outcome::Interrupted => {

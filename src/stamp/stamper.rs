@@ -16,6 +16,11 @@ pub(crate) struct Template(Vec<Entry>);
 /// A stage rendered in memory, ready to be written.
 pub(crate) struct Image(Vec<Rendered>);
 
+/// A content hash of a tree read into memory (a step package, say).
+pub(crate) fn digest_entries(entries: &[Entry]) -> String {
+    digest(entries.iter().map(|e| (e.rel.as_path(), &e.kind)))
+}
+
 /// A content hash of entries: paths, kinds, modes, bytes, link targets.
 fn digest<'a>(entries: impl Iterator<Item = (&'a Path, &'a Kind)>) -> String {
     let mut hasher = blake3::Hasher::new();
@@ -49,11 +54,19 @@ impl Template {
     /// A content hash of the template dir itself (sources, not renders): tells "the templates
     /// changed" apart from "what they read changed".
     pub(crate) fn digest(&self) -> String {
-        digest(self.0.iter().map(|e| (e.rel.as_path(), &e.kind)))
+        digest_entries(&self.0)
     }
 }
 
 impl Image {
+    /// The rendered bytes of the file at `rel`, if the image has one.
+    pub(crate) fn file(&self, rel: &str) -> Option<&[u8]> {
+        self.0.iter().find(|e| e.rel == Path::new(rel)).and_then(|e| match &e.kind {
+            Kind::File { bytes, .. } => Some(bytes.as_slice()),
+            _ => None,
+        })
+    }
+
     /// A content hash of everything the stamped dir will hold. Two renders with the same hash
     /// stamp byte-identical dirs.
     pub(crate) fn digest(&self) -> String {

@@ -1,0 +1,297 @@
+//! Running a prepared step (step-packages.md §3.5–3.8): extract the packages, write the
+//! inputs to a private file, launch through the `node` bootstrapper or the `exec` entry
+//! point, and interpret the service messages the step prints. The private dir (inputs,
+//! variables, bootstrapper) is removed whatever happens.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use super::error::StepError;
+use super::lookup::{StepVars, sensitive_outputs_path};
+use super::messages::{self, Level, Line, Message};
+use super::package::Launcher;
+use super::prepare::{Prepared, work_dir};
+use crate::fsutil::write_atomic;
+use crate::mask;
+use crate::process::{self, Exit, Job};
+use crate::scheduler::Sink;
+use crate::wave::Wave;
+
+/// betterform's node bootstrapper, shipped inside the binary.
+const BOOTSTRAP_JS: &str = include_str!("bootstrap.js");
+
+/// A single service message (a large output variable) may be this long.
+const MAX_MESSAGE: usize = 16 << 20;
+
+/// The stage's log while a step runs: betterform's own lines go to it and to the terminal.
+pub(crate) struct StepLog<'a> {
+    pub(crate) path: PathBuf,
+    pub(crate) sink: &'a Sink<'a>,
+}
+
+impl StepLog<'_> {
+    /// Starts the log afresh.
+    pub(crate) fn create(&self) -> std::io::Result<()> {
+        if let Some(dir) = self.path.parent() {
+            fs::create_dir_all(dir)?;
+        }
+        fs::write(&self.path, b"")
+    }
+
+    /// A line from betterform about the step, masked.
+    pub(crate) fn note(&self, text: &str) {
+        let text = mask::mask(text);
+        if let Ok(mut file) = fs::OpenOptions::new().append(true).create(true).open(&self.path) {
+            let _ = writeln!(file, "betterform: {text}");
+        }
+        self.sink.note(&text);
+    }
+}
+
+/// What a finished step reported.
+#[derive(Debug, Default)]
+pub(crate) struct Report {
+    /// Output variables: name → (value, sensitive).
+    pub(crate) outputs: BTreeMap<String, (String, bool)>,
+    /// The step's own account of its failure (`resultMessage`).
+    pub(crate) result: Option<String>,
+}
+
+/// Reads the step's output line by line: service messages are acted on and logged as what
+/// they mean; other lines are shown according to the current `stdout-*` level.
+struct Interpreter<'a> {
+    sink: &'a Sink<'a>,
+    artifacts: PathBuf,
+    cwd: PathBuf,
+    level: Level,
+    pending: String,
+    report: Report,
+}
+
+impl Interpreter<'_> {
+    fn line(&mut self, piece: &str, complete: bool) -> Option<String> {
+        if !complete && self.pending.len() + piece.len() <= MAX_MESSAGE {
+            // Wait for the rest: half a service message is not one.
+            self.pending.push_str(piece);
+            return None;
+        }
+        let mut text = std::mem::take(&mut self.pending);
+        text.push_str(piece);
+        let (shown, logged) = self.interpret(&text);
+        if let Some(shown) = shown {
+            self.sink.line(&shown);
+        }
+        logged.map(|l| mask::mask(&l).into_owned())
+    }
+
+    /// (what the terminal shows, what the log records).
+    fn interpret(&mut self, text: &str) -> (Option<String>, Option<String>) {
+        let said = |s: String| (Some(s.clone()), Some(s));
+        match messages::parse(text) {
+            Line::Text => match self.level {
+                Level::Default | Level::Highlight => said(text.to_string()),
+                Level::Warning => said(format!("warning: {text}")),
+                Level::Error => said(format!("error: {text}")),
+                Level::Verbose => (None, Some(format!("verbose: {text}"))),
+                Level::Ignore => (None, Some(text.to_string())),
+            },
+            Line::Malformed(why) => said(format!("betterform: ignored a malformed service message ({why})")),
+            Line::Message(message) => match message {
+                Message::Level(level) => {
+                    self.level = level;
+                    (None, None)
+                }
+                Message::SetVariable { name, value, sensitive } => {
+                    if sensitive {
+                        mask::add(&value);
+                    }
+                    let kind = if sensitive { "sensitive output variable" } else { "output variable" };
+                    let note = if !sensitive && mask::mask(&value) != value {
+                        " (it holds a secret, masked in output.json)"
+                    } else {
+                        ""
+                    };
+                    self.report.outputs.insert(name.clone(), (value, sensitive));
+                    said(format!("betterform: {kind} {name} set{note}"))
+                }
+                Message::Mask { value } => {
+                    mask::add(&value);
+                    (None, None)
+                }
+                Message::Progress { percentage, message } => {
+                    let pct = percentage.map(|p| format!("{p}%")).unwrap_or_default();
+                    said(format!("betterform: progress {pct} {message}").trim_end().to_string())
+                }
+                Message::Result { message } => {
+                    let line = format!("betterform: result: {message}");
+                    self.report.result = Some(message);
+                    said(line)
+                }
+                Message::CreateArtifact { path, name } => said(self.artifact(&path, name.as_deref())),
+                Message::Other(name) => (None, Some(format!("betterform: ignored service message '{name}'"))),
+            },
+        }
+    }
+
+    /// Copies an artifact the step made into `$GENFILES/<stage>/artifacts/`.
+    fn artifact(&self, path: &str, name: Option<&str>) -> String {
+        let source = self.cwd.join(path);
+        let file_name = name
+            .and_then(|n| Path::new(n).file_name())
+            .or_else(|| source.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "artifact".into());
+        let dest = self.artifacts.join(&file_name);
+        let copied = fs::create_dir_all(&self.artifacts).and_then(|()| fs::copy(&source, &dest));
+        match copied {
+            Ok(_) => format!("betterform: artifact {file_name} saved to {}", dest.display()),
+            Err(e) => format!("betterform: artifact {}: cannot save it: {e}", source.display()),
+        }
+    }
+}
+
+/// A private dir for the inputs: mode 0700, its files 0600, removed when dropped.
+fn private_dir(parent: &Path) -> Result<tempfile::TempDir, StepError> {
+    fs::create_dir_all(parent).map_err(StepError::io("cannot create", parent))?;
+    // A dir left by a run that was killed still holds inputs: remove it first.
+    if let Ok(entries) = fs::read_dir(parent) {
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(".run-") {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    let dir = tempfile::Builder::new()
+        .prefix(".run-")
+        .permissions(fs::Permissions::from_mode(0o700))
+        .tempdir_in(parent)
+        .map_err(StepError::io("cannot create a private dir in", parent))?;
+    Ok(dir)
+}
+
+fn write_private(path: &Path, content: &[u8]) -> Result<(), StepError> {
+    write_atomic(path, content, Some(0o600)).map_err(StepError::io("cannot write", path))
+}
+
+/// Where a launch ended: not started (interrupted first), or finished.
+pub(crate) enum Launch {
+    Interrupted,
+    Finished { exit: Exit, report: Report },
+}
+
+/// Extracts the packages and runs the step; the log already exists.
+pub(crate) fn run(
+    wave: &Wave,
+    stage: &str,
+    prepared: &Prepared,
+    vars: &StepVars<'_>,
+    log: &StepLog<'_>,
+) -> Result<Launch, StepError> {
+    let stage_dir = wave.stage_dir(stage);
+    let work = work_dir(&stage_dir);
+    log.note(&format!("manifest: {}", prepared.manifest.summary()));
+    let manifest_path = work.join(format!("manifest-{}.json", prepared.manifest.step));
+    let manifest = serde_json::to_vec_pretty(&prepared.manifest).expect("manifests serialize");
+    write_atomic(&manifest_path, &manifest, None).map_err(StepError::io("cannot write", &manifest_path))?;
+
+    prepared.package.tree.extract(&prepared.package_dir)?;
+    for reference in &prepared.references {
+        log.note(&format!("extract-package {} → {}", reference.name, reference.dest.display()));
+        reference.tree.extract(&reference.dest)?;
+    }
+
+    let private = private_dir(&work)?;
+    let inputs_file = private.path().join("inputs.json");
+    write_private(&inputs_file, &serde_json::to_vec(&prepared.inputs.value).expect("inputs serialize"))?;
+    let variables_file = private.path().join("variables.json");
+    write_private(&variables_file, &serde_json::to_vec(&vars.flattened()).expect("variables serialize"))?;
+
+    let meta = &prepared.package.meta;
+    let mut env: Vec<(&'static str, OsString)> = wave.vars().into();
+    env.push(("STAGE_NAME", stage.into()));
+    if let Ok(exe) = std::env::current_exe() {
+        env.push(("BETTERFORM", exe.into()));
+    }
+    env.push(("BETTERFORM_STEP_INPUTS", inputs_file.clone().into()));
+    env.push(("BETTERFORM_STEP_VARIABLES", variables_file.into()));
+    env.push(("BETTERFORM_STEP_PACKAGE", prepared.package_dir.clone().into()));
+    let (program, args): (PathBuf, Vec<OsString>) = match meta.launcher {
+        Launcher::Node => {
+            let bootstrap = private.path().join("bootstrap.js");
+            write_private(&bootstrap, BOOTSTRAP_JS.as_bytes())?;
+            env.push(("BETTERFORM_STEP_EXECUTOR", prepared.package_dir.join("executor.js").into()));
+            (PathBuf::from("node"), vec![bootstrap.into()])
+        }
+        Launcher::Exec => {
+            let entry = meta.entry_point.as_deref().expect("exec packages have an entry point");
+            (prepared.package_dir.join(entry), vec!["execute".into()])
+        }
+    };
+    log.note(&format!("launch {} execute ({} {})", meta.launcher.as_str(), meta.id, meta.version));
+    let job = Job {
+        program: program.clone(),
+        args,
+        cwd: &stage_dir,
+        env,
+        log: &log.path,
+        inherit_stdin: false,
+        max_line: MAX_MESSAGE,
+        append_log: true,
+    };
+    let mut interpreter = Interpreter {
+        sink: log.sink,
+        artifacts: stage_dir.join("artifacts"),
+        cwd: stage_dir.clone(),
+        level: Level::Default,
+        pending: String::new(),
+        report: Report::default(),
+    };
+    let result = process::run(&job, log.sink.groups(), |piece, complete| interpreter.line(piece, complete));
+    // The inputs never outlive the launch.
+    drop(private);
+    match result {
+        Err(_) => Ok(Launch::Interrupted),
+        Ok(Ok(exit)) => Ok(Launch::Finished { exit, report: interpreter.report }),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound && meta.launcher == Launcher::Node => {
+            Err(StepError::io("cannot run", program)(std::io::Error::new(
+                e.kind(),
+                "node is not on PATH; the node launcher needs Node.js",
+            )))
+        }
+        Ok(Err(e)) => Err(StepError::io("cannot run", program)(e)),
+    }
+}
+
+/// Records a successful step's output variables: plain ones in
+/// `$OUTPUT_DIR/<stage>/output.json`, sensitive ones only in a 0600 file under GENFILES.
+pub(crate) fn write_outputs(wave: &Wave, stage: &str, report: &Report) -> Result<(), StepError> {
+    let plain: serde_json::Map<String, serde_json::Value> = report
+        .outputs
+        .iter()
+        .filter(|(_, (_, sensitive))| !sensitive)
+        // OUTPUT_DIR is checked in: a secret the step put in a plain output stays masked.
+        .map(|(k, (v, _))| (k.clone(), serde_json::Value::String(mask::mask(v).into_owned())))
+        .collect();
+    let secret: serde_json::Map<String, serde_json::Value> = report
+        .outputs
+        .iter()
+        .filter(|(_, (_, sensitive))| *sensitive)
+        .map(|(k, (v, _))| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    let output = wave.output_dir.join(stage).join("output.json");
+    let mut text = serde_json::to_vec_pretty(&plain).expect("outputs serialize");
+    text.push(b'\n');
+    crate::fsutil::write_atomic_if_changed(&output, &text, None)
+        .map_err(StepError::io("cannot write", &output))?;
+    let secret_path = sensitive_outputs_path(wave, stage);
+    if secret.is_empty() {
+        let _ = fs::remove_file(&secret_path);
+    } else {
+        write_private(&secret_path, &serde_json::to_vec_pretty(&secret).expect("outputs serialize"))?;
+    }
+    Ok(())
+}

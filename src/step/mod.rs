@@ -1,0 +1,17 @@
+//! Step-package stages (step-packages.md): betterform builds the execution manifest of a
+//! stage's step and enacts it itself, instead of running a `ctl`.
+
+mod error;
+mod inputs;
+mod launch;
+mod lookup;
+mod manifest;
+mod messages;
+mod package;
+mod prepare;
+mod spec;
+mod stage;
+mod variables;
+
+pub(crate) use launch::StepLog;
+pub(crate) use stage::{Ended, StepStage, Which, check};

@@ -1,0 +1,170 @@
+//! A step-package stage as `up` and `down` see it: its stamped `step.json`, its variables,
+//! and the convention of §3.9: run the step; on failure run the rollback step once (its own
+//! failure is logged and does not replace the original error); cleanup always.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::error::StepError;
+use super::inputs::{Mode, Schema};
+use super::launch::{self, Launch, StepLog};
+use super::lookup::StepVars;
+use super::package::Package;
+use super::prepare::{Prepared, prepare};
+use super::spec::{Call, Spec};
+use crate::wave::Wave;
+
+/// Which of the stage's steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Which {
+    Up,
+    Down,
+    Rollback,
+}
+
+impl Which {
+    fn as_str(self) -> &'static str {
+        match self {
+            Which::Up => "up",
+            Which::Down => "down",
+            Which::Rollback => "rollback",
+        }
+    }
+}
+
+/// How a step run ended.
+pub(crate) enum Ended {
+    Interrupted,
+    Succeeded,
+    /// The reason, and the step's exit code when it got that far.
+    Failed(String, Option<i32>),
+}
+
+pub(crate) struct StepStage<'a> {
+    wave: &'a Wave,
+    stage: &'a str,
+    spec: Spec,
+    vars: StepVars<'a>,
+}
+
+impl<'a> StepStage<'a> {
+    /// Reads the stamped `step.json` of `stage`. `upstream`: the stages it depends on
+    /// (whose outputs `Output[…]` may read).
+    pub(crate) fn load(
+        wave: &'a Wave,
+        stage: &'a str,
+        config: &'a Value,
+        upstream: BTreeSet<String>,
+    ) -> Result<StepStage<'a>, StepError> {
+        let spec = Spec::load(&wave.stage_dir(stage).join("step.json"))?;
+        let vars = StepVars::new(wave, stage, config, spec.variables.clone(), upstream);
+        Ok(StepStage { wave, stage, spec, vars })
+    }
+
+    pub(crate) fn has_down(&self) -> bool {
+        self.spec.down.is_some()
+    }
+
+    fn call(&self, which: Which) -> Option<Call> {
+        match which {
+            Which::Up => Some(self.spec.up()),
+            Which::Down => self.spec.down.clone(),
+            Which::Rollback => self.spec.rollback.clone(),
+        }
+    }
+
+    /// Loads the package and binds and validates the inputs of the `which` step; nothing is
+    /// launched or written.
+    pub(crate) fn prepare(&self, which: Which) -> Result<(Prepared, Vec<String>), StepError> {
+        let call = self.call(which).expect("callers check the step exists");
+        let stage_dir = self.wave.stage_dir(self.stage);
+        prepare(self.stage, &stage_dir, &self.spec, &call, which.as_str(), &self.vars)
+    }
+
+    /// Runs a prepared step; for `up`, a failure runs the rollback step, if there is one.
+    pub(crate) fn run(&self, which: Which, prepared: &Prepared, log: &StepLog<'_>) -> Ended {
+        let ended = self.launch(prepared, log);
+        if which == Which::Up
+            && let Ended::Failed(reason, _) = &ended
+            && self.spec.rollback.is_some()
+        {
+            log.note(&format!("up failed ({reason}); running the rollback step"));
+            match self.prepare(Which::Rollback) {
+                Ok((rollback, _)) => match self.launch(&rollback, log) {
+                    Ended::Succeeded => log.note("rollback step done"),
+                    Ended::Failed(why, _) => log.note(&format!("rollback step failed: {why}")),
+                    Ended::Interrupted => log.note("rollback step interrupted"),
+                },
+                Err(e) => log.note(&format!("rollback step not run: {e}")),
+            }
+        }
+        ended
+    }
+
+    fn launch(&self, prepared: &Prepared, log: &StepLog<'_>) -> Ended {
+        match launch::run(self.wave, self.stage, prepared, &self.vars, log) {
+            Err(e) => Ended::Failed(e.to_string(), None),
+            Ok(Launch::Interrupted) => Ended::Interrupted,
+            Ok(Launch::Finished { exit, report }) if exit.success() => {
+                if prepared.manifest.step != "up" {
+                    return Ended::Succeeded;
+                }
+                match launch::write_outputs(self.wave, self.stage, &report) {
+                    Ok(()) => Ended::Succeeded,
+                    Err(e) => Ended::Failed(e.to_string(), Some(0)),
+                }
+            }
+            Ok(Launch::Finished { exit, report }) => {
+                let reason = match report.result {
+                    Some(message) => format!("step {}: {message}", prepared.package.meta.id),
+                    None => format!("step {}: {}", prepared.package.meta.id, exit.describe()),
+                };
+                Ended::Failed(reason, exit.code())
+            }
+        }
+    }
+}
+
+/// Configuration-time checks of a step stage (`validate`): its `step.json` (as rendered, text
+/// given), each step's package, and each step's inputs against the package's schema, skipping
+/// values still bound to `#{…}`. Every problem, one per line.
+pub(crate) fn check(stage_dir: &Path, text: &str, shown_as: &Path) -> Vec<String> {
+    let spec = match Spec::parse(text, shown_as) {
+        Ok(spec) => spec,
+        Err(e) => return vec![e.to_string()],
+    };
+    let packages: BTreeSet<String> = spec.packages.keys().cloned().collect();
+    let mut problems = Vec::new();
+    for (which, call) in
+        [("up", Some(spec.up())), ("down", spec.down.clone()), ("rollback", spec.rollback.clone())]
+    {
+        let Some(call) = call else { continue };
+        let source = Spec::resolve(stage_dir, &call.package);
+        let package = match Package::load(&source) {
+            Ok(package) => package,
+            Err(e) => {
+                problems.push(format!("{which} step: {e}"));
+                continue;
+            }
+        };
+        let schema_path = source.join("inputs.json");
+        let schema = match Schema::compile(&package.schema, &schema_path) {
+            Ok(schema) => schema,
+            Err(e) => {
+                problems.push(format!("{which} step: {e}"));
+                continue;
+            }
+        };
+        let (bound, mut errors) = schema.bind(&call.inputs, &Mode::Configure { packages: packages.clone() });
+        errors.extend(schema.validate(&bound));
+        errors.sort_by(|a, b| a.path.cmp(&b.path));
+        if !errors.is_empty() {
+            problems.push(
+                StepError::Inputs { step: package.meta.id.clone(), schema: schema_path, errors }.to_string(),
+            );
+        }
+    }
+    problems
+}

@@ -1,0 +1,401 @@
+//! Step-package stages end to end over the `steps` fixture: a `ctl` stage `net` feeds a node
+//! step package (`deploy`, Octopus format: metadata.json + inputs.json + executor.js), which
+//! feeds an `exec` step package (`script`) through a sensitive output.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use common::{Fixture, Run};
+
+const TOKEN: &str = "tok-S3CRET-4711";
+
+fn steps() -> Fixture {
+    let f = Fixture::new("steps");
+    f.write("config.jsonnet", "{ container: 'web-blue' }\n");
+    f
+}
+
+/// Runs with the step's environment: `mode` is what the node step does (ok, fail, throw, exit).
+fn run(f: &Fixture, mode: &str, args: &[&str]) -> Run {
+    let mut cmd = f.cmd();
+    cmd.env("STEP_TOKEN", TOKEN)
+        .env("STEP_MODE", mode)
+        .env("STEP_VERBOSE", "True")
+        .env_remove("SHELL_STEP_FAIL");
+    Run(cmd.args(args).output().unwrap())
+}
+
+fn up(f: &Fixture, mode: &str) -> Run {
+    run(f, mode, &["up", "-j", "1"])
+}
+
+fn mode_of(f: &Fixture, rel: &str) -> u32 {
+    std::fs::metadata(f.deploy.join(rel)).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn a_node_step_gets_bound_coerced_inputs_and_its_outputs_are_recorded() {
+    let f = steps();
+    let run = up(&f, "ok").expect(0);
+    let log = f.read("genfiles/.betterform/logs/deploy/up.log");
+    // Bindings: step.json variables (stamped from cfg), a coerced integer and boolean, an
+    // upstream output through a filter, the union member and the package reference.
+    assert!(log.contains("container=web-blue retries=3 (number)"), "{log}");
+    assert!(log.contains("verbose=true vpc=VPC-123 files=*.html"), "{log}");
+    // substitute-in-files ran on the extracted package; `##{` stayed a literal `#{`.
+    assert!(
+        log.contains(r##"site config: {"container": "web-blue", "vpc": "vpc-123", "literal": "#{kept}"}"##),
+        "{log}"
+    );
+    assert!(log.contains("stage=deploy token=********"), "{log}");
+    // Service messages are consumed and logged as what they meant.
+    assert!(!log.contains("##octopus"), "{log}");
+    assert!(log.contains("verbose: verbose detail") && log.contains("warning: careful"), "{log}");
+    assert!(log.contains("betterform: progress 50% half way"), "{log}");
+    assert!(log.contains("betterform: sensitive output variable token set"), "{log}");
+    assert!(!run.stderr().contains("verbose detail"), "verbose lines are for the log only");
+    // The manifest, in order.
+    assert!(
+        log.contains(
+            "manifest: extract-package site → substitute-in-files site [config/*.json] → launch node execute (hello-upload 1.2.0)"
+        ),
+        "{log}"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&f.read("genfiles/deploy/.betterform/manifest-up.json")).unwrap();
+    assert_eq!(manifest["inputs"]["apiToken"], "********");
+    assert_eq!(manifest["inputs"]["retries"], 3);
+    let kinds: Vec<&str> = manifest["instructions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["instruction"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["extract-package", "substitute-in-files", "launch"]);
+    // Plain outputs in OUTPUT_DIR, sensitive ones only in a 0600 file under GENFILES.
+    let output: serde_json::Value = serde_json::from_str(&f.read("output/deploy/output.json")).unwrap();
+    assert_eq!(output, serde_json::json!({"url": "https://web-blue.example"}));
+    let secret: serde_json::Value =
+        serde_json::from_str(&f.read("genfiles/deploy/.betterform/sensitive-outputs.json")).unwrap();
+    assert_eq!(secret["token"], format!("issued-{TOKEN}"));
+    assert_eq!(mode_of(&f, "genfiles/deploy/.betterform/sensitive-outputs.json"), 0o600);
+    // Artifacts are collected; the private inputs dir is gone.
+    assert_eq!(f.read("genfiles/deploy/artifacts/deploy-report.txt"), "deployed web-blue\n");
+    let leftovers: Vec<_> = std::fs::read_dir(f.deploy.join("genfiles/deploy/.betterform"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".run-"))
+        .collect();
+    assert!(leftovers.is_empty(), "the inputs file is removed after the launch");
+    assert_eq!(f.status("deploy"), "up");
+}
+
+#[test]
+fn an_exec_step_reads_inputs_from_a_private_file_and_binds_a_sensitive_upstream_output() {
+    let f = steps();
+    up(&f, "ok").expect(0);
+    let log = f.read("genfiles/.betterform/logs/script/up.log");
+    assert!(log.contains("inputs mode: -rw-------"), "{log}");
+    // Its one input binds deploy's sensitive output: the whole bound value is masked.
+    assert!(log.contains(r#"inputs: {"message":"********"}"#), "{log}");
+    // The step echoed its inputs into a plain output: masked on its way into OUTPUT_DIR.
+    let output = f.read("output/script/output.json");
+    assert!(!output.contains(TOKEN) && output.contains("********"), "{output}");
+    assert!(log.contains("it holds a secret, masked in output.json"), "{log}");
+}
+
+/// Every file under the deployment dir except the one that must hold the secrets.
+fn files_holding(f: &Fixture, needle: &str) -> Vec<String> {
+    walkdir::WalkDir::new(&f.deploy)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file() && !e.path().ends_with("sensitive-outputs.json"))
+        .filter(|e| std::fs::read(e.path()).is_ok_and(|b| String::from_utf8_lossy(&b).contains(needle)))
+        .map(|e| e.path().display().to_string())
+        .collect()
+}
+
+#[test]
+fn secrets_never_reach_the_terminal_logs_state_reports_or_output_dir() {
+    let f = steps();
+    let mut printed = String::new();
+    for (mode, args, code) in [
+        ("ok", vec!["up", "-j", "1", "--report", "report.json", "--junit", "junit.xml"], 0),
+        ("throw", vec!["up", "-j", "1", "-B", "--report", "report2.json"], 1),
+        ("ok", vec!["up", "-j", "2", "-B"], 0),
+        ("ok", vec!["plan"], 0),
+        ("ok", vec!["status", "--json"], 0),
+        ("ok", vec!["down", "-y"], 0),
+    ] {
+        let r = run(&f, mode, &args).expect(code);
+        printed.push_str(&r.stdout());
+        printed.push_str(&r.stderr());
+    }
+    assert!(printed.contains("boom with ********"), "the thrown error is reported, masked");
+    for secret in [TOKEN.to_string(), format!("issued-{TOKEN}")] {
+        assert!(!printed.contains(&secret), "printed a secret:\n{printed}");
+        assert_eq!(files_holding(&f, &secret), Vec::<String>::new(), "files holding {secret}");
+    }
+    assert!(f.read("genfiles/deploy/.betterform/sensitive-outputs.json").contains(TOKEN));
+}
+
+#[test]
+fn invalid_inputs_fail_the_stage_with_every_error_before_anything_is_launched() {
+    let f = steps();
+    run(&f, "ok", &["up", "net"]).expect(0);
+    let r = Run(f
+        .cmd()
+        .env("STEP_TOKEN", TOKEN)
+        .env("STEP_MODE", "sideways")
+        .env("STEP_VERBOSE", "maybe")
+        .args(["up"])
+        .output()
+        .unwrap())
+    .expect(1);
+    let err = r.stderr();
+    assert!(err.contains("invalid inputs for step 'hello-upload'"), "{err}");
+    assert!(
+        err.contains(r##"verbose: expected boolean, got "maybe" (bound from "#{Env.STEP_VERBOSE}")"##),
+        "{err}"
+    );
+    assert!(err.contains(r#"mode: expected one of ["ok","fail","throw","exit"], got "sideways""#), "{err}");
+    assert!(!f.exists("genfiles/deploy/report.txt"), "the step never ran");
+    assert!(!f.exists("genfiles/deploy/.betterform/packages"), "nothing was extracted");
+    assert_eq!(f.status("deploy"), "failed");
+    assert!(f.read("genfiles/.betterform/logs/deploy/up.log").contains("verbose: expected boolean"));
+}
+
+#[test]
+fn schema_violations_are_reported_at_their_input_paths() {
+    let f = steps();
+    run(&f, "ok", &["up", "net"]).expect(0);
+    let step = std::fs::read_to_string(f.impl_dir.join("deploy/step.json")).unwrap();
+    let step = step
+        .replace(r#"[ { "glob": "*.html" } ]"#, r#"[ { "glob": "*.html" }, { "glob": "a" }, { "glob": 5 } ]"#)
+        .replace(r##""retries": "#{Retries}","##, r##""retries": "#{Retries}", "colour": "blue","##);
+    f.write_impl("deploy/step.json", &step);
+    let err = up(&f, "ok").expect(1).stderr();
+    assert!(err.contains("filesToInclude.files[2].glob: expected string, got 5"), "{err}");
+    assert!(err.contains("colour: not an input of this step"), "{err}");
+    // A union member is told apart by its discriminator.
+    f.write_impl("deploy/step.json", &step.replace("custom files", "some files"));
+    let err = up(&f, "ok").expect(1).stderr();
+    assert!(
+        err.contains(r#"filesToInclude.type: expected one of "all files", "custom files", got "some files""#),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unresolvable_variable_fails_the_stage_and_names_it() {
+    let f = steps();
+    let r = Run(f
+        .cmd()
+        .env_remove("STEP_TOKEN")
+        .env("STEP_MODE", "ok")
+        .env("STEP_VERBOSE", "true")
+        .args(["up"])
+        .output()
+        .unwrap());
+    let err = r.expect(1).stderr();
+    assert!(
+        err.contains(
+            r##"apiToken: cannot bind "#{Env.STEP_TOKEN}": unresolvable variable 'Env.STEP_TOKEN'"##
+        ),
+        "{err}"
+    );
+    // In a substituted file, too.
+    let f = steps();
+    f.write_impl("_packages/site/config/app.json", "{\"x\": \"#{NoSuchVariable}\"}\n");
+    let err = up(&f, "ok").expect(1).stderr();
+    assert!(
+        err.contains("substitute-in-files site: config/app.json: unresolvable variable 'NoSuchVariable'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_identical_step_is_already_applied_and_any_change_runs_it_again() {
+    let f = steps();
+    up(&f, "ok").expect(0);
+    let err = up(&f, "ok").expect(0).stderr();
+    assert!(err.contains("summary (up): 0 ran, 3 up to date"), "{err}");
+    // A bound input changes (a different token from the environment).
+    let r = Run(f
+        .cmd()
+        .env("STEP_TOKEN", "tok-other-1")
+        .env("STEP_MODE", "ok")
+        .env("STEP_VERBOSE", "true")
+        .args(["up"])
+        .output()
+        .unwrap());
+    let err = r.expect(0).stderr();
+    assert!(err.contains("==> deploy: running: the step package or its bound inputs changed"), "{err}");
+    // The package's content changes.
+    up(&f, "ok").expect(0);
+    let exec = std::fs::read_to_string(f.impl_dir.join("_packages/hello/executor.js")).unwrap();
+    f.write_impl("_packages/hello/executor.js", &format!("{exec}\n// v2\n"));
+    let err = up(&f, "ok").expect(0).stderr();
+    assert!(err.contains("==> deploy: running: the step package or its bound inputs changed"), "{err}");
+    // A referenced package's content changes.
+    f.write_impl("_packages/site/index.html", "<h1>v2</h1>\n");
+    let err = up(&f, "ok").expect(0).stderr();
+    assert!(err.contains("==> deploy: running: the step package or its bound inputs changed"), "{err}");
+    assert!(err.contains("summary (up): 2 ran, 1 up to date"), "{err}");
+}
+
+#[test]
+fn a_failed_step_reports_its_result_message_and_runs_the_rollback_step_once() {
+    let f = steps();
+    let err = up(&f, "fail").expect(1).stderr();
+    assert!(err.contains("==> deploy: FAILED"), "{err}");
+    assert!(err.contains("step hello-upload: upload refused for web-blue"), "{err}");
+    let log = f.read("genfiles/.betterform/logs/deploy/up.log");
+    assert_eq!(log.matches("running the rollback step").count(), 1, "{log}");
+    assert!(log.contains(r#"inputs: {"message":"rolling back deploy"}"#), "{log}");
+    assert!(log.contains("rollback step done"), "{log}");
+    assert!(!f.exists("output/deploy/output.json"), "a failed step records no outputs");
+    assert_eq!(f.status("deploy"), "failed");
+    // Without a resultMessage, the exit code is the reason.
+    let err = up(&f, "exit").expect(1).stderr();
+    assert!(err.contains("step hello-upload: exit status 7"), "{err}");
+}
+
+#[test]
+fn a_failing_rollback_is_logged_and_the_original_error_is_kept() {
+    let f = steps();
+    let r = Run(f
+        .cmd()
+        .env("STEP_TOKEN", TOKEN)
+        .env("STEP_MODE", "throw")
+        .env("STEP_VERBOSE", "true")
+        .env("SHELL_STEP_FAIL", "1")
+        .args(["up"])
+        .output()
+        .unwrap());
+    let err = r.expect(1).stderr();
+    assert!(err.contains("==> deploy: FAILED"), "{err}");
+    assert!(err.contains("step hello-upload: boom with ********"), "{err}");
+    let log = f.read("genfiles/.betterform/logs/deploy/up.log");
+    assert!(log.contains("rollback step failed: step shell-echo: shell step refused"), "{log}");
+}
+
+#[test]
+fn down_runs_the_down_step_and_a_stage_without_one_is_just_recorded_down() {
+    let f = steps();
+    up(&f, "ok").expect(0);
+    let err = run(&f, "ok", &["down", "-y"]).expect(0).stderr();
+    assert!(err.contains(r#"[deploy] inputs: {"message":"down deploy in eu-north-1"}"#), "{err}");
+    assert!(err.contains("==> script: step.json has no down step; recording the stage down"), "{err}");
+    for stage in ["net", "deploy", "script"] {
+        assert_eq!(f.status(stage), "down");
+    }
+}
+
+fn python(script: &str, args: &[&str]) {
+    let status = Command::new("python3").arg("-c").arg(script).args(args).status().unwrap();
+    assert!(status.success());
+}
+
+const ZIP: &str = r#"
+import os, sys, zipfile
+src, dest = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(dest, "w") as z:
+    for root, _, files in os.walk(src):
+        for name in files:
+            path = os.path.join(root, name)
+            info = zipfile.ZipInfo(os.path.relpath(path, src))
+            info.external_attr = (os.stat(path).st_mode & 0xFFFF) << 16
+            z.writestr(info, open(path, "rb").read())
+    for extra in sys.argv[3:]:
+        z.writestr(extra, "evil")
+"#;
+
+const TAR_GZ: &str = r#"
+import sys, tarfile
+src, dest = sys.argv[1], sys.argv[2]
+with tarfile.open(dest, "w:gz") as t:
+    t.add(src, arcname="wrapped")
+"#;
+
+#[test]
+fn packages_load_from_zip_and_tar_gz_archives() {
+    let f = steps();
+    let hello = f.impl_dir.join("_packages/hello");
+    let shell = f.impl_dir.join("_packages/shell");
+    python(ZIP, &[hello.to_str().unwrap(), f.impl_dir.join("_packages/hello.1.2.0.zip").to_str().unwrap()]);
+    // A .tar.gz that wraps the package in one top-level dir, exec bit kept.
+    python(
+        TAR_GZ,
+        &[shell.to_str().unwrap(), f.impl_dir.join("_packages/shell.0.1.0.tar.gz").to_str().unwrap()],
+    );
+    std::fs::remove_dir_all(&hello).unwrap();
+    std::fs::remove_dir_all(&shell).unwrap();
+    for stage in ["deploy", "script"] {
+        let step = std::fs::read_to_string(f.impl_dir.join(stage).join("step.json")).unwrap();
+        let step = step
+            .replace("_packages/hello\"", "_packages/hello.1.2.0.zip\"")
+            .replace("_packages/shell\"", "_packages/shell.0.1.0.tar.gz\"");
+        f.write_impl(&format!("{stage}/step.json"), &step);
+    }
+    up(&f, "ok").expect(0);
+    assert!(f.read("genfiles/.betterform/logs/deploy/up.log").contains("container=web-blue"));
+    assert!(f.read("genfiles/.betterform/logs/script/up.log").contains("inputs mode: -rw-------"));
+}
+
+#[test]
+fn archive_entries_that_escape_and_bad_metadata_are_refused() {
+    let f = steps();
+    let hello = f.impl_dir.join("_packages/hello");
+    let zip = f.impl_dir.join("_packages/evil.zip");
+    python(ZIP, &[hello.to_str().unwrap(), zip.to_str().unwrap(), "../../escaped.txt"]);
+    let step = std::fs::read_to_string(f.impl_dir.join("deploy/step.json")).unwrap();
+    f.write_impl("deploy/step.json", &step.replace("_packages/hello\"", "_packages/evil.zip\""));
+    let err = up(&f, "ok").expect(1).stderr();
+    assert!(
+        err.contains("evil.zip: entry '../../escaped.txt' would be written outside the extraction dir"),
+        "{err}"
+    );
+    assert!(!f.deploy.join("escaped.txt").exists() && !f.deploy.join("genfiles/escaped.txt").exists());
+
+    let f = steps();
+    f.write_impl(
+        "_packages/hello/metadata.json",
+        r#"{"id": "hello-upload", "version": "1.2.0", "launcher": "python"}"#,
+    );
+    let err = up(&f, "ok").expect(1).stderr();
+    assert!(err.contains("metadata.json: unknown launcher 'python' (known: node, exec)"), "{err}");
+    f.write_impl("_packages/hello/metadata.json", "{\"id\": \"hello-upload\",\n \"version\": }");
+    let err = up(&f, "ok").expect(1).stderr();
+    assert!(err.contains("metadata.json:2:"), "{err}");
+}
+
+#[test]
+fn a_step_json_error_names_file_line_and_column() {
+    let f = steps();
+    let step = std::fs::read_to_string(f.impl_dir.join("deploy/step.json")).unwrap();
+    f.write_impl("deploy/step.json", &step.replace("\"packages\"", "\"pakages\""));
+    let err = up(&f, "ok").expect(1).stderr();
+    assert!(err.contains("genfiles/deploy/step.json:13:"), "{err}");
+    assert!(err.contains("unknown field `pakages`"), "{err}");
+}
+
+#[test]
+fn validate_checks_step_inputs_at_configuration_time_skipping_bound_values() {
+    let f = steps();
+    let out = f.run(&["validate"]).expect(0).stdout();
+    assert!(out.contains("valid: 3 stages"), "{out}");
+    let step = std::fs::read_to_string(f.impl_dir.join("deploy/step.json")).unwrap();
+    let step =
+        step.replace(r#""glob": "*.html""#, r#""glob": 5"#).replace(r##""#{Env.STEP_VERBOSE}""##, r#""yes""#);
+    f.write_impl("deploy/step.json", &step);
+    let err = f.run(&["validate"]).expect(2).stderr();
+    assert!(err.contains("stage 'deploy': invalid inputs for step 'hello-upload'"), "{err}");
+    assert!(err.contains("filesToInclude.files[0].glob: expected string, got 5"), "{err}");
+    assert!(err.contains(r#"verbose: expected boolean, got "yes""#), "{err}");
+    // Inputs still bound to #{…} (retries, apiToken, …) are not judged before the run.
+    assert!(!err.contains("retries") && !err.contains("apiToken"), "{err}");
+    assert!(!f.exists("genfiles"), "validate writes nothing");
+}
