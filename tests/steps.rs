@@ -399,3 +399,31 @@ fn validate_checks_step_inputs_at_configuration_time_skipping_bound_values() {
     assert!(!err.contains("retries") && !err.contains("apiToken"), "{err}");
     assert!(!f.exists("genfiles"), "validate writes nothing");
 }
+
+#[test]
+fn plan_shows_the_execution_manifest_and_the_already_applied_decision() {
+    let f = steps();
+    up(&f, "ok").expect(0);
+    let before = std::fs::read_to_string(f.deploy.join("genfiles/.betterform/state/deploy.json")).unwrap();
+    let out = run(&f, "ok", &["plan"]).expect(0).stdout();
+    assert!(
+        out.contains("manifest: extract-package site → substitute-in-files site [config/*.json] → launch node execute (hello-upload 1.2.0)"),
+        "{out}"
+    );
+    assert!(out.contains("plan: 0 to run, 3 up to date"), "{out}");
+    let r = Run(f
+        .cmd()
+        .env("STEP_TOKEN", "tok-other-2")
+        .env("STEP_MODE", "ok")
+        .env("STEP_VERBOSE", "true")
+        .args(["plan", "--json"])
+        .output()
+        .unwrap());
+    let plan: serde_json::Value = serde_json::from_str(&r.expect(0).stdout()).unwrap();
+    let deploy = plan["stages"].as_array().unwrap().iter().find(|s| s["name"] == "deploy").unwrap();
+    assert_eq!(deploy["action"], "run");
+    assert_eq!(deploy["reason"], "the step package or its bound inputs changed");
+    assert_eq!(deploy["manifest"][2], "launch node execute (hello-upload 1.2.0)");
+    let after = std::fs::read_to_string(f.deploy.join("genfiles/.betterform/state/deploy.json")).unwrap();
+    assert_eq!(before, after, "plan writes nothing");
+}

@@ -8,11 +8,15 @@ use serde_json::json;
 use crate::cli::Global;
 use crate::config;
 use crate::error::Error;
+use crate::graph::StageId;
 use crate::plan;
-use crate::project::{Project, Pull};
+use crate::project::{Project, Pull, StageKind};
+use crate::report::first_line;
+use crate::stamp::Image;
 use crate::state::StateStore;
+use crate::step::{StepStage, Which};
 
-use super::run::load_templates;
+use super::run::{load_templates, upstream};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action {
@@ -41,6 +45,8 @@ pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
     let config_digest = plan::config_digest(&config.text);
 
     let mut decided: Vec<Option<(Action, String, usize)>> = vec![None; dag.len()];
+    // Step-package stages whose inputs could be bound: the instructions `up` would enact.
+    let mut manifests: Vec<Option<Vec<String>>> = vec![None; dag.len()];
     for &stage in dag.order().iter().filter(|&&s| members[s]) {
         let wave =
             1 + dag.deps(stage).iter().filter_map(|&d| decided[d].as_ref().map(|x| x.2)).max().unwrap_or(0);
@@ -75,9 +81,25 @@ pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
                         global.force,
                     )
                     .map_err(|e| Error::Other(e.into()))?;
-                    match decision.reason {
-                        Some(reason) => (Action::Run, reason),
-                        None => (Action::Skip, "up to date".to_string()),
+                    let step = (project.kinds[stage] == StageKind::StepPackage)
+                        .then(|| plan_step(&project, &config.value, stage, &image));
+                    let previous_step = decision.previous.step_digest.as_deref();
+                    match (decision.reason, step) {
+                        (_, Some(Err(e))) => (Action::Run, format!("will fail: {}", first_line(&e))),
+                        (Some(reason), Some(Ok((_, manifest)))) => {
+                            manifests[stage] = Some(manifest);
+                            (Action::Run, reason)
+                        }
+                        (Some(reason), None) => (Action::Run, reason),
+                        (None, Some(Ok((digest, manifest)))) => {
+                            manifests[stage] = Some(manifest);
+                            if previous_step == Some(digest.as_str()) {
+                                (Action::Skip, "up to date".to_string())
+                            } else {
+                                (Action::Run, "the step package or its bound inputs changed".to_string())
+                            }
+                        }
+                        (None, None) => (Action::Skip, "up to date".to_string()),
                     }
                 }
             }
@@ -85,10 +107,12 @@ pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
         decided[stage] = Some((action, reason, wave));
     }
 
-    let mut rows: Vec<(usize, &str, Action, &str)> = decided
+    let mut rows: Vec<(usize, &str, Action, &str, Option<&Vec<String>>)> = decided
         .iter()
         .enumerate()
-        .filter_map(|(s, d)| d.as_ref().map(|(a, r, w)| (*w, dag.name(s), *a, r.as_str())))
+        .filter_map(|(s, d)| {
+            d.as_ref().map(|(a, r, w)| (*w, dag.name(s), *a, r.as_str(), manifests[s].as_ref()))
+        })
         .collect();
     let position = |name: &str| dag.order().iter().position(|&s| dag.name(s) == name);
     rows.sort_by_key(|(wave, name, ..)| (*wave, position(name)));
@@ -97,8 +121,13 @@ pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
     if global.json {
         let stages: Vec<_> = rows
             .iter()
-            .map(|(wave, name, action, reason)| {
-                json!({ "name": name, "action": action.as_str(), "reason": reason, "wave": wave })
+            .map(|(wave, name, action, reason, manifest)| {
+                let mut row =
+                    json!({ "name": name, "action": action.as_str(), "reason": reason, "wave": wave });
+                if let Some(manifest) = manifest {
+                    row["manifest"] = json!(manifest);
+                }
+                row
             })
             .collect();
         let text = serde_json::to_string_pretty(&json!({ "stages": stages })).expect("JSON serializes");
@@ -107,12 +136,15 @@ pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
     }
     let width = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
     let mut current = 0;
-    for (wave, name, action, reason) in &rows {
+    for (wave, name, action, reason, manifest) in &rows {
         if *wave != current {
             current = *wave;
             let _ = writeln!(out, "wave {wave}:");
         }
         let _ = writeln!(out, "  {name:<width$}  {:<7}  {reason}", action.as_str());
+        if let Some(manifest) = manifest {
+            let _ = writeln!(out, "  {:<width$}  {:<7}  manifest: {}", "", "", manifest.join(" → "));
+        }
     }
     let count = |a: Action| rows.iter().filter(|r| r.2 == a).count();
     let _ = writeln!(
@@ -123,6 +155,22 @@ pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
         count(Action::Blocked)
     );
     Ok(())
+}
+
+/// Prepares a step-package stage's `up` step from its in-memory render (nothing is written):
+/// the digest for the already-applied check and the manifest's instructions.
+fn plan_step(
+    project: &Project,
+    config: &serde_json::Value,
+    stage: StageId,
+    image: &Image,
+) -> Result<(String, Vec<String>), String> {
+    let name = project.dag.name(stage);
+    let text = image.file("step.json").and_then(|b| std::str::from_utf8(b).ok()).unwrap_or_default();
+    let step = StepStage::from_text(&project.wave, name, config, upstream(project, stage), text)
+        .map_err(|e| e.to_string())?;
+    let (prepared, _) = step.prepare(Which::Up).map_err(|e| e.to_string())?;
+    Ok((prepared.digest, prepared.manifest.instructions.iter().map(ToString::to_string).collect()))
 }
 
 /// `dependency a` / `dependencies a, b`.

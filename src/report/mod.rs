@@ -10,4 +10,4 @@ pub(crate) use grouped::GroupedReporter;
 pub(crate) use live::LiveReporter;
 pub(crate) use reporter::{LineReporter, Reporter, eprint_line, format_duration};
 pub(crate) use run_report::{RunReport, records, span, write_json, write_junit};
-pub(crate) use summary::render as render_summary;
+pub(crate) use summary::{first_line, render as render_summary};

@@ -61,11 +61,7 @@ pub(crate) fn render(
                         let log = log_of(dag.name(s));
                         // A multi-line reason (every invalid input) was printed in full when
                         // the stage failed; the summary keeps one line per stage.
-                        let why = match why.split_once('\n') {
-                            Some((first, _)) => format!("{} (…)", first.trim_end_matches(':')),
-                            None => why.clone(),
-                        };
-                        (name, "FAILED", took, format!("{why}; log: {log}"))
+                        (name, "FAILED", took, format!("{}; log: {log}", first_line(why)))
                     }
                     Outcome::Interrupted => {
                         let log = log_of(dag.name(s));
@@ -102,4 +98,12 @@ pub(crate) fn render(
         let _ = writeln!(out, "{}", line.trim_end());
     }
     out
+}
+
+/// The first line of a multi-line message, marked as cut.
+pub(crate) fn first_line(text: &str) -> String {
+    match text.split_once('\n') {
+        Some((first, _)) => format!("{} (…)", first.trim_end_matches(':')),
+        None => text.to_string(),
+    }
 }

@@ -59,8 +59,30 @@ impl<'a> StepStage<'a> {
         upstream: BTreeSet<String>,
     ) -> Result<StepStage<'a>, StepError> {
         let spec = Spec::load(&wave.stage_dir(stage).join("step.json"))?;
+        Ok(StepStage::with_spec(wave, stage, config, upstream, spec))
+    }
+
+    /// Like [`StepStage::load`], from `step.json` rendered in memory (`plan`).
+    pub(crate) fn from_text(
+        wave: &'a Wave,
+        stage: &'a str,
+        config: &'a Value,
+        upstream: BTreeSet<String>,
+        text: &str,
+    ) -> Result<StepStage<'a>, StepError> {
+        let spec = Spec::parse(text, &wave.stage_dir(stage).join("step.json"))?;
+        Ok(StepStage::with_spec(wave, stage, config, upstream, spec))
+    }
+
+    fn with_spec(
+        wave: &'a Wave,
+        stage: &'a str,
+        config: &'a Value,
+        upstream: BTreeSet<String>,
+        spec: Spec,
+    ) -> Self {
         let vars = StepVars::new(wave, stage, config, spec.variables.clone(), upstream);
-        Ok(StepStage { wave, stage, spec, vars })
+        StepStage { wave, stage, spec, vars }
     }
 
     pub(crate) fn has_down(&self) -> bool {
