@@ -24,8 +24,19 @@ fn prod_deployment_goes_up_and_down_cleanly() {
     assert_eq!(api["debug"], false);
     assert!(api["state_db"].as_str().unwrap().ends_with("genfiles/state_storage/state.db"));
     assert!(f.exists("genfiles/state_storage/state.db"));
+    // The step-package stages: `publish` (node) uploaded parallel_a's site with a banner
+    // substituted from the config; `announce` (exec) recorded it, binding publish's outputs.
+    assert_eq!(
+        f.read("genfiles/buckets/site-prod/banner.txt"),
+        "PROD build of \"betterform example\", published by betterform\n"
+    );
+    assert!(err.contains("[publish] signed the upload with ********"), "{err}");
+    let published: serde_json::Value = serde_json::from_str(&f.read("output/publish/output.json")).unwrap();
+    assert_eq!(published["pages"], "4");
+    assert!(err.contains("[announce] recorded publish: 4 pages at file://"), "{err}");
 
     f.run(&["down", "-j", "2"]).expect(0);
+    assert!(!f.exists("genfiles/buckets/site-prod"), "publish's down step removed the bucket");
     assert!(!f.exists("genfiles/state_storage/state.db"));
     assert!(!f.exists("genfiles/parallel_a/site"));
     let leftovers: Vec<_> = std::fs::read_dir(f.deploy.join("output")).unwrap().collect();

@@ -5,6 +5,9 @@
     title: 'betterform example',
     pages: ['index', 'about'],
   },
+  publish: {
+    retries: 3,
+  },
   api: {
     port: 8080,
     replicas: 1,

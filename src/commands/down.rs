@@ -65,7 +65,10 @@ pub(crate) fn down(global: &Global, stages: &[String]) -> Result<(), Error> {
                 if !step.has_down() {
                     return run_step(&project, run, sink, |log| {
                         log.note("step.json has no down step; recording the stage down");
-                        Ended::Succeeded
+                        match step.clear_outputs() {
+                            Ok(()) => Ended::Succeeded,
+                            Err(e) => Ended::Failed(e.to_string(), None),
+                        }
                     });
                 }
                 let (prepared, warnings) = match step.prepare(Which::Down) {

@@ -107,7 +107,9 @@ pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
         decided[stage] = Some((action, reason, wave));
     }
 
-    let mut rows: Vec<(usize, &str, Action, &str, Option<&Vec<String>>)> = decided
+    // (wave, stage, action, reason, manifest)
+    type Row<'a> = (usize, &'a str, Action, &'a str, Option<&'a Vec<String>>);
+    let mut rows: Vec<Row<'_>> = decided
         .iter()
         .enumerate()
         .filter_map(|(s, d)| {

@@ -295,3 +295,18 @@ pub(crate) fn write_outputs(wave: &Wave, stage: &str, report: &Report) -> Result
     }
     Ok(())
 }
+
+/// Removes what [`write_outputs`] recorded (and `$OUTPUT_DIR/<stage>` if that empties it).
+pub(crate) fn clear_outputs(wave: &Wave, stage: &str) -> Result<(), StepError> {
+    let dir = wave.output_dir.join(stage);
+    for path in [dir.join("output.json"), sensitive_outputs_path(wave, stage)] {
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(StepError::io("cannot remove", path)(e));
+            }
+            _ => {}
+        }
+    }
+    let _ = fs::remove_dir(&dir);
+    Ok(())
+}

@@ -89,6 +89,11 @@ impl<'a> StepStage<'a> {
         self.spec.down.is_some()
     }
 
+    /// A stage that is down has no outputs: removes the ones its `up` recorded.
+    pub(crate) fn clear_outputs(&self) -> Result<(), StepError> {
+        launch::clear_outputs(self.wave, self.stage)
+    }
+
     fn call(&self, which: Which) -> Option<Call> {
         match which {
             Which::Up => Some(self.spec.up()),
@@ -130,10 +135,12 @@ impl<'a> StepStage<'a> {
             Err(e) => Ended::Failed(e.to_string(), None),
             Ok(Launch::Interrupted) => Ended::Interrupted,
             Ok(Launch::Finished { exit, report }) if exit.success() => {
-                if prepared.manifest.step != "up" {
-                    return Ended::Succeeded;
-                }
-                match launch::write_outputs(self.wave, self.stage, &report) {
+                let recorded = match prepared.manifest.step {
+                    "up" => launch::write_outputs(self.wave, self.stage, &report),
+                    "down" => self.clear_outputs(),
+                    _ => Ok(()),
+                };
+                match recorded {
                     Ok(()) => Ended::Succeeded,
                     Err(e) => Ended::Failed(e.to_string(), Some(0)),
                 }

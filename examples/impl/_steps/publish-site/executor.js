@@ -1,0 +1,29 @@
+// Publishes a built site into a "bucket" (a local directory standing in for object storage).
+const fs = require('fs');
+const path = require('path');
+
+exports.default = async (inputs, target, context) => {
+  const bucket = path.join(process.env.GENFILES, 'buckets', inputs.bucket);
+  if (inputs.action.type === 'remove') {
+    fs.rmSync(bucket, { recursive: true, force: true });
+    context.print(`removed bucket ${inputs.bucket}`);
+    return;
+  }
+  const { siteDir, assets, retries } = inputs.action;
+  context.printVerbose(`publishing ${siteDir} with up to ${retries} retries`);
+  fs.mkdirSync(bucket, { recursive: true });
+  const pages = fs.readdirSync(siteDir).filter((name) => name.endsWith('.html'));
+  pages.forEach((name, i) => {
+    fs.copyFileSync(path.join(siteDir, name), path.join(bucket, name));
+    context.updateProgress(Math.round(((i + 1) * 100) / pages.length), `uploaded ${name}`);
+  });
+  fs.copyFileSync(path.join(assets.extractedToPath, 'banner.txt'), path.join(bucket, 'banner.txt'));
+  // The access key is a secret: betterform masks it wherever it would be printed.
+  context.print(`signed the upload with ${inputs.accessKey}`);
+  fs.writeFileSync('manifest.txt', `${pages.join('\n')}\nbanner.txt\n`);
+  context.createArtifact('manifest.txt', 'upload-manifest.txt');
+  context.setOctopusVariable('url', `file://${bucket}/index.html`);
+  context.setOctopusVariable('pages', String(pages.length));
+  context.setOctopusVariable('uploadToken', `upl-${inputs.bucket}-${Date.now()}`, true);
+  context.print(`published ${pages.length} pages to ${bucket}`);
+};
