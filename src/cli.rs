@@ -6,9 +6,15 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 const ABOUT: &str = "Orchestrate a DAG of infrastructure stages: stamp each stage's templates once \
-its dependencies are up, then run its `ctl up` / `ctl down`, in parallel.";
+its dependencies are up, then run its `ctl up` / `ctl down` (or its step package), in parallel.";
 
 const AFTER_HELP: &str = "\
+Stages: each stage dir in IMPL_DIR holds an executable `ctl`, or a `step.json` naming a step
+package (a dir, .zip or .tar.gz with metadata.json, inputs.json and executor.js or an exec entry
+point) that betterform runs itself: inputs bound with #{Name} variables (step.json variables,
+Config.<path>, Env.<NAME>, Output[<stage>].<path>, Stage.Name), validated against inputs.json,
+outputs to $OUTPUT_DIR/<stage>/output.json, sensitive values masked in all output.
+
 Wave environment (relative paths are resolved against the current directory and passed to every
 stage as absolute paths):
   IMPL_DIR             stage library holding betterform_dag.mk (or --impl-dir)
@@ -106,7 +112,7 @@ pub(crate) enum Command {
         #[arg(value_name = "STAGE")]
         stages: Vec<String>,
     },
-    /// Show, without changing anything, what `up` would do and why
+    /// Show, without changing anything, what `up` would do and why (with each step's manifest)
     Plan {
         /// Stages to plan for, with everything they depend on (all if none)
         #[arg(value_name = "STAGE")]
@@ -126,7 +132,7 @@ pub(crate) enum Command {
         #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
         format: GraphFormat,
     },
-    /// Check the DAG, stage dirs, config and every template's syntax; run nothing
+    /// Check the DAG, stage dirs, config, every template's syntax and step-package inputs; run nothing
     Validate,
     /// Print the evaluated config, as templates see it in `cfg` (writes nothing)
     Config,
