@@ -434,3 +434,61 @@ fn plan_shows_the_execution_manifest_and_the_already_applied_decision() {
     let after = std::fs::read_to_string(f.deploy.join("genfiles/.betterform/state/deploy.json")).unwrap();
     assert_eq!(before, after, "plan writes nothing");
 }
+
+/// Replaces the `script` stage's package with an exec step running `body` (sh).
+fn exec_step(f: &Fixture, body: &str) {
+    f.write_impl(
+        "_packages/custom/metadata.json",
+        r#"{"id": "custom", "version": "1.0.0", "launcher": "exec", "entryPoint": "step.sh"}"#,
+    );
+    f.write_impl("_packages/custom/inputs.json", r#"{"type": "object"}"#);
+    f.write_impl(
+        "_packages/custom/step.sh",
+        &format!("#!/bin/sh\nenc() {{ printf %s \"$1\" | base64 | tr -d '\\n'; }}\n{body}\n"),
+    );
+    let script = f.impl_dir.join("_packages/custom/step.sh");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    f.write_impl("script/step.json", r#"{"package": "{{ env.IMPL_DIR }}/_packages/custom"}"#);
+}
+
+#[test]
+fn service_messages_survive_pauses_mid_line_huge_values_and_garbage() {
+    let f = steps();
+    exec_step(
+        &f,
+        r###"big=$(head -c 300000 /dev/zero | tr '\0' x)
+printf "##octopus[setVariable name='%s' " "$(enc big)"; sleep 0.5; printf "value='%s']\n" "$(enc "$big")"
+echo "##octopus[mask value='$(enc hidden-by-mask-77)']"
+echo "after the mask: hidden-by-mask-77"
+echo "##octopus[setVariable name='broken"
+echo "##octopus[stdout-ignore]"
+echo "ignored on the terminal"
+echo "##octopus[stdout-default]"
+echo "##octopus[resultMessage message='$(enc "half done")']"
+exit 4"###,
+    );
+    let err = up(&f, "ok").expect(1).stderr();
+    assert!(err.contains("[script] betterform: output variable big set"), "{err}");
+    assert!(err.contains("[script] after the mask: ********"), "{err}");
+    assert!(err.contains("ignored a malformed service message (no closing ']')"), "{err}");
+    assert!(!err.contains("ignored on the terminal"), "{err}");
+    assert!(err.contains("step custom: half done"), "{err}");
+    let log = f.read("genfiles/.betterform/logs/script/up.log");
+    assert!(log.contains("ignored on the terminal"), "stdout-ignore lines are still logged");
+    assert!(
+        !log.contains("##octopus") && !log.contains("hidden-by-mask-77") && !log.contains("xxxxxxxx"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_corrupt_archive_and_a_missing_package_are_clear_errors() {
+    let f = steps();
+    f.write_impl("_packages/broken.zip", "this is not a zip file");
+    f.write_impl("script/step.json", r#"{"package": "{{ env.IMPL_DIR }}/_packages/broken.zip"}"#);
+    let err = up(&f, "ok").expect(1).stderr();
+    assert!(err.contains("broken.zip: not a readable zip archive"), "{err}");
+    f.write_impl("script/step.json", r#"{"package": "{{ env.IMPL_DIR }}/_packages/nowhere"}"#);
+    let err = up(&f, "ok").expect(1).stderr();
+    assert!(err.contains("_packages/nowhere: cannot read it: No such file or directory"), "{err}");
+}
