@@ -210,6 +210,18 @@ fn an_unresolvable_variable_fails_the_stage_and_names_it() {
         ),
         "{err}"
     );
+    // Only stages this one depends on can be read (their outputs exist when it runs).
+    let f = steps();
+    let step = std::fs::read_to_string(f.impl_dir.join("deploy/step.json")).unwrap();
+    f.write_impl(
+        "deploy/step.json",
+        &step.replace("#{Output[net].vpc.id | ToUpper}", "#{Output[script].said}"),
+    );
+    let err = up(&f, "ok").expect(1).stderr();
+    assert!(
+        err.contains("'Output[script].said' reads stage 'script', which this stage does not depend on"),
+        "{err}"
+    );
     // In a substituted file, too.
     let f = steps();
     f.write_impl("_packages/site/config/app.json", "{\"x\": \"#{NoSuchVariable}\"}\n");

@@ -110,10 +110,7 @@ impl Lookup for StepVars<'_> {
                 let segments = variables::segments(rest);
                 let Some((stage, path)) = segments.split_first() else { return Ok(None) };
                 if !self.upstream.contains(*stage) {
-                    return Err(VarError::Unresolvable(format!(
-                        "{name}' ('{stage}' is not a stage that '{}' depends on",
-                        self.stage
-                    )));
+                    return Err(VarError::NotUpstream { name: name.to_string(), stage: stage.to_string() });
                 }
                 let Some((plain_out, secret_out)) = self.outputs_of(stage) else { return Ok(None) };
                 if let Some(v) = variables::walk(&secret_out, path).filter(|_| !path.is_empty()) {

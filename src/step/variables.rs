@@ -47,6 +47,10 @@ pub(crate) enum VarError {
     BadEach(String),
     #[error("variable '{0}' refers to itself")]
     Cycle(String),
+    #[error(
+        "'{name}' reads stage '{stage}', which this stage does not depend on (add it to its deps in betterform_dag.mk)"
+    )]
+    NotUpstream { name: String, stage: String },
 }
 
 #[derive(Debug, Clone, PartialEq)]
