@@ -41,6 +41,15 @@ pub(crate) fn config_digest(config_text: &str) -> String {
     blake3::hash(config_text.as_bytes()).to_hex().to_string()
 }
 
+/// A step-package stage also runs when its step changed (step-packages.md §3.10): `reason` is
+/// what [`decide`] said, `previous` the step digest of the last successful `up`.
+pub(crate) fn step_reason(reason: Option<String>, previous: Option<&str>, digest: &str) -> Option<String> {
+    match reason {
+        None if previous != Some(digest) => Some("the step package or its bound inputs changed".into()),
+        reason => reason,
+    }
+}
+
 pub(crate) fn decide(
     project: &Project,
     store: &StateStore,

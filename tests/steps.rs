@@ -504,3 +504,44 @@ fn a_corrupt_archive_and_a_missing_package_are_clear_errors() {
     let err = up(&f, "ok").expect(1).stderr();
     assert!(err.contains("_packages/nowhere: cannot read it: No such file or directory"), "{err}");
 }
+
+#[test]
+fn sigint_during_a_step_stops_it_records_unknown_runs_no_rollback_and_removes_the_inputs() {
+    let f = steps();
+    run(&f, "ok", &["up", "deploy"]).expect(0);
+    exec_step(&f, "touch \"$GENFILES/step.started\"\ntrap 'echo got INT; exit 130' INT\nsleep 30 & wait");
+    let script = std::fs::read_to_string(f.impl_dir.join("script/step.json")).unwrap();
+    let rollback =
+        r#", "rollback": {"package": "{{ env.IMPL_DIR }}/_packages/shell", "inputs": {"message": "rb"}}}"#;
+    f.write_impl("script/step.json", &format!("{}{rollback}", script.trim_end().trim_end_matches('}')));
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("betterform"))
+        .current_dir(&f.deploy)
+        .env("INTERACTIVE", "false")
+        .args(["--impl-dir", f.impl_dir.to_str().unwrap(), "up", "script"])
+        .env("STEP_TOKEN", TOKEN)
+        .env("STEP_MODE", "ok")
+        .env("STEP_VERBOSE", "true")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = f.deploy.join("genfiles/step.started");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !started.exists() {
+        assert!(std::time::Instant::now() < deadline, "the step never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let r = Run(child.wait_with_output().unwrap()).expect(130);
+    let log = f.read("genfiles/.betterform/logs/script/up.log");
+    assert!(log.contains("got INT"), "the step's process group got the signal: {log}");
+    assert!(!log.contains("rollback"), "an interrupt is not a failure: no rollback\n{log}");
+    assert_eq!(f.status("script"), "unknown", "{}", r.stderr());
+    let leftovers = std::fs::read_dir(f.deploy.join("genfiles/script/.betterform"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".run-"))
+        .count();
+    assert_eq!(leftovers, 0, "the inputs file is removed on interrupt too");
+}

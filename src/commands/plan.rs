@@ -83,23 +83,18 @@ pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
                     .map_err(|e| Error::Other(e.into()))?;
                     let step = (project.kinds[stage] == StageKind::StepPackage)
                         .then(|| plan_step(&project, &config.value, stage, &image));
-                    let previous_step = decision.previous.step_digest.as_deref();
-                    match (decision.reason, step) {
-                        (_, Some(Err(e))) => (Action::Run, format!("will fail: {}", first_line(&e))),
-                        (Some(reason), Some(Ok((_, manifest)))) => {
+                    let reason = match step {
+                        None => decision.reason,
+                        Some(Err(e)) => Some(format!("will fail: {}", first_line(&e))),
+                        Some(Ok((digest, manifest))) => {
                             manifests[stage] = Some(manifest);
-                            (Action::Run, reason)
+                            let previous = decision.previous.step_digest.as_deref();
+                            plan::step_reason(decision.reason, previous, &digest)
                         }
-                        (Some(reason), None) => (Action::Run, reason),
-                        (None, Some(Ok((digest, manifest)))) => {
-                            manifests[stage] = Some(manifest);
-                            if previous_step == Some(digest.as_str()) {
-                                (Action::Skip, "up to date".to_string())
-                            } else {
-                                (Action::Run, "the step package or its bound inputs changed".to_string())
-                            }
-                        }
-                        (None, None) => (Action::Skip, "up to date".to_string()),
+                    };
+                    match reason {
+                        Some(reason) => (Action::Run, reason),
+                        None => (Action::Skip, "up to date".to_string()),
                     }
                 }
             }

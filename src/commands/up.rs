@@ -85,12 +85,9 @@ pub(crate) fn up(global: &Global, stages: &[String]) -> Result<(), Error> {
                     Ok(prepared) => prepared,
                     Err(e) => return failed(&e),
                 };
-                let why = match reason {
-                    Some(why) => why,
-                    None if previous.step_digest.as_deref() == Some(prepared.digest.as_str()) => {
-                        return Outcome::UpToDate;
-                    }
-                    None => "the step package or its bound inputs changed".into(),
+                let Some(why) = plan::step_reason(reason, previous.step_digest.as_deref(), &prepared.digest)
+                else {
+                    return Outcome::UpToDate;
                 };
                 sink.note(&format!("running: {why}"));
                 let on_success = |state: &mut StageState| {

@@ -385,6 +385,21 @@ impl Schema {
         }
     }
 
+    /// Binds and validates: the bound inputs, or every error, sorted by input path. Schema
+    /// errors at an input that could not be bound are left out (the binding error says it).
+    pub(crate) fn check(&self, inputs: &Value, mode: &Mode<'_>) -> (Bound, Vec<InputError>) {
+        let (bound, mut errors) = self.bind(inputs, mode);
+        let unbound: Vec<String> = errors.iter().map(|e| e.path.clone()).collect();
+        let within = |path: &str, of: &str| {
+            path == of || path.strip_prefix(of).is_some_and(|rest| rest.starts_with(['.', '[']))
+        };
+        errors.extend(
+            self.validate(&bound).into_iter().filter(|e| !unbound.iter().any(|u| within(&e.path, u))),
+        );
+        errors.sort_by(|a, b| a.path.cmp(&b.path));
+        (bound, errors)
+    }
+
     /// Validates bound inputs; every error, each at its input path. Values still bound to
     /// `#{…}` (configure mode) are not judged.
     pub(crate) fn validate(&self, bound: &Bound) -> Vec<InputError> {

@@ -269,19 +269,16 @@ pub(crate) fn run(
 /// Records a successful step's output variables: plain ones in
 /// `$OUTPUT_DIR/<stage>/output.json`, sensitive ones only in a 0600 file under GENFILES.
 pub(crate) fn write_outputs(wave: &Wave, stage: &str, report: &Report) -> Result<(), StepError> {
-    let plain: serde_json::Map<String, serde_json::Value> = report
-        .outputs
-        .iter()
-        .filter(|(_, (_, sensitive))| !sensitive)
-        // OUTPUT_DIR is checked in: a secret the step put in a plain output stays masked.
-        .map(|(k, (v, _))| (k.clone(), serde_json::Value::String(mask::mask(v).into_owned())))
-        .collect();
-    let secret: serde_json::Map<String, serde_json::Value> = report
-        .outputs
-        .iter()
-        .filter(|(_, (_, sensitive))| *sensitive)
-        .map(|(k, (v, _))| (k.clone(), serde_json::Value::String(v.clone())))
-        .collect();
+    let mut plain = serde_json::Map::new();
+    let mut secret = serde_json::Map::new();
+    for (name, (value, sensitive)) in &report.outputs {
+        if *sensitive {
+            secret.insert(name.clone(), value.clone().into());
+        } else {
+            // OUTPUT_DIR is checked in: a secret the step put in a plain output stays masked.
+            plain.insert(name.clone(), mask::mask(value).into_owned().into());
+        }
+    }
     let output = wave.output_dir.join(stage).join("output.json");
     let mut text = serde_json::to_vec_pretty(&plain).expect("outputs serialize");
     text.push(b'\n');

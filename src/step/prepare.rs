@@ -129,19 +129,11 @@ pub(crate) fn prepare(
     }
     let schema_path = source.join("inputs.json");
     let schema = Schema::compile(&package.schema, &schema_path)?;
-    let (inputs, mut errors) = schema.bind(&call.inputs, &Mode::Execute { vars, packages: &extracted });
+    let (inputs, errors) = schema.check(&call.inputs, &Mode::Execute { vars, packages: &extracted });
     // Secrets are masked from here on, including in the errors about to be reported.
     for secret in &inputs.secrets {
         crate::mask::add(secret);
     }
-    // Every error at once: schema errors too, except at inputs that could not be bound.
-    let unbound: Vec<String> = errors.iter().map(|e| e.path.clone()).collect();
-    let within = |path: &str, of: &str| {
-        path == of || path.strip_prefix(of).is_some_and(|rest| rest.starts_with(['.', '[']))
-    };
-    errors
-        .extend(schema.validate(&inputs).into_iter().filter(|e| !unbound.iter().any(|u| within(&e.path, u))));
-    errors.sort_by(|a, b| a.path.cmp(&b.path));
     if !errors.is_empty() {
         return Err(StepError::Inputs { step: package.meta.id.clone(), schema: schema_path, errors });
     }

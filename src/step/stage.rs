@@ -113,9 +113,12 @@ impl<'a> StepStage<'a> {
     /// Runs a prepared step; for `up`, a failure runs the rollback step, if there is one.
     pub(crate) fn run(&self, which: Which, prepared: &Prepared, log: &StepLog<'_>) -> Ended {
         let ended = self.launch(prepared, log);
+        // A step cut off by Ctrl-C/SIGTERM did not fail: the run is stopping, and the stage is
+        // recorded unknown so the next `up` runs it again. No rollback then.
         if which == Which::Up
             && let Ended::Failed(reason, _) = &ended
             && self.spec.rollback.is_some()
+            && !log.sink.interrupted()
         {
             log.note(&format!("up failed ({reason}); running the rollback step"));
             match self.prepare(Which::Rollback) {
@@ -186,9 +189,7 @@ pub(crate) fn check(stage_dir: &Path, text: &str, shown_as: &Path) -> Vec<String
                 continue;
             }
         };
-        let (bound, mut errors) = schema.bind(&call.inputs, &Mode::Configure { packages: packages.clone() });
-        errors.extend(schema.validate(&bound));
-        errors.sort_by(|a, b| a.path.cmp(&b.path));
+        let (_, errors) = schema.check(&call.inputs, &Mode::Configure { packages: packages.clone() });
         if !errors.is_empty() {
             problems.push(
                 StepError::Inputs { step: package.meta.id.clone(), schema: schema_path, errors }.to_string(),
