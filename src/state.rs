@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::fsutil::{write_atomic, write_durable};
+use crate::fsutil::{Durability, write_record};
 use crate::wave::Wave;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -113,11 +113,12 @@ impl StateStore {
         let path = self.path(stage);
         let mut bytes = serde_json::to_vec_pretty(state).expect("state serializes");
         bytes.push(b'\n');
-        let write = if state.status == Status::Unknown {
-            write_durable
-        } else {
-            |p: &std::path::Path, b: &[u8]| write_atomic(p, b, None)
-        };
-        write(&path, &bytes).map_err(|source| StateError::Io { action: "write", path: path.clone(), source })
+        let durability =
+            if state.status == Status::Unknown { Durability::Durable } else { Durability::Atomic };
+        write_record(&path, &bytes, durability).map_err(|source| StateError::Io {
+            action: "write",
+            path: path.clone(),
+            source,
+        })
     }
 }

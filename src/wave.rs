@@ -76,6 +76,19 @@ impl Wave {
         ]
     }
 
+    /// What a process run for `stage` gets on top of the inherited environment: the interface
+    /// variables, `STAGE_NAME`, and `BETTERFORM`, the running binary, so a stage can nest an
+    /// orchestrator (`exec "$BETTERFORM" "$@"`).
+    pub(crate) fn stage_env(&self, stage: &str) -> Vec<(&'static str, OsString)> {
+        static EXE: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+        let mut env: Vec<(&'static str, OsString)> = self.vars().into();
+        env.push(("STAGE_NAME", stage.into()));
+        if let Some(exe) = EXE.get_or_init(|| std::env::current_exe().ok()) {
+            env.push(("BETTERFORM", exe.into()));
+        }
+        env
+    }
+
     pub(crate) fn interactive(&self) -> bool {
         self.interactive != "false"
     }

@@ -146,3 +146,18 @@ fn after_kill_9_the_next_up_reruns_the_interrupted_stage() {
     assert_eq!(started(&f), ["slow", "slow", "after"]);
     assert_eq!(f.status("slow"), "up");
 }
+
+#[test]
+fn a_stage_that_exits_leaving_a_child_on_its_output_ends_and_the_child_is_stopped() {
+    let f = Fixture::new("signals");
+    // Released from the start: `slow` exits at once, but its `sleep 300 &` keeps the output
+    // pipe open. The run must notice the leader's exit, stop the group and go on.
+    std::fs::create_dir_all(f.deploy.join("genfiles")).unwrap();
+    std::fs::write(f.deploy.join("genfiles/release"), "").unwrap();
+    let run = f.cmd().args(["up", "-j", "1"]).timeout(Duration::from_secs(60)).output().unwrap();
+    let run = common::Run(run).expect(0);
+    assert_eq!(started(&f), ["slow", "after"], "{}", run.stderr());
+    assert!(!alive(&f.read("genfiles/slow.bgpid")), "the straggler must be stopped");
+    assert_eq!(f.read("genfiles/.betterform/logs/slow/up.log"), "released\n");
+    assert_eq!(f.status("slow"), "up");
+}

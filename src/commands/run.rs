@@ -2,7 +2,6 @@
 //! printing the summary, turning failures into the exit code, and spawning one `ctl`.
 
 use std::collections::{BTreeSet, HashMap};
-use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -260,12 +259,7 @@ pub(crate) fn run_ctl(project: &Project, global: &Global, run: StageRun<'_>, sin
     let wave = &project.wave;
     let (stage, command) = (run.stage, run.command);
     run_stage(project, run, sink, |log| {
-        let mut env: Vec<(&'static str, OsString)> = wave.vars().into();
-        env.push(("STAGE_NAME", stage.into()));
-        // The running binary, so a stage can nest an orchestrator: `exec "$BETTERFORM" "$@"`.
-        if let Ok(exe) = std::env::current_exe() {
-            env.push(("BETTERFORM", exe.into()));
-        }
+        let env = wave.stage_env(stage);
         let cwd = wave.stage_dir(stage);
         let job = Job {
             program: cwd.join("ctl"),

@@ -4,12 +4,14 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{PipeReader, Read, Write};
+use std::os::fd::AsFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
@@ -109,12 +111,6 @@ fn emit(line: &[u8], complete: bool, on_line: &mut impl FnMut(&str, bool)) {
 /// a process that left the group but kept our pipe open must not hang the run.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
-enum Msg {
-    Data(Vec<u8>),
-    Eof,
-    Exited(std::io::Result<std::process::ExitStatus>),
-}
-
 /// Runs the job to completion, calling `on_line` for every output line (without its newline)
 /// and whether the line is complete (a partial line is shown early when output pauses, or
 /// when it grows past `max_line`; the rest follows as another piece).
@@ -176,6 +172,9 @@ fn spawn(job: &Job<'_>) -> std::io::Result<(Child, PipeReader, File)> {
     Ok((child, reader, log))
 }
 
+/// Reads the output and waits for the leader on the calling thread: `poll` on the pipe, with
+/// a timeout so a pending partial line is shown and the leader is checked on while a
+/// straggler keeps the pipe open. No thread per stage, so a stage costs one `vfork`+`exec`.
 fn supervise(
     mut child: Child,
     reader: PipeReader,
@@ -184,32 +183,6 @@ fn supervise(
     on_line: &mut impl FnMut(&str, bool) -> Option<String>,
 ) -> std::io::Result<Exit> {
     let pgid = Pid::from_raw(i32::try_from(child.id()).expect("pids fit in i32"));
-
-    // Output is read on one thread and the leader is waited for on another, so that we
-    // notice the leader's exit even when a straggler keeps the pipe open.
-    let (tx, rx) = mpsc::channel::<Msg>();
-    let chunks = tx.clone();
-    std::thread::spawn(move || {
-        let mut reader = reader;
-        let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    if chunks.send(Msg::Data(buf[..n].to_vec())).is_err() {
-                        return;
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => break,
-            }
-        }
-        let _ = chunks.send(Msg::Eof);
-    });
-    std::thread::spawn(move || {
-        let _ = tx.send(Msg::Exited(child.wait()));
-    });
-
     let mut log = std::io::BufWriter::new(log);
     let mut log_error = None;
     // The log gets each line as `on_line` wants it recorded; a partial line shown early is
@@ -226,28 +199,49 @@ fn supervise(
         }
     };
     let mut lines = LineSplitter::new(max_line);
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut reader = reader;
     let mut status = None;
-    let mut eof = false;
-    while !(eof && status.is_some()) {
-        let wait = if status.is_some() { DRAIN_GRACE } else { PARTIAL_LINE_AFTER };
-        match rx.recv_timeout(wait) {
-            Ok(Msg::Data(data)) => lines.push(&data, &mut handle),
-            Ok(Msg::Eof) => eof = true,
-            Ok(Msg::Exited(result)) => {
-                status = Some(result?);
-                // The leader is gone; anything it left running in its group is a straggler.
-                let _ = killpg(pgid, Signal::SIGTERM);
+    // Set when the leader has exited: read what is left until then, no longer.
+    let mut drain_until: Option<Instant> = None;
+    loop {
+        let wait = drain_until.map_or(PARTIAL_LINE_AFTER, |t| t.saturating_duration_since(Instant::now()));
+        let timeout = PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX);
+        let readable = match poll(&mut [PollFd::new(reader.as_fd(), PollFlags::POLLIN)], timeout) {
+            Ok(n) => n > 0,
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let mut eof = false;
+        if readable {
+            match reader.read(&mut buf) {
+                Ok(0) => eof = true,
+                Ok(n) => lines.push(&buf[..n], &mut handle),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => eof = true,
             }
+        } else if status.is_none() {
             // Quiet for a moment with a partial line pending: a prompt (`read -p`) waiting
             // for an answer. Show it rather than keep it back until a newline comes.
-            Err(mpsc::RecvTimeoutError::Timeout) if status.is_none() => lines.flush(false, &mut handle),
-            // Drain grace expired (or the threads are gone): stop reading.
-            Err(_) => break,
+            lines.flush(false, &mut handle);
+        }
+        if status.is_none() {
+            // At the end of the output the leader is about to exit (or has): wait for it.
+            // Before that, notice an exit while a straggler still holds the pipe.
+            status = if eof { Some(child.wait()?) } else { child.try_wait()? };
+            if status.is_some() {
+                // The leader is gone; anything it left running in its group is a straggler.
+                let _ = killpg(pgid, Signal::SIGTERM);
+                drain_until = Some(Instant::now() + DRAIN_GRACE);
+            }
+        }
+        if eof || drain_until.is_some_and(|t| Instant::now() >= t) {
+            break;
         }
     }
     // The end of the output ends its last line.
     lines.flush(true, &mut handle);
-    let status = status.expect("loop ends only after the leader exited");
+    let status = status.expect("the loop ends only after the leader exited");
     if let Some(e) = log_error {
         return Err(e);
     }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::StampError;
 use super::tree::Kind;
-use crate::fsutil::write_atomic_if_changed;
+use crate::fsutil::{Durability, holds, write_atomic_if_changed, write_record};
 
 /// One rendered entry, ready to be written.
 pub(crate) struct Rendered {
@@ -110,7 +110,9 @@ pub(crate) fn sync(image: &[Rendered], dest: &Path, manifest_path: &Path) -> Res
     }
 
     let manifest = serde_json::to_vec_pretty(&Manifest { entries: new }).expect("manifest serializes");
-    write_atomic_if_changed(manifest_path, &manifest, None)
-        .map_err(StampError::io("cannot write", manifest_path))?;
+    if !holds(manifest_path, &manifest, None).map_err(StampError::io("cannot read", manifest_path))? {
+        write_record(manifest_path, &manifest, Durability::Atomic)
+            .map_err(StampError::io("cannot write", manifest_path))?;
+    }
     Ok(report)
 }

@@ -211,11 +211,7 @@ pub(crate) fn run(
     write_private(&variables_file, &serde_json::to_vec(&vars.flattened()).expect("variables serialize"))?;
 
     let meta = &prepared.package.meta;
-    let mut env: Vec<(&'static str, OsString)> = wave.vars().into();
-    env.push(("STAGE_NAME", stage.into()));
-    if let Ok(exe) = std::env::current_exe() {
-        env.push(("BETTERFORM", exe.into()));
-    }
+    let mut env = wave.stage_env(stage);
     env.push(("BETTERFORM_STEP_INPUTS", inputs_file.clone().into()));
     env.push(("BETTERFORM_STEP_VARIABLES", variables_file.into()));
     env.push(("BETTERFORM_STEP_PACKAGE", prepared.package_dir.clone().into()));
