@@ -7,6 +7,7 @@ use std::path::Path;
 use crate::dagfile::{DagError, DagFileError};
 use crate::error::Error;
 use crate::graph::{Dag, StageId};
+use crate::state::StateStore;
 use crate::wave::Wave;
 
 /// How a stage is run.
@@ -22,6 +23,8 @@ pub(crate) struct Project {
     pub(crate) wave: Wave,
     pub(crate) dag: Dag,
     pub(crate) kinds: Vec<StageKind>,
+    /// Stage state, read through the journal of a run in progress or one that died.
+    pub(crate) state: StateStore,
 }
 
 fn is_executable(path: &Path) -> bool {
@@ -80,7 +83,8 @@ impl Project {
         if !errors.is_empty() {
             return Err(DagError { path: dag_file, errors }.into());
         }
-        Ok(Project { wave, dag, kinds })
+        let state = StateStore::new(&wave);
+        Ok(Project { wave, dag, kinds, state })
     }
 
     /// Resolves stage names from the command line; none means every stage.

@@ -234,6 +234,11 @@ pub(crate) fn run(
                 Event::Done { stage, outcome, started, duration } => {
                     running -= 1;
                     reporter.finished(stage, &outcome, duration);
+                    // A stage holding the terminal gets Ctrl-C itself and interrupts the run from
+                    // its worker: the run stops even if this comes before the raised signal does.
+                    if let Outcome::Interrupted = outcome {
+                        stop = stop.max(Some(Stop::Interrupt));
+                    }
                     if let Outcome::Failed(_) = outcome {
                         if !options.keep_going {
                             stop = stop.max(Some(Stop::Failure));

@@ -1,9 +1,25 @@
 //! Per-stage state under `$GENFILES/.betterform/state/`, one JSON file per stage, each written
-//! atomically. A stage that is running is recorded `unknown` first, so a run that dies leaves
-//! it `unknown` and the next `up` runs it again.
+//! atomically, and the journal of the run in progress.
+//!
+//! A stage that was running when its run died (SIGKILL, power loss) must read `unknown`, so
+//! the next `up` runs it again. The journal makes that so at one small durable write per
+//! stage: when a run starts its first stage it creates `state/journal` (its id, the stages it
+//! may run, and one byte per stage), fsynced with its directory. Before each stage's process
+//! starts, that stage's byte is set and `fdatasync`ed: a one-byte write inside the file, with
+//! no metadata to flush. The stage's record is written when it ends, tagged with the run's id.
+//! When the run ends, the records it wrote are synced and the journal removed.
+//!
+//! Whoever reads state while a journal exists (a run in progress, or one that died) reads a
+//! stage the journal marks started, with no record of that run saying how it ended, as
+//! `unknown`. The next locked run makes that permanent: it writes those `unknown` records
+//! durably, then removes the dead run's journal.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -64,6 +80,9 @@ pub(crate) struct StageState {
     /// Each dependency's generation when this stage's last successful `up` ran.
     #[serde(default)]
     pub(crate) dep_generations: BTreeMap<String, u64>,
+    /// The run that wrote this record (matched against a journal: see the module docs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) run: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,41 +103,290 @@ pub(crate) fn millis(d: Duration) -> u64 {
 
 pub(crate) struct StateStore {
     dir: PathBuf,
+    /// Tags the records this process writes.
+    run_id: String,
+    /// The journal found when the store was opened: a run in progress elsewhere, or one that
+    /// died. Dropped once recovered.
+    found: Mutex<Option<Journal>>,
+    /// This process's own run: the stages it may start, then its journal once one started.
+    own: Mutex<OwnRun>,
+}
+
+/// What a journal on disk says.
+#[derive(Debug, PartialEq, Eq)]
+struct Journal {
+    run: String,
+    started: BTreeSet<String>,
+}
+
+#[derive(Default)]
+struct OwnRun {
+    planned: Vec<String>,
+    journal: Option<OpenJournal>,
+    /// Records written by this run, synced before its journal goes.
+    written: Vec<PathBuf>,
+    /// A record could not be written: the journal stays, so the stage reads `unknown`.
+    lost_record: bool,
+}
+
+struct OpenJournal {
+    file: File,
+    /// Offset of each planned stage's started byte.
+    slots: HashMap<String, u64>,
+}
+
+const JOURNAL_MAGIC: &str = "betterform journal 1";
+const NOT_STARTED: u8 = b'.';
+const STARTED: u8 = b'S';
+
+impl Journal {
+    /// Header lines (magic, run id, one planned stage per line), a blank line, then one byte
+    /// per planned stage. A journal cut short before it was synced never had a started stage,
+    /// so anything that does not parse reads as no journal.
+    fn parse(bytes: &[u8]) -> Option<Journal> {
+        let split = bytes.windows(2).position(|w| w == b"\n\n")?;
+        let header = std::str::from_utf8(&bytes[..split]).ok()?;
+        let slots = &bytes[split + 2..];
+        let mut lines = header.lines();
+        if lines.next()? != JOURNAL_MAGIC {
+            return None;
+        }
+        let run = lines.next()?.strip_prefix("run ")?.to_string();
+        let started = lines
+            .zip(slots.iter().chain(std::iter::repeat(&NOT_STARTED)))
+            .filter(|&(_, &slot)| slot == STARTED)
+            .map(|(stage, _)| stage.to_string())
+            .collect();
+        Some(Journal { run, started })
+    }
+
+    fn read(path: &Path) -> Result<Option<Journal>, StateError> {
+        match std::fs::read(path) {
+            Ok(bytes) => Ok(Journal::parse(&bytes)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(StateError::Io { action: "read", path: path.to_path_buf(), source }),
+        }
+    }
+
+    /// Whether `state` leaves `stage` cut off by this journal's run: started, and no record of
+    /// that run says how it ended.
+    fn cut_off(&self, stage: &str, state: &StageState) -> bool {
+        self.started.contains(stage)
+            && !(state.run.as_deref() == Some(self.run.as_str()) && state.status != Status::Unknown)
+    }
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
 }
 
 impl StateStore {
     pub(crate) fn new(wave: &Wave) -> StateStore {
-        StateStore { dir: wave.state_dir().join("state") }
+        let dir = wave.state_dir().join("state");
+        // Unreadable now means unreadable for every load: those report it.
+        let found = Journal::read(&dir.join("journal")).ok().flatten();
+        let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_nanos();
+        StateStore {
+            dir,
+            run_id: format!("{nanos:x}-{}", std::process::id()),
+            found: Mutex::new(found),
+            own: Mutex::new(OwnRun::default()),
+        }
     }
 
     fn path(&self, stage: &str) -> PathBuf {
         self.dir.join(format!("{stage}.json"))
     }
 
-    /// The recorded state, or `never` when there is none.
+    fn journal_path(&self) -> PathBuf {
+        self.dir.join("journal")
+    }
+
+    fn io(&self, action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StateError {
+        let path = path.to_path_buf();
+        move |source| StateError::Io { action, path, source }
+    }
+
+    /// The recorded state, or `never` when there is none; `unknown` when a journal says the
+    /// stage was started by a run that has not recorded how it ended.
     pub(crate) fn load(&self, stage: &str) -> Result<StageState, StateError> {
+        let mut state = self.load_record(stage)?;
+        if let Some(journal) = &*self.found.lock().expect("no panics while holding the lock")
+            && journal.cut_off(stage, &state)
+        {
+            state.status = Status::Unknown;
+        }
+        Ok(state)
+    }
+
+    /// Records `state` (atomically; made durable before the run's journal goes).
+    pub(crate) fn save(&self, stage: &str, state: &StageState) -> Result<(), StateError> {
+        let result = self.write(stage, state, Durability::Atomic);
+        let mut own = self.own.lock().expect("no panics while holding the lock");
+        match result {
+            Ok(()) => own.written.push(self.path(stage)),
+            Err(_) => own.lost_record = true,
+        }
+        result
+    }
+
+    fn write(&self, stage: &str, state: &StageState, durability: Durability) -> Result<(), StateError> {
+        let path = self.path(stage);
+        let state = StageState { run: Some(self.run_id.clone()), ..state.clone() };
+        let mut bytes = serde_json::to_vec_pretty(&state).expect("state serializes");
+        bytes.push(b'\n');
+        write_record(&path, &bytes, durability).map_err(self.io("write", &path))
+    }
+
+    /// Under the run lock: makes permanent what a dead run's journal says (its cut-off stages
+    /// recorded `unknown`, durably), then removes the journal.
+    pub(crate) fn recover(&self) -> Result<(), StateError> {
+        let path = self.journal_path();
+        let journal = Journal::read(&path)?;
+        if let Some(journal) = &journal {
+            let mut written = Vec::new();
+            for stage in &journal.started {
+                let mut state = self.load_record(stage)?;
+                if journal.cut_off(stage, &state) {
+                    state.status = Status::Unknown;
+                    self.write(stage, &state, Durability::Durable)?;
+                } else {
+                    written.push(self.path(stage));
+                }
+            }
+            // The dead run's other records may still be only in the page cache.
+            self.sync(&written)?;
+        }
+        if journal.is_some() || path.exists() {
+            std::fs::remove_file(&path).map_err(self.io("remove", &path))?;
+            sync_dir(&self.dir).map_err(self.io("sync", &self.dir))?;
+        }
+        *self.found.lock().expect("no panics while holding the lock") = None;
+        Ok(())
+    }
+
+    /// The record as written, whatever a journal says.
+    fn load_record(&self, stage: &str) -> Result<StageState, StateError> {
         let path = self.path(stage);
         match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map_err(|e| StateError::Corrupt { path, message: e.to_string() }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(StageState::default()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(StageState::default()),
             Err(source) => Err(StateError::Io { action: "read", path, source }),
         }
     }
 
-    /// Records `state`. Durably when the stage is about to run (`unknown`): if that record were
-    /// lost in a power cut, the next run could take a half-applied stage for up to date. Losing
-    /// any later record only leaves `unknown`, which is safe, so those skip the fsyncs.
-    pub(crate) fn save(&self, stage: &str, state: &StageState) -> Result<(), StateError> {
-        let path = self.path(stage);
-        let mut bytes = serde_json::to_vec_pretty(state).expect("state serializes");
-        bytes.push(b'\n');
-        let durability =
-            if state.status == Status::Unknown { Durability::Durable } else { Durability::Atomic };
-        write_record(&path, &bytes, durability).map_err(|source| StateError::Io {
-            action: "write",
-            path: path.clone(),
-            source,
-        })
+    fn sync(&self, records: &[PathBuf]) -> Result<(), StateError> {
+        for path in records {
+            match File::open(path) {
+                Ok(file) => file.sync_data().map_err(self.io("sync", path))?,
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(self.io("sync", path)(e)),
+            }
+        }
+        sync_dir(&self.dir).map_err(self.io("sync", &self.dir))
+    }
+
+    /// Makes `records` durable, with the rest of their filesystem: one `syncfs` costs less
+    /// than an `fdatasync` per record once a run has written more than a few.
+    fn sync_all(&self, records: &[PathBuf]) -> Result<(), StateError> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if records.len() > 8 {
+            let dir = File::open(&self.dir).map_err(self.io("sync", &self.dir))?;
+            return nix::unistd::syncfs(&dir).map_err(|e| self.io("sync", &self.dir)(e.into()));
+        }
+        self.sync(records)
+    }
+
+    /// The stages this run may start; the journal is written when the first one does.
+    pub(crate) fn plan_run(&self, stages: Vec<String>) {
+        self.own.lock().expect("no panics while holding the lock").planned = stages;
+    }
+
+    /// Durably marks `stage` started (`state` is what it will be recorded as when it ends),
+    /// before its process starts.
+    pub(crate) fn started(&self, stage: &str, state: &StageState) -> Result<(), StateError> {
+        let mut own = self.own.lock().expect("no panics while holding the lock");
+        let path = self.journal_path();
+        if own.journal.is_none() && own.planned.iter().any(|s| s == stage) {
+            let journal = self.create_journal(&own.planned).map_err(self.io("write", &path))?;
+            own.journal = Some(journal);
+        }
+        match own.journal.as_ref().and_then(|j| Some((j, *j.slots.get(stage)?))) {
+            Some((journal, offset)) => journal
+                .file
+                .write_all_at(&[STARTED], offset)
+                .and_then(|()| journal.file.sync_data())
+                .map_err(self.io("write", &path)),
+            // Not in the plan: the stage's own record says `unknown`, durably.
+            None => {
+                drop(own);
+                self.write(
+                    stage,
+                    &StageState { status: Status::Unknown, ..state.clone() },
+                    Durability::Durable,
+                )
+            }
+        }
+    }
+
+    fn create_journal(&self, planned: &[String]) -> std::io::Result<OpenJournal> {
+        std::fs::create_dir_all(&self.dir)?;
+        let mut text = format!("{JOURNAL_MAGIC}\nrun {}\n", self.run_id);
+        for stage in planned {
+            text.push_str(stage);
+            text.push('\n');
+        }
+        text.push('\n');
+        let base = text.len() as u64;
+        let mut bytes = text.into_bytes();
+        bytes.resize(bytes.len() + planned.len(), NOT_STARTED);
+        let path = self.journal_path();
+        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path)?;
+        file.write_all(&bytes)?;
+        file.sync_all()?;
+        sync_dir(&self.dir)?;
+        let slots = planned.iter().enumerate().map(|(i, s)| (s.clone(), base + i as u64)).collect();
+        Ok(OpenJournal { file, slots })
+    }
+
+    /// At the end of the run: once every record it wrote is on disk, its journal goes. Kept
+    /// when a record could not be written, so the stage keeps reading `unknown`.
+    pub(crate) fn finish_run(&self) -> Result<(), StateError> {
+        let mut own = self.own.lock().expect("no panics while holding the lock");
+        if own.journal.take().is_none() || own.lost_record {
+            return Ok(());
+        }
+        self.sync_all(&own.written)?;
+        let path = self.journal_path();
+        std::fs::remove_file(&path).map_err(self.io("remove", &path))?;
+        sync_dir(&self.dir).map_err(self.io("sync", &self.dir))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_journal_reads_back_which_stages_started() {
+        let text = format!("{JOURNAL_MAGIC}\nrun r1\na\nb\nc\n\n.S.");
+        let journal = Journal::parse(text.as_bytes()).unwrap();
+        assert_eq!(journal.run, "r1");
+        assert_eq!(journal.started, BTreeSet::from(["b".to_string()]));
+        // Cut short before it was synced: no stage can have started.
+        assert_eq!(Journal::parse(format!("{JOURNAL_MAGIC}\nrun r1\na\n").as_bytes()), None);
+        assert_eq!(Journal::parse(b"garbage\n\nSSS"), None);
+    }
+
+    #[test]
+    fn a_started_stage_is_unknown_until_its_run_records_how_it_ended() {
+        let journal = Journal { run: "r1".into(), started: BTreeSet::from(["b".to_string()]) };
+        let up =
+            |run: &str| StageState { status: Status::Up, run: Some(run.into()), ..StageState::default() };
+        assert!(journal.cut_off("b", &up("r0")), "a record from an earlier run says nothing of r1");
+        assert!(!journal.cut_off("b", &up("r1")));
+        assert!(journal.cut_off("b", &StageState { status: Status::Unknown, ..up("r1") }));
+        assert!(!journal.cut_off("a", &up("r0")), "a stage r1 never started keeps its record");
     }
 }

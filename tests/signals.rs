@@ -161,3 +161,32 @@ fn a_stage_that_exits_leaving_a_child_on_its_output_ends_and_the_child_is_stoppe
     assert_eq!(f.read("genfiles/.betterform/logs/slow/up.log"), "released\n");
     assert_eq!(f.status("slow"), "up");
 }
+
+/// What a power cut leaves: the journal of a run that had started `parallel_a` and synced that,
+/// and `parallel_a`'s record from the run before, as if the newer ones never reached the disk.
+#[test]
+fn after_a_power_cut_a_stage_the_journal_says_started_reads_unknown_and_runs_again() {
+    let f = Fixture::new("diamond");
+    f.write("config.jsonnet", "{ region: 'eu-north-1' }\n");
+    f.run(&["up"]).expect(0);
+    assert!(!f.exists("genfiles/.betterform/state/journal"), "a run that ended removes its journal");
+    f.write(
+        "genfiles/.betterform/state/journal",
+        "betterform journal 1\nrun dead-run\nstate_storage\nparallel_a\nparallel_b\nfinal\n\n.S..",
+    );
+    // Read-only commands read through the journal; the record file is left as it was.
+    let status = f.run(&["status"]).expect(0).stdout();
+    let line = |stage: &str| status.lines().find(|l| l.starts_with(stage)).unwrap().to_string();
+    assert!(line("parallel_a ").contains(" unknown "), "{status}");
+    assert!(
+        line("parallel_b ").contains(" up "),
+        "a stage the dead run never started keeps its record: {status}"
+    );
+    assert_eq!(f.status("parallel_a"), "up");
+    // The next locked run makes it permanent, removes the journal and runs the stage again.
+    let run = f.run(&["up", "-j", "1"]).expect(0);
+    assert!(!f.exists("genfiles/.betterform/state/journal"), "{}", run.stderr());
+    let again: Vec<String> = f.started("up").into_iter().skip(4).collect();
+    assert_eq!(again, ["parallel_a", "final"], "{}", run.stderr());
+    assert_eq!(f.status("parallel_a"), "up");
+}

@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::lock;
 use crate::project::{Project, Pull, StageKind};
 use crate::scheduler::{Direction, Outcome};
-use crate::state::{StageState, StateStore, Status};
+use crate::state::{StageState, Status};
 
 use crate::step::{Ended, StepStage, Which};
 
@@ -35,7 +35,8 @@ pub(crate) fn down(global: &Global, stages: &[String]) -> Result<(), Error> {
     if !global.yes && wave.interactive() && std::io::stdin().is_terminal() && !confirm(&project, &members)? {
         return Err(Error::StagesFailed("aborted: nothing was brought down".into()));
     }
-    let store = StateStore::new(wave);
+    project.state.recover().map_err(|e| Error::Other(e.into()))?;
+    let store = &project.state;
     let work = |stage: usize, sink: &crate::scheduler::Sink<'_>| -> Outcome {
         let name = project.dag.name(stage);
         if !wave.stage_dir(name).is_dir() {

@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::cli::{Global, GraphFormat};
 use crate::error::Error;
 use crate::project::Project;
-use crate::state::{StateStore, Status};
+use crate::state::Status;
 
 /// Fill colour per status, shared by dot and mermaid.
 fn colour(status: Status) -> &'static str {
@@ -26,7 +26,7 @@ const ALL: [Status; 5] = [Status::Up, Status::Down, Status::Failed, Status::Unkn
 
 pub(crate) fn graph(global: &Global, format: GraphFormat) -> Result<(), Error> {
     let project = Project::load(global.impl_dir.as_deref())?;
-    let store = StateStore::new(&project.wave);
+    let store = &project.state;
     let dag = &project.dag;
     let mut status = Vec::with_capacity(dag.len());
     for stage in 0..dag.len() {

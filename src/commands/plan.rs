@@ -13,7 +13,6 @@ use crate::plan;
 use crate::project::{Project, Pull, StageKind};
 use crate::report::first_line;
 use crate::stamp::Image;
-use crate::state::StateStore;
 use crate::step::{StepStage, Which};
 
 use super::run::{load_templates, upstream};
@@ -40,7 +39,7 @@ pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
     let members = project.select(stages, Pull::Dependencies, global.only)?;
     let config = config::load(&project.wave, &global.jpath)?;
     let (stamper, templates) = load_templates(&project, global, &config.value, &members)?;
-    let store = StateStore::new(&project.wave);
+    let store = &project.state;
     let dag = &project.dag;
     let config_digest = plan::config_digest(&config.text);
 
@@ -61,7 +60,7 @@ pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
         let not_up = if global.only {
             Vec::new()
         } else {
-            plan::deps_not_up(&project, &store, stage).map_err(|e| Error::Other(e.into()))?
+            plan::deps_not_up(&project, store, stage).map_err(|e| Error::Other(e.into()))?
         };
         let (action, reason) = if !running.is_empty() {
             // Its render reads what those dependencies produce: it runs after them.
@@ -74,7 +73,7 @@ pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
                 Ok(image) => {
                     let decision = plan::decide(
                         &project,
-                        &store,
+                        store,
                         stage,
                         (&templates[&stage], &image),
                         &config_digest,

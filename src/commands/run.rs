@@ -20,7 +20,7 @@ use crate::report::{
 };
 use crate::scheduler::{self, Direction, Outcome, Sink, Stop};
 use crate::stamp::{Delimiters, Renderer, StampError, Stamper, Template};
-use crate::state::{StageState, StateStore, Status, millis, timestamp};
+use crate::state::{StageState, Status, millis, timestamp};
 use crate::step::{Ended, StepLog};
 
 pub(crate) fn jobs(global: &Global) -> usize {
@@ -116,7 +116,10 @@ pub(crate) fn schedule(
         OutputMode::Stream | OutputMode::Auto => Box::new(LineReporter::new(&project.dag, command)),
     };
     let started = SystemTime::now();
+    let names = (0..project.dag.len()).filter(|&s| members[s]).map(|s| project.dag.name(s).to_string());
+    project.state.plan_run(names.collect());
     let run = scheduler::run(&project.dag, members, direction, options, reporter.as_mut(), work);
+    let finished = project.state.finish_run();
     // The live display clears its bars when dropped, before the summary is printed.
     drop(reporter);
     let ended = SystemTime::now();
@@ -141,8 +144,18 @@ pub(crate) fn schedule(
             }
         }
     };
+    // The stages' records could not be made durable: the journal stays, so they read
+    // `unknown` (safe), but say so.
+    let outcome = match (outcome, finished) {
+        (outcome, Ok(())) => outcome,
+        (Ok(()), Err(e)) => Err(Error::Other(e.into())),
+        (Err(failed), Err(e)) => {
+            eprint_line(&format!("error: {e}"));
+            Err(failed)
+        }
+    };
     if global.report.is_some() || global.junit.is_some() {
-        let store = StateStore::new(&project.wave);
+        let store = &project.state;
         let (started, ended, duration_ms) = span(started, ended);
         let report = RunReport {
             command,
@@ -195,8 +208,8 @@ pub(crate) enum Attempt {
 }
 
 /// Runs `body` (which writes the stage's log at the path it is given), recording state around
-/// it: `unknown` while it runs (so a run that dies leaves it unknown), then `failed`, or
-/// whatever `on_success` makes of `previous`.
+/// it: marked started in the run's journal first (so a run that dies leaves it `unknown`),
+/// then recorded `failed`, or whatever `on_success` makes of `previous`.
 pub(crate) fn run_stage(
     project: &Project,
     run: StageRun<'_>,
@@ -207,7 +220,7 @@ pub(crate) fn run_stage(
     if sink.interrupted() {
         return Outcome::Interrupted;
     }
-    let store = StateStore::new(&project.wave);
+    let store = &project.state;
     let log = project.wave.log_path(stage, command);
     let started = SystemTime::now();
     let mut state = StageState {
@@ -220,7 +233,9 @@ pub(crate) fn run_stage(
         log: Some(log.clone()),
         ..previous
     };
-    if let Err(e) = store.save(stage, &state) {
+    // Durably in the journal (survives a power cut), then in the stage's record, which is what
+    // a reader of the state files sees after a SIGKILL.
+    if let Err(e) = store.started(stage, &state).and_then(|()| store.save(stage, &state)) {
         return Outcome::Failed(e.to_string());
     }
     let attempt = body(&log);
@@ -337,7 +352,7 @@ pub(crate) fn fail_before_running(project: &Project, stage: &str, command: &str,
         let _ = std::fs::create_dir_all(dir);
     }
     let _ = std::fs::write(&log, format!("betterform: {}\n", crate::mask::mask(&reason)));
-    let store = StateStore::new(wave);
+    let store = &project.state;
     let now = timestamp(SystemTime::now());
     let state = StageState {
         status: Status::Failed,

@@ -7,7 +7,6 @@ use crate::lock;
 use crate::plan;
 use crate::project::{Project, Pull};
 use crate::report::eprint_line;
-use crate::state::StateStore;
 
 use super::plan::are_up;
 use super::run::{load_config, load_templates};
@@ -18,7 +17,7 @@ pub(crate) fn stamp(global: &Global, stages: &[String]) -> Result<(), Error> {
     let _lock = lock::acquire(&project.wave, "stamp")?;
     let config = load_config(&project, global)?;
     let (stamper, templates) = load_templates(&project, global, &config.value, &members)?;
-    let store = StateStore::new(&project.wave);
+    let store = &project.state;
     let dag = &project.dag;
     let (mut stamped, mut blocked, mut failed) = (0, 0, Vec::new());
     for &stage in dag.order().iter().filter(|&&s| members[s]) {
@@ -26,7 +25,7 @@ pub(crate) fn stamp(global: &Global, stages: &[String]) -> Result<(), Error> {
         let not_up = if global.only {
             Vec::new()
         } else {
-            plan::deps_not_up(&project, &store, stage).map_err(|e| Error::Other(e.into()))?
+            plan::deps_not_up(&project, store, stage).map_err(|e| Error::Other(e.into()))?
         };
         if !not_up.is_empty() {
             eprint_line(&format!("==> {name}: blocked until {}", are_up(&not_up)));

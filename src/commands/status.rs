@@ -10,13 +10,12 @@ use crate::cli::Global;
 use crate::error::Error;
 use crate::project::Project;
 use crate::report::format_duration;
-use crate::state::StateStore;
 
 use super::run::display_path;
 
 pub(crate) fn status(global: &Global) -> Result<(), Error> {
     let project = Project::load(global.impl_dir.as_deref())?;
-    let store = StateStore::new(&project.wave);
+    let store = &project.state;
     let mut rows = Vec::new();
     for &stage in project.dag.order() {
         let name = project.dag.name(stage);

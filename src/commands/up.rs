@@ -7,7 +7,7 @@ use crate::lock;
 use crate::plan;
 use crate::project::{Project, Pull, StageKind};
 use crate::scheduler::{Direction, Outcome};
-use crate::state::{StageState, StateStore, Status};
+use crate::state::{StageState, Status};
 
 use crate::step::{StepStage, Which};
 
@@ -23,7 +23,8 @@ pub(crate) fn up(global: &Global, stages: &[String]) -> Result<(), Error> {
     let wave = &project.wave;
     let (stamper, templates) = load_templates(&project, global, &config.value, &members)?;
 
-    let store = StateStore::new(wave);
+    project.state.recover().map_err(|e| Error::Other(e.into()))?;
+    let store = &project.state;
     let config_digest = plan::config_digest(&config.text);
     let work = |stage: usize, sink: &crate::scheduler::Sink<'_>| -> Outcome {
         let name = project.dag.name(stage);
@@ -39,7 +40,7 @@ pub(crate) fn up(global: &Global, stages: &[String]) -> Result<(), Error> {
         };
         let decision = match plan::decide(
             &project,
-            &store,
+            store,
             stage,
             (&templates[&stage], &image),
             &config_digest,
