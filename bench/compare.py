@@ -6,7 +6,7 @@ templates using cfg, a no-op ctl) it generates an equivalent GNU make build: one
 that renders the templates with sed, copies ctl, runs `ctl up` and touches a sentinel, with the
 stage's template files and its dependencies' sentinels as prerequisites. Then it times:
 
-  fresh      `betterform up -j2` vs `make -j2` from an empty genfiles
+  fresh      `betterform up -j2` vs `make -j2` from an empty genfiles (a new dir each run)
   no-op      the same again with everything up to date
   overhead   per-stage scheduling overhead of `betterform up -j1 -B` (total minus the sum of
              ctl run times, over stages), against a shell loop that only runs each ctl (the
@@ -53,6 +53,40 @@ def timed(cmd, cwd, runs, before=None, env=None):
         sh(cmd, cwd, env)
         times.append(time.perf_counter() - start)
     return min(times), statistics.median(times)
+
+
+def timed_pair(a, b, cwd, runs, before=None, env=None):
+    """Like `timed` for two commands, alternating a, b, a, b...: both see the same machine
+    state (page cache, the filesystem's backlog of recently freed inodes), which drifts
+    during a benchmark."""
+    ta, tb = [], []
+    for _ in range(runs):
+        for cmd, times in ((a, ta), (b, tb)):
+            if before:
+                before()
+            start = time.perf_counter()
+            sh(cmd, cwd, env)
+            times.append(time.perf_counter() - start)
+    return (min(ta), statistics.median(ta)), (min(tb), statistics.median(tb))
+
+
+def fresh_pair(bf, deploy, runs):
+    """Fresh runs, alternating betterform and make, each into new genfiles dirs. Nothing is
+    deleted while timing: on ext4 without a journal (these machines), allocating an inode
+    scans past every inode freed in the last minutes, so `rm -rf` of the previous run's
+    thousands of files would make each run slower than the last, for both tools alike."""
+    ta, tb = [], []
+    for i in range(runs):
+        for tool, times in (("bf", ta), ("make", tb)):
+            start = time.perf_counter()
+            if tool == "bf":
+                sh(bf, deploy, env={"GENFILES": f"fresh-{i}/genfiles", "OUTPUT_DIR": f"fresh-{i}/output"})
+            else:
+                sh(f"make -s -j2 G=fresh-{i}/make-genfiles", deploy)
+            times.append(time.perf_counter() - start)
+    for i in range(runs):
+        shutil.rmtree(os.path.join(deploy, f"fresh-{i}"), ignore_errors=True)
+    return (min(ta), statistics.median(ta)), (min(tb), statistics.median(tb))
 
 
 def generate(out, n, width=20):
@@ -104,18 +138,15 @@ def main():
     try:
         deploy, names = generate(os.path.join(tmp, "dag"), args.stages)
         bf = f"{BIN} --impl-dir ../impl up -j 2"
-        fresh_bf = timed(bf, deploy, args.runs, before=clean(deploy))
-        fresh_make = timed("make -s -j2", deploy, args.runs, before=clean(deploy))
+        fresh_bf, fresh_make = fresh_pair(bf, deploy, args.runs)
         results.append((f"fresh up -j2, {args.stages} stages", fresh_bf, fresh_make, "make -j2"))
         sh(bf, deploy)
         sh("make -s -j2", deploy)
-        noop_bf = timed(bf, deploy, max(args.runs, 10))
-        noop_make = timed("make -s -j2", deploy, max(args.runs, 10))
+        noop_bf, noop_make = timed_pair(bf, "make -s -j2", deploy, max(args.runs, 10))
         results.append((f"no-op up -j2, {args.stages} stages", noop_bf, noop_make, "make -j2"))
         # The fork/exec floor: only running every ctl, in DAG order, from a shell loop.
         floor_cmd = "for s in " + " ".join(names) + "; do (cd genfiles/$s && ./ctl up); done"
-        j1 = timed(f"{BIN} --impl-dir ../impl up -j 1 -B", deploy, args.runs)
-        floor = timed(floor_cmd, deploy, args.runs)
+        j1, floor = timed_pair(f"{BIN} --impl-dir ../impl up -j 1 -B", floor_cmd, deploy, args.runs)
         results.append((f"up -j1 -B, {args.stages} stages", j1, floor, "bare ctl loop"))
         per_stage_ms = (j1[1] - floor[1]) / args.stages * 1000
 
@@ -137,8 +168,10 @@ def main():
             os.makedirs(bdeploy)
             with open(os.path.join(bdeploy, "config.jsonnet"), "w") as f:
                 f.write("{ region: 'eu-north-1' }\n")
-            stamp = timed(f"{BIN} --impl-dir ../impl stamp", bdeploy, args.runs, before=clean(bdeploy))
-            cp = timed("rm -rf copy && cp -a ../impl/tree copy", bdeploy, args.runs)
+            stamp, cp = timed_pair(
+                f"{BIN} --impl-dir ../impl stamp", "rm -rf copy && cp -a ../impl/tree copy", bdeploy, args.runs,
+                before=clean(bdeploy),
+            )
             results.append(("stamp 10 000 files", stamp, cp, "cp -a"))
 
             # A large config: 2000 objects built with comprehensions and std functions.

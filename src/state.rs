@@ -6,8 +6,9 @@
 //! stage: when a run starts its first stage it creates `state/journal` (its id, the stages it
 //! may run, and one byte per stage), fsynced with its directory. Before each stage's process
 //! starts, that stage's byte is set and `fdatasync`ed: a one-byte write inside the file, with
-//! no metadata to flush. The stage's record is written when it ends, tagged with the run's id.
-//! When the run ends, the records it wrote are synced and the journal removed.
+//! no metadata to flush. The stage's record is written when it ends, tagged with the run's id,
+//! and handed to a background thread that `fdatasync`s it while the next stages run. When the
+//! run ends and those syncs are done, the journal is removed.
 //!
 //! Whoever reads state while a journal exists (a run in progress, or one that died) reads a
 //! stage the journal marks started, with no record of that run saying how it ended, as
@@ -19,7 +20,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, mpsc};
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -123,10 +124,39 @@ struct Journal {
 struct OwnRun {
     planned: Vec<String>,
     journal: Option<OpenJournal>,
-    /// Records written by this run, synced before its journal goes.
-    written: Vec<PathBuf>,
+    /// Syncs the records of stages that ended, in the background, before the journal goes.
+    syncer: Option<Syncer>,
     /// A record could not be written: the journal stays, so the stage reads `unknown`.
     lost_record: bool,
+}
+
+struct Syncer {
+    records: mpsc::Sender<PathBuf>,
+    done: std::thread::JoinHandle<Result<(), StateError>>,
+}
+
+impl Syncer {
+    fn start() -> Syncer {
+        let (records, queue) = mpsc::channel::<PathBuf>();
+        let done = std::thread::spawn(move || {
+            let mut first_error = Ok(());
+            for path in queue {
+                let synced = File::open(&path).and_then(|file| file.sync_data());
+                if let Err(source) = synced
+                    && first_error.is_ok()
+                {
+                    first_error = Err(StateError::Io { action: "sync", path, source });
+                }
+            }
+            first_error
+        });
+        Syncer { records, done }
+    }
+
+    fn finish(self) -> Result<(), StateError> {
+        drop(self.records);
+        self.done.join().expect("the syncer does not panic")
+    }
 }
 
 struct OpenJournal {
@@ -219,13 +249,22 @@ impl StateStore {
         Ok(state)
     }
 
-    /// Records `state` (atomically; made durable before the run's journal goes).
+    /// Records `state` (atomically).
     pub(crate) fn save(&self, stage: &str, state: &StageState) -> Result<(), StateError> {
+        self.write(stage, state, Durability::Atomic)
+    }
+
+    /// Records how a stage marked [`started`](Self::started) ended: atomically now, durably
+    /// before the run's journal goes.
+    pub(crate) fn ended(&self, stage: &str, state: &StageState) -> Result<(), StateError> {
         let result = self.write(stage, state, Durability::Atomic);
         let mut own = self.own.lock().expect("no panics while holding the lock");
-        match result {
-            Ok(()) => own.written.push(self.path(stage)),
-            Err(_) => own.lost_record = true,
+        match (&result, &own.syncer) {
+            (Ok(()), Some(syncer)) => {
+                let _ = syncer.records.send(self.path(stage));
+            }
+            (Ok(()), None) => {}
+            (Err(_), _) => own.lost_record = true,
         }
         result
     }
@@ -287,17 +326,6 @@ impl StateStore {
         sync_dir(&self.dir).map_err(self.io("sync", &self.dir))
     }
 
-    /// Makes `records` durable, with the rest of their filesystem: one `syncfs` costs less
-    /// than an `fdatasync` per record once a run has written more than a few.
-    fn sync_all(&self, records: &[PathBuf]) -> Result<(), StateError> {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        if records.len() > 8 {
-            let dir = File::open(&self.dir).map_err(self.io("sync", &self.dir))?;
-            return nix::unistd::syncfs(&dir).map_err(|e| self.io("sync", &self.dir)(e.into()));
-        }
-        self.sync(records)
-    }
-
     /// The stages this run may start; the journal is written when the first one does.
     pub(crate) fn plan_run(&self, stages: Vec<String>) {
         self.own.lock().expect("no panics while holding the lock").planned = stages;
@@ -311,6 +339,7 @@ impl StateStore {
         if own.journal.is_none() && own.planned.iter().any(|s| s == stage) {
             let journal = self.create_journal(&own.planned).map_err(self.io("write", &path))?;
             own.journal = Some(journal);
+            own.syncer = Some(Syncer::start());
         }
         match own.journal.as_ref().and_then(|j| Some((j, *j.slots.get(stage)?))) {
             Some((journal, offset)) => journal
@@ -354,10 +383,13 @@ impl StateStore {
     /// when a record could not be written, so the stage keeps reading `unknown`.
     pub(crate) fn finish_run(&self) -> Result<(), StateError> {
         let mut own = self.own.lock().expect("no panics while holding the lock");
+        let synced = own.syncer.take().map_or(Ok(()), Syncer::finish);
         if own.journal.take().is_none() || own.lost_record {
-            return Ok(());
+            return synced;
         }
-        self.sync_all(&own.written)?;
+        synced?;
+        // The records were exchanged into place: their directory entries, too.
+        sync_dir(&self.dir).map_err(self.io("sync", &self.dir))?;
         let path = self.journal_path();
         std::fs::remove_file(&path).map_err(self.io("remove", &path))?;
         sync_dir(&self.dir).map_err(self.io("sync", &self.dir))

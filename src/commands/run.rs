@@ -263,7 +263,7 @@ pub(crate) fn run_stage(
             Outcome::Failed(reason)
         }
     };
-    if let Err(e) = store.save(stage, &state) {
+    if let Err(e) = store.ended(stage, &state) {
         return Outcome::Failed(e.to_string());
     }
     outcome
