@@ -3,8 +3,8 @@
 //!
 //! A stage that was running when its run died (SIGKILL, power loss) must read `unknown`, so
 //! the next `up` runs it again. The journal makes that so at one small durable write per
-//! stage: when a run starts its first stage it creates `state/journal` (its id, the stages it
-//! may run, and one byte per stage), fsynced with its directory. Before each stage's process
+//! stage: when a run starts its first stage it creates `state/journal` (its id, the DAG's
+//! stages, and one byte per stage), fsynced with its directory. Before each stage's process
 //! starts, that stage's byte is set and `fdatasync`ed: a one-byte write inside the file, with
 //! no metadata to flush. The stage's record is written when it ends, tagged with the run's id,
 //! and handed to a background thread that `fdatasync`s it while the next stages run. When the
@@ -109,7 +109,9 @@ pub(crate) struct StateStore {
     /// The journal found when the store was opened: a run in progress elsewhere, or one that
     /// died. Dropped once recovered.
     found: Mutex<Option<Journal>>,
-    /// This process's own run: the stages it may start, then its journal once one started.
+    /// Every stage of the DAG: one slot each in a journal.
+    stages: Vec<String>,
+    /// This process's own run: its journal once a stage started.
     own: Mutex<OwnRun>,
 }
 
@@ -122,7 +124,6 @@ struct Journal {
 
 #[derive(Default)]
 struct OwnRun {
-    planned: Vec<String>,
     journal: Option<OpenJournal>,
     /// Syncs the records of stages that ended, in the background, before the journal goes.
     syncer: Option<Syncer>,
@@ -141,8 +142,7 @@ impl Syncer {
         let done = std::thread::spawn(move || {
             let mut first_error = Ok(());
             for path in queue {
-                let synced = File::open(&path).and_then(|file| file.sync_data());
-                if let Err(source) = synced
+                if let Err(source) = sync_record(&path)
                     && first_error.is_ok()
                 {
                     first_error = Err(StateError::Io { action: "sync", path, source });
@@ -161,7 +161,7 @@ impl Syncer {
 
 struct OpenJournal {
     file: File,
-    /// Offset of each planned stage's started byte.
+    /// Offset of each stage's started byte.
     slots: HashMap<String, u64>,
 }
 
@@ -170,8 +170,8 @@ const NOT_STARTED: u8 = b'.';
 const STARTED: u8 = b'S';
 
 impl Journal {
-    /// Header lines (magic, run id, one planned stage per line), a blank line, then one byte
-    /// per planned stage. A journal cut short before it was synced never had a started stage,
+    /// Header lines (magic, run id, one stage per line), a blank line, then one byte
+    /// per stage. A journal cut short before it was synced never had a started stage,
     /// so anything that does not parse reads as no journal.
     fn parse(bytes: &[u8]) -> Option<Journal> {
         let split = bytes.windows(2).position(|w| w == b"\n\n")?;
@@ -206,12 +206,22 @@ impl Journal {
     }
 }
 
+/// `fdatasync` of a record; one that is gone has nothing left to lose.
+fn sync_record(path: &Path) -> std::io::Result<()> {
+    match File::open(path) {
+        Ok(file) => file.sync_data(),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
 impl StateStore {
-    pub(crate) fn new(wave: &Wave) -> StateStore {
+    /// The store of `stages` (the DAG's, in any fixed order).
+    pub(crate) fn new(wave: &Wave, stages: Vec<String>) -> StateStore {
         let dir = wave.state_dir().join("state");
         // Unreadable now means unreadable for every load: those report it.
         let found = Journal::read(&dir.join("journal")).ok().flatten();
@@ -220,6 +230,7 @@ impl StateStore {
             dir,
             run_id: format!("{nanos:x}-{}", std::process::id()),
             found: Mutex::new(found),
+            stages,
             own: Mutex::new(OwnRun::default()),
         }
     }
@@ -317,65 +328,47 @@ impl StateStore {
 
     fn sync(&self, records: &[PathBuf]) -> Result<(), StateError> {
         for path in records {
-            match File::open(path) {
-                Ok(file) => file.sync_data().map_err(self.io("sync", path))?,
-                Err(e) if e.kind() == ErrorKind::NotFound => {}
-                Err(e) => return Err(self.io("sync", path)(e)),
-            }
+            sync_record(path).map_err(self.io("sync", path))?;
         }
         sync_dir(&self.dir).map_err(self.io("sync", &self.dir))
     }
 
-    /// The stages this run may start; the journal is written when the first one does.
-    pub(crate) fn plan_run(&self, stages: Vec<String>) {
-        self.own.lock().expect("no panics while holding the lock").planned = stages;
-    }
-
-    /// Durably marks `stage` started (`state` is what it will be recorded as when it ends),
-    /// before its process starts.
-    pub(crate) fn started(&self, stage: &str, state: &StageState) -> Result<(), StateError> {
+    /// Durably marks `stage` started, before its process starts. The run's journal is written
+    /// when its first stage starts, so a run that starts none writes nothing.
+    pub(crate) fn started(&self, stage: &str) -> Result<(), StateError> {
         let mut own = self.own.lock().expect("no panics while holding the lock");
         let path = self.journal_path();
-        if own.journal.is_none() && own.planned.iter().any(|s| s == stage) {
-            let journal = self.create_journal(&own.planned).map_err(self.io("write", &path))?;
-            own.journal = Some(journal);
+        if own.journal.is_none() {
+            own.journal = Some(self.create_journal().map_err(self.io("write", &path))?);
             own.syncer = Some(Syncer::start());
         }
-        match own.journal.as_ref().and_then(|j| Some((j, *j.slots.get(stage)?))) {
-            Some((journal, offset)) => journal
-                .file
-                .write_all_at(&[STARTED], offset)
-                .and_then(|()| journal.file.sync_data())
-                .map_err(self.io("write", &path)),
-            // Not in the plan: the stage's own record says `unknown`, durably.
-            None => {
-                drop(own);
-                self.write(
-                    stage,
-                    &StageState { status: Status::Unknown, ..state.clone() },
-                    Durability::Durable,
-                )
-            }
-        }
+        let journal = own.journal.as_ref().expect("just created");
+        let offset = journal.slots[stage];
+        journal
+            .file
+            .write_all_at(&[STARTED], offset)
+            .and_then(|()| journal.file.sync_data())
+            .map_err(self.io("write", &path))
     }
 
-    fn create_journal(&self, planned: &[String]) -> std::io::Result<OpenJournal> {
+    fn create_journal(&self) -> std::io::Result<OpenJournal> {
+        let stages = &self.stages;
         std::fs::create_dir_all(&self.dir)?;
         let mut text = format!("{JOURNAL_MAGIC}\nrun {}\n", self.run_id);
-        for stage in planned {
+        for stage in stages {
             text.push_str(stage);
             text.push('\n');
         }
         text.push('\n');
         let base = text.len() as u64;
         let mut bytes = text.into_bytes();
-        bytes.resize(bytes.len() + planned.len(), NOT_STARTED);
+        bytes.resize(bytes.len() + stages.len(), NOT_STARTED);
         let path = self.journal_path();
         let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path)?;
         file.write_all(&bytes)?;
         file.sync_all()?;
         sync_dir(&self.dir)?;
-        let slots = planned.iter().enumerate().map(|(i, s)| (s.clone(), base + i as u64)).collect();
+        let slots = stages.iter().enumerate().map(|(i, s)| (s.clone(), base + i as u64)).collect();
         Ok(OpenJournal { file, slots })
     }
 

@@ -116,8 +116,6 @@ pub(crate) fn schedule(
         OutputMode::Stream | OutputMode::Auto => Box::new(LineReporter::new(&project.dag, command)),
     };
     let started = SystemTime::now();
-    let names = (0..project.dag.len()).filter(|&s| members[s]).map(|s| project.dag.name(s).to_string());
-    project.state.plan_run(names.collect());
     let run = scheduler::run(&project.dag, members, direction, options, reporter.as_mut(), work);
     let finished = project.state.finish_run();
     // The live display clears its bars when dropped, before the summary is printed.
@@ -235,7 +233,7 @@ pub(crate) fn run_stage(
     };
     // Durably in the journal (survives a power cut), then in the stage's record, which is what
     // a reader of the state files sees after a SIGKILL.
-    if let Err(e) = store.started(stage, &state).and_then(|()| store.save(stage, &state)) {
+    if let Err(e) = store.started(stage).and_then(|()| store.save(stage, &state)) {
         return Outcome::Failed(e.to_string());
     }
     let attempt = body(&log);

@@ -177,7 +177,7 @@ fn spawn(job: &Job<'_>) -> std::io::Result<(Child, PipeReader, File)> {
 /// straggler keeps the pipe open. No thread per stage, so a stage costs one `vfork`+`exec`.
 fn supervise(
     mut child: Child,
-    reader: PipeReader,
+    mut reader: PipeReader,
     log: File,
     max_line: usize,
     on_line: &mut impl FnMut(&str, bool) -> Option<String>,
@@ -200,7 +200,6 @@ fn supervise(
     };
     let mut lines = LineSplitter::new(max_line);
     let mut buf = vec![0u8; 16 * 1024];
-    let mut reader = reader;
     let mut status = None;
     // Set when the leader has exited: read what is left until then, no longer.
     let mut drain_until: Option<Instant> = None;
