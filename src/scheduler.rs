@@ -3,11 +3,13 @@
 //! with stages that do not depend on the failure (`-k`). Dependents of a failure never run.
 //!
 //! The same loop drives `up` (a stage waits for its dependencies) and `down` (a stage waits
-//! for its dependents). Workers run on scoped threads and report through one channel; this
-//! thread is the only one that talks to the reporter, so output is never interleaved mid-line.
+//! for its dependents). A pool of `--jobs` worker threads shares one board of ready stages:
+//! a worker that finishes a stage takes the next one itself. Workers report through one
+//! channel; the calling thread is the only one that talks to the reporter, so output is never
+//! interleaved mid-line, and it handles signals.
 
 use std::collections::BTreeSet;
-use std::sync::mpsc;
+use std::sync::{Condvar, Mutex, mpsc};
 use std::time::{Duration, Instant, SystemTime};
 
 use nix::sys::signal::Signal;
@@ -116,9 +118,132 @@ impl Sink<'_> {
 enum Event {
     Line { stage: StageId, text: String },
     Note { stage: StageId, text: String },
-    Done { stage: StageId, outcome: Outcome, started: SystemTime, duration: Duration },
+    Started(StageId),
+    Done { stage: StageId, outcome: Outcome, duration: Duration },
+    WorkerExited,
     Signal(i32),
     GraceExpired,
+}
+
+/// What the workers share: which stages are ready, what each still waits for, and the results.
+/// A worker that finishes a stage records it here and takes the next ready stage itself, so a
+/// stage never waits for a round trip through the reporting thread (on a VM, waking an idle
+/// thread costs tens of microseconds each way).
+struct Board<'d> {
+    dag: &'d Dag,
+    members: &'d [bool],
+    direction: Direction,
+    keep_going: bool,
+    rank: Vec<usize>,
+    waiting: Vec<usize>,
+    ready: BTreeSet<(usize, StageId)>,
+    blocked_by: Vec<Option<StageId>>,
+    results: Vec<Option<Result>>,
+    stop: Option<Stop>,
+    running: usize,
+}
+
+impl<'d> Board<'d> {
+    fn new(dag: &'d Dag, members: &'d [bool], direction: Direction, keep_going: bool) -> Board<'d> {
+        // Ready stages are started in a stable order: topological position (reversed for down).
+        let mut rank = vec![0usize; dag.len()];
+        for (i, &s) in dag.order().iter().enumerate() {
+            rank[s] = match direction {
+                Direction::Up => i,
+                Direction::Down => dag.len() - i,
+            };
+        }
+        let waits_for = |s: StageId| match direction {
+            Direction::Up => dag.deps(s),
+            Direction::Down => dag.dependents(s),
+        };
+        let waiting: Vec<usize> =
+            (0..dag.len()).map(|s| waits_for(s).iter().filter(|&&w| members[w]).count()).collect();
+        let ready = (0..dag.len()).filter(|&s| members[s] && waiting[s] == 0).map(|s| (rank[s], s)).collect();
+        Board {
+            dag,
+            members,
+            direction,
+            keep_going,
+            rank,
+            waiting,
+            ready,
+            blocked_by: vec![None; dag.len()],
+            results: vec![None; dag.len()],
+            stop: None,
+            running: 0,
+        }
+    }
+
+    /// The next stage to start, unless the run is stopping.
+    fn take(&mut self) -> Option<StageId> {
+        if self.stop.is_some() {
+            return None;
+        }
+        let (_, stage) = self.ready.pop_first()?;
+        self.running += 1;
+        Some(stage)
+    }
+
+    /// Whether no stage will ever be ready: the run is over once the running ones finish.
+    fn drained(&self) -> bool {
+        self.stop.is_some() || (self.ready.is_empty() && self.running == 0)
+    }
+
+    /// Records a finished stage: unblocks what waited for it, or blocks everything downstream
+    /// of a failure.
+    fn complete(&mut self, stage: StageId, result: Result) {
+        self.running -= 1;
+        let Result::Done { outcome, .. } = &result else { unreachable!("only finished stages complete") };
+        match outcome {
+            // A stage holding the terminal gets Ctrl-C itself and interrupts the run from its
+            // worker: the run stops even if this comes before the raised signal does.
+            Outcome::Interrupted => self.stop = self.stop.max(Some(Stop::Interrupt)),
+            Outcome::Failed(_) => {
+                if !self.keep_going {
+                    self.stop = self.stop.max(Some(Stop::Failure));
+                }
+                let downstream = match self.direction {
+                    Direction::Up => self.dag.with_dependents(&[stage]),
+                    Direction::Down => self.dag.with_dependencies(&[stage]),
+                };
+                for s in (0..self.dag.len()).filter(|&s| s != stage && downstream[s]) {
+                    self.blocked_by[s].get_or_insert(stage);
+                }
+            }
+            _ => {}
+        }
+        if !matches!(outcome, Outcome::Failed(_)) {
+            let unblocks = match self.direction {
+                Direction::Up => self.dag.dependents(stage),
+                Direction::Down => self.dag.deps(stage),
+            };
+            for &next in unblocks {
+                if self.members[next] {
+                    self.waiting[next] -= 1;
+                    if self.waiting[next] == 0 && self.blocked_by[next].is_none() {
+                        self.ready.insert((self.rank[next], next));
+                    }
+                }
+            }
+        }
+        self.results[stage] = Some(result);
+    }
+
+    /// Every member's final result: stages that never started were blocked or stopped.
+    fn into_run(self) -> Run {
+        let Board { members, blocked_by, mut results, stop, .. } = self;
+        for (s, result) in results.iter_mut().enumerate() {
+            if !members[s] || result.is_some() {
+                continue;
+            }
+            *result = Some(match blocked_by[s] {
+                Some(by) => Result::Blocked { by },
+                None => Result::Stopped(stop.unwrap_or(Stop::Failure)),
+            });
+        }
+        Run { results, stop }
+    }
 }
 
 /// Runs `work` for every stage in `members`, in dependency order for `direction`, and returns
@@ -131,30 +256,9 @@ pub(crate) fn run(
     reporter: &mut dyn Reporter,
     work: &(dyn Fn(StageId, &Sink<'_>) -> Outcome + Sync),
 ) -> Run {
-    let waits_for = |s: StageId| match direction {
-        Direction::Up => dag.deps(s),
-        Direction::Down => dag.dependents(s),
-    };
-    let unblocks = |s: StageId| match direction {
-        Direction::Up => dag.dependents(s),
-        Direction::Down => dag.deps(s),
-    };
-    // Ready stages are started in a stable order: topological position (reversed for down).
-    let mut rank = vec![0usize; dag.len()];
-    for (i, &s) in dag.order().iter().enumerate() {
-        rank[s] = match direction {
-            Direction::Up => i,
-            Direction::Down => dag.len() - i,
-        };
-    }
-    let mut waiting: Vec<usize> =
-        (0..dag.len()).map(|s| waits_for(s).iter().filter(|&&w| members[w]).count()).collect();
-    let mut ready: BTreeSet<(usize, StageId)> =
-        (0..dag.len()).filter(|&s| members[s] && waiting[s] == 0).map(|s| (rank[s], s)).collect();
-    let mut results: Vec<Option<Result>> = vec![None; dag.len()];
-    let mut blocked_by: Vec<Option<StageId>> = vec![None; dag.len()];
-    let mut stop: Option<Stop> = None;
-    let mut running = 0usize;
+    let board = Mutex::new(Board::new(dag, members, direction, options.keep_going));
+    // Idle workers wait here for a stage to become ready or for the run to end.
+    let wake = Condvar::new();
     let (tx, rx) = mpsc::channel::<Event>();
     let groups = Groups::default();
 
@@ -172,43 +276,80 @@ pub(crate) fn run(
         }
     });
 
-    std::thread::scope(|scope| {
+    let lock = || board.lock().expect("no worker panics holding the board");
+    // A worker: takes ready stages until none will come, reporting each through `tx`.
+    let worker = |tx: mpsc::Sender<Event>| {
+        let mut board = lock();
         loop {
-            while stop.is_none() && running < options.jobs.max(1) {
-                let Some((_, stage)) = ready.pop_first() else { break };
-                running += 1;
-                reporter.started(stage);
-                let sink = Sink { stage, tx: tx.clone(), groups: &groups };
-                scope.spawn(move || {
-                    let started = SystemTime::now();
-                    let clock = Instant::now();
-                    let outcome = match work(stage, &sink) {
-                        // A failure reason may quote a secret (a value that failed validation).
-                        Outcome::Failed(why) => Outcome::Failed(crate::mask::mask(&why).into_owned()),
-                        outcome => outcome,
-                    };
-                    let duration = clock.elapsed();
-                    let _ = sink.tx.send(Event::Done { stage, outcome, started, duration });
-                });
+            let stage = match board.take() {
+                Some(stage) => stage,
+                None if board.drained() => break,
+                None => {
+                    board = wake.wait(board).expect("no worker panics holding the board");
+                    continue;
+                }
+            };
+            // More ready stages than this one: an idle worker may take the next.
+            if !board.ready.is_empty() {
+                wake.notify_one();
             }
-            if running == 0 {
-                break;
+            drop(board);
+            let _ = tx.send(Event::Started(stage));
+            let sink = Sink { stage, tx: tx.clone(), groups: &groups };
+            let started = SystemTime::now();
+            let clock = Instant::now();
+            let outcome = match work(stage, &sink) {
+                // A failure reason may quote a secret (a value that failed validation).
+                Outcome::Failed(why) => Outcome::Failed(crate::mask::mask(&why).into_owned()),
+                outcome => outcome,
+            };
+            let duration = clock.elapsed();
+            let _ = tx.send(Event::Done { stage, outcome: outcome.clone(), duration });
+            board = lock();
+            board.complete(stage, Result::Done { outcome, started, duration });
+            if board.drained() {
+                wake.notify_all();
             }
-            match rx.recv().expect("a running worker holds a sender") {
+        }
+        drop(board);
+        let _ = tx.send(Event::WorkerExited);
+    };
+
+    let members_count = members.iter().filter(|&&m| m).count();
+    let workers = options.jobs.max(1).min(members_count);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let tx = tx.clone();
+            scope.spawn(move || worker(tx));
+        }
+        let mut exited = 0;
+        while exited < workers {
+            match rx.recv().expect("the signal thread holds a sender") {
+                Event::WorkerExited => exited += 1,
+                Event::Started(stage) => reporter.started(stage),
+                Event::Line { stage, text } => reporter.line(stage, &text),
+                Event::Note { stage, text } => reporter.note(stage, &text),
+                Event::Done { stage, outcome, duration } => reporter.finished(stage, &outcome, duration),
                 Event::Signal(number) => {
                     let (kind, signal) = if number == SIGTERM {
                         (Stop::Terminate, Signal::SIGTERM)
                     } else {
                         (Stop::Interrupt, Signal::SIGINT)
                     };
-                    if stop.is_some_and(|s| s >= Stop::Interrupt) {
+                    let mut board = lock();
+                    let running = board.running;
+                    if board.stop.is_some_and(|s| s >= Stop::Interrupt) {
+                        drop(board);
                         reporter.message(&format!(
                             "{} again: killing {running} running stage(s) now",
                             signal.as_str()
                         ));
                         groups.interrupt(Signal::SIGKILL);
                     } else {
-                        stop = stop.max(Some(kind));
+                        board.stop = board.stop.max(Some(kind));
+                        // Idle workers leave: nothing more will start.
+                        wake.notify_all();
+                        drop(board);
                         reporter.message(&format!(
                             "{}: starting no more stages; forwarded to {running} running stage(s), \
                              waiting up to {}s for them (press Ctrl-C again to kill them now)",
@@ -226,56 +367,133 @@ pub(crate) fn run(
                     }
                 }
                 Event::GraceExpired => {
+                    let running = lock().running;
                     reporter.message(&format!("grace period over: killing {running} stage(s) still running"));
                     groups.interrupt(Signal::SIGKILL);
-                }
-                Event::Line { stage, text } => reporter.line(stage, &text),
-                Event::Note { stage, text } => reporter.note(stage, &text),
-                Event::Done { stage, outcome, started, duration } => {
-                    running -= 1;
-                    reporter.finished(stage, &outcome, duration);
-                    // A stage holding the terminal gets Ctrl-C itself and interrupts the run from
-                    // its worker: the run stops even if this comes before the raised signal does.
-                    if let Outcome::Interrupted = outcome {
-                        stop = stop.max(Some(Stop::Interrupt));
-                    }
-                    if let Outcome::Failed(_) = outcome {
-                        if !options.keep_going {
-                            stop = stop.max(Some(Stop::Failure));
-                        }
-                        // Everything downstream of the failure is blocked by it.
-                        let downstream = match direction {
-                            Direction::Up => dag.with_dependents(&[stage]),
-                            Direction::Down => dag.with_dependencies(&[stage]),
-                        };
-                        for s in (0..dag.len()).filter(|&s| s != stage && downstream[s]) {
-                            blocked_by[s].get_or_insert(stage);
-                        }
-                    } else {
-                        for &next in unblocks(stage) {
-                            if members[next] {
-                                waiting[next] -= 1;
-                                if waiting[next] == 0 && blocked_by[next].is_none() {
-                                    ready.insert((rank[next], next));
-                                }
-                            }
-                        }
-                    }
-                    results[stage] = Some(Result::Done { outcome, started, duration });
                 }
             }
         }
     });
     signal_handle.close();
+    board.into_inner().expect("no worker panics holding the board").into_run()
+}
 
-    for (s, result) in results.iter_mut().enumerate() {
-        if !members[s] || result.is_some() {
-            continue;
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// Remembers the order of `started`/`finished` calls.
+    #[derive(Default)]
+    struct Recorder(Vec<String>);
+
+    impl Reporter for Recorder {
+        fn started(&mut self, stage: StageId) {
+            self.0.push(format!("start {stage}"));
         }
-        *result = Some(match blocked_by[s] {
-            Some(by) => Result::Blocked { by },
-            None => Result::Stopped(stop.unwrap_or(Stop::Failure)),
-        });
+        fn line(&mut self, _: StageId, _: &str) {}
+        fn note(&mut self, _: StageId, _: &str) {}
+        fn finished(&mut self, stage: StageId, _: &Outcome, _: Duration) {
+            self.0.push(format!("end {stage}"));
+        }
+        fn message(&mut self, _: &str) {}
     }
-    Run { results, stop }
+
+    /// root, then six stages that each need it, then `final`, which needs all six.
+    fn fan() -> Dag {
+        let mut text = String::from("$(call define_stage, root, )\n");
+        for i in 0..6 {
+            text.push_str(&format!("$(call define_stage, m{i}, root)\n"));
+        }
+        text.push_str("$(call define_stage, final, m0 m1 m2 m3 m4 m5)\n");
+        Dag::parse(Path::new("dag.mk"), &text).unwrap()
+    }
+
+    fn options(jobs: usize, keep_going: bool) -> Options {
+        Options { jobs, keep_going, grace: Duration::from_secs(1) }
+    }
+
+    fn outcome_of(run: &Run, dag: &Dag, name: &str) -> Result {
+        run.results[dag.lookup(name).unwrap()].clone().unwrap()
+    }
+
+    #[test]
+    fn never_more_than_jobs_at_once_and_never_before_what_it_waits_for() {
+        let dag = fan();
+        let all = vec![true; dag.len()];
+        for (direction, jobs) in [(Direction::Up, 2), (Direction::Up, 3), (Direction::Down, 2)] {
+            let (now, peak) = (AtomicUsize::new(0), AtomicUsize::new(0));
+            let mut recorder = Recorder::default();
+            let run = run(&dag, &all, direction, options(jobs, false), &mut recorder, &|_, _| {
+                let running = now.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(running, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(20));
+                now.fetch_sub(1, Ordering::SeqCst);
+                Outcome::Ran("test".into())
+            });
+            assert_eq!(run.stop, None);
+            assert!(
+                run.results.iter().all(|r| matches!(r, Some(Result::Done { outcome: Outcome::Ran(_), .. })))
+            );
+            assert_eq!(peak.load(Ordering::SeqCst), jobs, "{direction:?} -j{jobs}");
+            // Reported in an order where every stage starts after what it waits for ended.
+            let at = |event: String| recorder.0.iter().position(|e| *e == event).unwrap();
+            for s in 0..dag.len() {
+                let waits_for = if direction == Direction::Up { dag.deps(s) } else { dag.dependents(s) };
+                for &w in waits_for {
+                    assert!(
+                        at(format!("end {w}")) < at(format!("start {s}")),
+                        "{direction:?}: {s} after {w}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_failure_blocks_what_depends_on_it_and_stops_the_rest_unless_keep_going() {
+        let dag = fan();
+        let all = vec![true; dag.len()];
+        let work = |stage: StageId, _: &Sink<'_>| {
+            if dag.name(stage) == "m0" { Outcome::Failed("boom".into()) } else { Outcome::Ran("test".into()) }
+        };
+        let m0 = dag.lookup("m0").unwrap();
+
+        let run_kept = run(&dag, &all, Direction::Up, options(1, true), &mut Recorder::default(), &work);
+        assert_eq!(run_kept.stop, None);
+        assert!(matches!(outcome_of(&run_kept, &dag, "final"), Result::Blocked { by } if by == m0));
+        for name in ["root", "m1", "m2", "m3", "m4", "m5"] {
+            assert!(matches!(
+                outcome_of(&run_kept, &dag, name),
+                Result::Done { outcome: Outcome::Ran(_), .. }
+            ));
+        }
+
+        // Without -k, at -j1, m0 is the first middle stage: nothing after it starts.
+        let stopped = run(&dag, &all, Direction::Up, options(1, false), &mut Recorder::default(), &work);
+        assert_eq!(stopped.stop, Some(Stop::Failure));
+        assert!(matches!(outcome_of(&stopped, &dag, "m0"), Result::Done { outcome: Outcome::Failed(_), .. }));
+        assert!(matches!(outcome_of(&stopped, &dag, "final"), Result::Blocked { by } if by == m0));
+        for name in ["m1", "m5"] {
+            assert!(matches!(outcome_of(&stopped, &dag, name), Result::Stopped(Stop::Failure)), "{name}");
+        }
+    }
+
+    #[test]
+    fn an_interrupted_stage_stops_the_run_and_members_bound_it() {
+        let dag = fan();
+        // Only root and m1 are asked for; m1 is interrupted (its own Ctrl-C).
+        let members: Vec<bool> = (0..dag.len()).map(|s| ["root", "m1"].contains(&dag.name(s))).collect();
+        let ran = AtomicUsize::new(0);
+        let run =
+            run(&dag, &members, Direction::Up, options(2, true), &mut Recorder::default(), &|stage, _| {
+                ran.fetch_add(1, Ordering::SeqCst);
+                if dag.name(stage) == "m1" { Outcome::Interrupted } else { Outcome::Ran("test".into()) }
+            });
+        assert_eq!(run.stop, Some(Stop::Interrupt));
+        assert_eq!(ran.load(Ordering::SeqCst), 2);
+        assert!(run.results[dag.lookup("final").unwrap()].is_none(), "not a member");
+    }
 }
