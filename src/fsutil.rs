@@ -92,15 +92,24 @@ fn exchange(spare: &Path, path: &Path) -> std::io::Result<()> {
 
 /// Whether `path` is a regular file that already holds `content` (and `mode`, if given).
 pub(crate) fn holds(path: &Path, content: &[u8], mode: Option<u32>) -> std::io::Result<bool> {
-    Ok(match fs::symlink_metadata(path) {
-        Ok(meta) => {
-            meta.file_type().is_file()
-                && mode.is_none_or(|m| meta.permissions().mode() & 0o7777 == m)
-                && meta.len() == content.len() as u64
-                && fs::read(path)? == content
-        }
-        Err(_) => false,
-    })
+    match fs::symlink_metadata(path) {
+        Ok(meta) => holds_as(&meta, path, content, mode),
+        Err(_) => Ok(false),
+    }
+}
+
+/// [`holds`] for a caller that already has the file's metadata: read only when the type, mode
+/// and size match.
+pub(crate) fn holds_as(
+    meta: &fs::Metadata,
+    path: &Path,
+    content: &[u8],
+    mode: Option<u32>,
+) -> std::io::Result<bool> {
+    Ok(meta.file_type().is_file()
+        && mode.is_none_or(|m| meta.permissions().mode() & 0o7777 == m)
+        && meta.len() == content.len() as u64
+        && fs::read(path)? == content)
 }
 
 /// Like [`write_atomic`], but leaves the file alone (mtime included) when it already has this

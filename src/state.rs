@@ -113,6 +113,9 @@ pub(crate) struct StateStore {
     stages: Vec<String>,
     /// This process's own run: its journal once a stage started.
     own: Mutex<OwnRun>,
+    /// The records this process wrote: read back from memory (a stage's dependents read its
+    /// record right after it ended). Only the lock holder writes, so they are current.
+    written: Mutex<HashMap<String, StageState>>,
 }
 
 /// What a journal on disk says.
@@ -232,6 +235,7 @@ impl StateStore {
             found: Mutex::new(found),
             stages,
             own: Mutex::new(OwnRun::default()),
+            written: Mutex::default(),
         }
     }
 
@@ -285,7 +289,12 @@ impl StateStore {
         let state = StageState { run: Some(self.run_id.clone()), ..state.clone() };
         let mut bytes = serde_json::to_vec_pretty(&state).expect("state serializes");
         bytes.push(b'\n');
-        write_record(&path, &bytes, durability).map_err(self.io("write", &path))
+        let written = || self.written.lock().expect("no panics while holding the lock");
+        // Forgotten first: a record that could not be written must be read from the file.
+        written().remove(stage);
+        write_record(&path, &bytes, durability).map_err(self.io("write", &path))?;
+        written().insert(stage.to_string(), state);
+        Ok(())
     }
 
     /// Under the run lock: makes permanent what a dead run's journal says (its cut-off stages
@@ -317,6 +326,9 @@ impl StateStore {
 
     /// The record as written, whatever a journal says.
     fn load_record(&self, stage: &str) -> Result<StageState, StateError> {
+        if let Some(state) = self.written.lock().expect("no panics while holding the lock").get(stage) {
+            return Ok(state.clone());
+        }
         let path = self.path(stage);
         match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)

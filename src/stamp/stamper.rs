@@ -1,7 +1,6 @@
 //! Stamping one stage: read its template dir, render every file in memory, and only when all
 //! of them rendered, sync the result into `$GENFILES/<stage>` (all-or-nothing).
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use super::error::StampError;
@@ -81,11 +80,9 @@ impl Image {
             let target = dest.join(&entry.rel);
             let same = match &entry.kind {
                 Kind::Dir { .. } => target.is_dir(),
-                Kind::File { bytes, mode, .. } => std::fs::symlink_metadata(&target).is_ok_and(|m| {
-                    m.is_file()
-                        && m.permissions().mode() & 0o7777 == *mode
-                        && std::fs::read(&target).is_ok_and(|b| b == *bytes)
-                }),
+                Kind::File { bytes, mode, .. } => {
+                    crate::fsutil::holds(&target, bytes, Some(*mode)).unwrap_or(false)
+                }
                 Kind::Symlink { target: link } => std::fs::read_link(&target).is_ok_and(|l| l == *link),
             };
             if !same {

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::StampError;
 use super::tree::Kind;
-use crate::fsutil::{Durability, holds, write_atomic_if_changed, write_record};
+use crate::fsutil::{Durability, holds_as, write_atomic, write_record};
 
 /// One rendered entry, ready to be written.
 pub(crate) struct Rendered {
@@ -37,13 +37,15 @@ pub(crate) struct SyncReport {
     pub(crate) removed: usize,
 }
 
-fn load_manifest(path: &Path) -> Manifest {
+/// The manifest at `path` and its bytes as read (empty when there is none).
+fn load_manifest(path: &Path) -> (Manifest, Vec<u8>) {
+    let bytes = fs::read(path).unwrap_or_default();
     // A missing or unreadable manifest only means we cannot prune: nothing is deleted.
-    fs::read(path).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default()
+    (serde_json::from_slice(&bytes).unwrap_or_default(), bytes)
 }
 
 pub(crate) fn sync(image: &[Rendered], dest: &Path, manifest_path: &Path) -> Result<SyncReport, StampError> {
-    let old = load_manifest(manifest_path);
+    let (old, old_bytes) = load_manifest(manifest_path);
     let mut report = SyncReport::default();
     fs::create_dir_all(dest).map_err(StampError::io("cannot create", dest))?;
 
@@ -64,9 +66,19 @@ pub(crate) fn sync(image: &[Rendered], dest: &Path, manifest_path: &Path) -> Res
                 if existing.as_ref().is_some_and(|m| m.is_dir()) {
                     fs::remove_dir_all(&target).map_err(StampError::io("cannot replace", &target))?;
                 }
-                let wrote = write_atomic_if_changed(&target, bytes, Some(*mode))
-                    .map_err(StampError::io("cannot write", &target))?;
-                if wrote { report.written += 1 } else { report.unchanged += 1 }
+                // One stat per file: the one above tells whether it can hold the render.
+                let same = match &existing {
+                    Some(meta) => holds_as(meta, &target, bytes, Some(*mode))
+                        .map_err(StampError::io("cannot read", &target))?,
+                    None => false,
+                };
+                if same {
+                    report.unchanged += 1;
+                } else {
+                    write_atomic(&target, bytes, Some(*mode))
+                        .map_err(StampError::io("cannot write", &target))?;
+                    report.written += 1;
+                }
             }
             Kind::Symlink { target: link } => {
                 if existing.as_ref().is_some_and(|m| m.file_type().is_symlink())
@@ -110,7 +122,7 @@ pub(crate) fn sync(image: &[Rendered], dest: &Path, manifest_path: &Path) -> Res
     }
 
     let manifest = serde_json::to_vec_pretty(&Manifest { entries: new }).expect("manifest serializes");
-    if !holds(manifest_path, &manifest, None).map_err(StampError::io("cannot read", manifest_path))? {
+    if manifest != old_bytes {
         write_record(manifest_path, &manifest, Durability::Atomic)
             .map_err(StampError::io("cannot write", manifest_path))?;
     }
