@@ -28,6 +28,32 @@ pub(crate) enum Direction {
     Down,
 }
 
+impl Direction {
+    /// The stages `stage` waits for.
+    fn waits_for(self, dag: &Dag, stage: StageId) -> &[StageId] {
+        match self {
+            Direction::Up => dag.deps(stage),
+            Direction::Down => dag.dependents(stage),
+        }
+    }
+
+    /// The stages that wait for `stage`.
+    fn unblocks(self, dag: &Dag, stage: StageId) -> &[StageId] {
+        match self {
+            Direction::Up => dag.dependents(stage),
+            Direction::Down => dag.deps(stage),
+        }
+    }
+
+    /// `stage` and every stage that waits for it, directly or not.
+    fn downstream(self, dag: &Dag, stage: StageId) -> Vec<bool> {
+        match self {
+            Direction::Up => dag.with_dependents(&[stage]),
+            Direction::Down => dag.with_dependencies(&[stage]),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Options {
     pub(crate) jobs: usize,
@@ -125,6 +151,25 @@ enum Event {
     GraceExpired,
 }
 
+/// Reports a worker's end when dropped. A worker that panicked stops the run first: its stage
+/// never completes, so the other workers would otherwise wait for it forever.
+struct Exit<'b, 'd> {
+    tx: mpsc::Sender<Event>,
+    board: &'b Mutex<Board<'d>>,
+    wake: &'b Condvar,
+}
+
+impl Drop for Exit<'_, '_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let mut board = self.board.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            board.stop = board.stop.max(Some(Stop::Failure));
+            self.wake.notify_all();
+        }
+        let _ = self.tx.send(Event::WorkerExited);
+    }
+}
+
 /// What the workers share: which stages are ready, what each still waits for, and the results.
 /// A worker that finishes a stage records it here and takes the next ready stage itself, so a
 /// stage never waits for a round trip through the reporting thread (on a VM, waking an idle
@@ -153,12 +198,9 @@ impl<'d> Board<'d> {
                 Direction::Down => dag.len() - i,
             };
         }
-        let waits_for = |s: StageId| match direction {
-            Direction::Up => dag.deps(s),
-            Direction::Down => dag.dependents(s),
-        };
-        let waiting: Vec<usize> =
-            (0..dag.len()).map(|s| waits_for(s).iter().filter(|&&w| members[w]).count()).collect();
+        let waiting: Vec<usize> = (0..dag.len())
+            .map(|s| direction.waits_for(dag, s).iter().filter(|&&w| members[w]).count())
+            .collect();
         let ready = (0..dag.len()).filter(|&s| members[s] && waiting[s] == 0).map(|s| (rank[s], s)).collect();
         Board {
             dag,
@@ -192,10 +234,9 @@ impl<'d> Board<'d> {
 
     /// Records a finished stage: unblocks what waited for it, or blocks everything downstream
     /// of a failure.
-    fn complete(&mut self, stage: StageId, result: Result) {
+    fn complete(&mut self, stage: StageId, outcome: Outcome, started: SystemTime, duration: Duration) {
         self.running -= 1;
-        let Result::Done { outcome, .. } = &result else { unreachable!("only finished stages complete") };
-        match outcome {
+        match &outcome {
             // A stage holding the terminal gets Ctrl-C itself and interrupts the run from its
             // worker: the run stops even if this comes before the raised signal does.
             Outcome::Interrupted => self.stop = self.stop.max(Some(Stop::Interrupt)),
@@ -203,22 +244,15 @@ impl<'d> Board<'d> {
                 if !self.keep_going {
                     self.stop = self.stop.max(Some(Stop::Failure));
                 }
-                let downstream = match self.direction {
-                    Direction::Up => self.dag.with_dependents(&[stage]),
-                    Direction::Down => self.dag.with_dependencies(&[stage]),
-                };
+                let downstream = self.direction.downstream(self.dag, stage);
                 for s in (0..self.dag.len()).filter(|&s| s != stage && downstream[s]) {
                     self.blocked_by[s].get_or_insert(stage);
                 }
             }
-            _ => {}
+            Outcome::Ran(_) | Outcome::UpToDate | Outcome::Skipped(_) => {}
         }
         if !matches!(outcome, Outcome::Failed(_)) {
-            let unblocks = match self.direction {
-                Direction::Up => self.dag.dependents(stage),
-                Direction::Down => self.dag.deps(stage),
-            };
-            for &next in unblocks {
+            for &next in self.direction.unblocks(self.dag, stage) {
                 if self.members[next] {
                     self.waiting[next] -= 1;
                     if self.waiting[next] == 0 && self.blocked_by[next].is_none() {
@@ -227,7 +261,7 @@ impl<'d> Board<'d> {
                 }
             }
         }
-        self.results[stage] = Some(result);
+        self.results[stage] = Some(Result::Done { outcome, started, duration });
     }
 
     /// Every member's final result: stages that never started were blocked or stopped.
@@ -279,6 +313,8 @@ pub(crate) fn run(
     let lock = || board.lock().expect("no worker panics holding the board");
     // A worker: takes ready stages until none will come, reporting each through `tx`.
     let worker = |tx: mpsc::Sender<Event>| {
+        // Says so when the worker ends, even by a panic.
+        let _exit = Exit { tx: tx.clone(), board: &board, wake: &wake };
         let mut board = lock();
         loop {
             let stage = match board.take() {
@@ -306,13 +342,11 @@ pub(crate) fn run(
             let duration = clock.elapsed();
             let _ = tx.send(Event::Done { stage, outcome: outcome.clone(), duration });
             board = lock();
-            board.complete(stage, Result::Done { outcome, started, duration });
+            board.complete(stage, outcome, started, duration);
             if board.drained() {
                 wake.notify_all();
             }
         }
-        drop(board);
-        let _ = tx.send(Event::WorkerExited);
     };
 
     let members_count = members.iter().filter(|&&m| m).count();
@@ -441,8 +475,7 @@ mod tests {
             // Reported in an order where every stage starts after what it waits for ended.
             let at = |event: String| recorder.0.iter().position(|e| *e == event).unwrap();
             for s in 0..dag.len() {
-                let waits_for = if direction == Direction::Up { dag.deps(s) } else { dag.dependents(s) };
-                for &w in waits_for {
+                for &w in direction.waits_for(&dag, s) {
                     assert!(
                         at(format!("end {w}")) < at(format!("start {s}")),
                         "{direction:?}: {s} after {w}"
@@ -479,6 +512,26 @@ mod tests {
         for name in ["m1", "m5"] {
             assert!(matches!(outcome_of(&stopped, &dag, name), Result::Stopped(Stop::Failure)), "{name}");
         }
+    }
+
+    #[test]
+    fn a_panicking_stage_ends_the_run_instead_of_hanging_it() {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let dag = fan();
+            let all = vec![true; dag.len()];
+            let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                run(&dag, &all, Direction::Up, options(2, false), &mut Recorder::default(), &|stage, _| {
+                    if dag.name(stage) == "m2" {
+                        panic!("a bug in a stage's work");
+                    }
+                    Outcome::Ran("test".into())
+                })
+            }));
+            let _ = tx.send(ended.is_err());
+        });
+        let panicked = rx.recv_timeout(Duration::from_secs(20)).expect("the run ended");
+        assert!(panicked, "the panic reaches the caller");
     }
 
     #[test]
