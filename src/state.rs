@@ -289,11 +289,9 @@ impl StateStore {
         let state = StageState { run: Some(self.run_id.clone()), ..state.clone() };
         let mut bytes = serde_json::to_vec_pretty(&state).expect("state serializes");
         bytes.push(b'\n');
-        let written = || self.written.lock().expect("no panics while holding the lock");
-        // Forgotten first: a record that could not be written must be read from the file.
-        written().remove(stage);
         write_record(&path, &bytes, durability).map_err(self.io("write", &path))?;
-        written().insert(stage.to_string(), state);
+        // A failed write leaves the file as it was, which is what is remembered already.
+        self.written.lock().expect("no panics while holding the lock").insert(stage.to_string(), state);
         Ok(())
     }
 
@@ -414,6 +412,36 @@ mod tests {
         // Cut short before it was synced: no stage can have started.
         assert_eq!(Journal::parse(format!("{JOURNAL_MAGIC}\nrun r1\na\n").as_bytes()), None);
         assert_eq!(Journal::parse(b"garbage\n\nSSS"), None);
+    }
+
+    #[test]
+    fn a_record_that_cannot_be_written_keeps_the_journal_so_the_stage_reads_unknown() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let wave = Wave {
+            impl_dir: root.to_path_buf(),
+            genfiles: root.to_path_buf(),
+            output_dir: root.join("output"),
+            config_jsonnet_file: root.join("config.jsonnet"),
+            config_jsonnet_explicit: false,
+            config_json_file: root.join("config.json"),
+            interactive: "false".into(),
+        };
+        let stages = vec!["a".to_string(), "b".to_string()];
+        let store = StateStore::new(&wave, stages.clone());
+        store.started("a").unwrap();
+        store.save("a", &StageState { status: Status::Unknown, ..StageState::default() }).unwrap();
+        // The spare the final record goes through is a directory: the write fails, even as root.
+        std::fs::create_dir(crate::fsutil::spare_of(&store.path("a"))).unwrap();
+        let up = StageState { status: Status::Up, ..StageState::default() };
+        let err = store.ended("a", &up).unwrap_err().to_string();
+        assert!(err.contains("a.json"), "names the record: {err}");
+        assert_eq!(store.load("a").unwrap().status, Status::Unknown, "the file, not the failed write");
+        store.finish_run().unwrap();
+        assert!(store.journal_path().exists(), "the journal outlives the lost record");
+        let next = StateStore::new(&wave, stages);
+        assert_eq!(next.load("a").unwrap().status, Status::Unknown);
+        assert_eq!(next.load("b").unwrap().status, Status::Never, "never started, nothing recorded");
     }
 
     #[test]
