@@ -16,6 +16,43 @@ use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+/// Reads a file that must be a regular file (a DAG file, a config, a template). A FIFO, socket
+/// or device is refused instead of read: reading a FIFO blocks until something writes to it,
+/// which would hang `validate` and `up` forever. The file is opened without blocking and
+/// checked through its descriptor, so it cannot be swapped between the check and the read.
+pub(crate) fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut file = OpenOptions::new().read(true).custom_flags(nix::libc::O_NONBLOCK).open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            ErrorKind::InvalidInput,
+            format!("{} is a {}, not a regular file", path.display(), kind_of(&meta.file_type())),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// What a file is, in the words an error message needs.
+pub(crate) fn kind_of(file_type: &fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_dir() {
+        "directory"
+    } else if file_type.is_fifo() {
+        "FIFO"
+    } else if file_type.is_socket() {
+        "socket"
+    } else if file_type.is_block_device() || file_type.is_char_device() {
+        "device"
+    } else if file_type.is_symlink() {
+        "symlink"
+    } else {
+        "regular file"
+    }
+}
+
 /// Replaces `path` with `content` atomically, with `mode` if given (else 0644 for new files).
 pub(crate) fn write_atomic(path: &Path, content: &[u8], mode: Option<u32>) -> std::io::Result<()> {
     let dir = path.parent().expect("target paths have a parent");
@@ -150,5 +187,19 @@ mod tests {
         let names: Vec<_> =
             fs::read_dir(dir.path().join("sub")).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 2, "only the record and its spare: {names:?}");
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("betterform_dag.mk");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        let e = read_regular(&fifo).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert!(e.to_string().ends_with("betterform_dag.mk is a FIFO, not a regular file"), "{e}");
+        let dir_err = read_regular(dir.path()).unwrap_err();
+        assert!(dir_err.to_string().contains("is a directory"), "{dir_err}");
+        fs::write(dir.path().join("f"), "x").unwrap();
+        assert_eq!(read_regular(&dir.path().join("f")).unwrap(), b"x");
     }
 }
