@@ -13,6 +13,30 @@ fn example(deployment: &str) -> Fixture {
 }
 
 #[test]
+fn what_a_users_own_run_left_in_the_example_is_not_copied_into_a_test() {
+    // The README's step 1 runs the example in place; step 2 runs these tests. A repository
+    // laid out like this one, with a run's leftovers in a deployment dir:
+    let repo = tempfile::tempdir().unwrap();
+    let write = |rel: &str, text: &str| {
+        let path = repo.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join(".gitignore"), repo.path().join(".gitignore"))
+        .unwrap();
+    write("examples/impl/betterform_dag.mk", "$(call define_stage, a, )\n");
+    write("examples/dev/config.jsonnet", "{}\n");
+    write("examples/dev/genfiles/.betterformstate/state/a.json", "{\"status\": \"up\"}");
+    write("examples/dev/output/a/output.json", "{}");
+    write("examples/nested/dev/trace.log", "a up\n");
+    let f = Fixture::from_dirs(&repo.path().join("examples/impl"), &repo.path().join("examples/dev"));
+    assert!(f.exists("config.jsonnet"));
+    assert!(f.impl_dir.join("betterform_dag.mk").exists());
+    assert!(!f.exists("genfiles"), "a user's genfiles must not reach a test");
+    assert!(!f.exists("output"), "a user's outputs must not reach a test");
+}
+
+#[test]
 fn prod_deployment_goes_up_and_down_cleanly() {
     let f = example("prod");
     let run = f.run(&["up", "-j", "2"]).expect(0);

@@ -47,6 +47,30 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// [`copy_tree`] without what `.gitignore` files (the tree's own and its parents') ignore;
+/// works outside a git checkout too (a release tarball).
+pub fn copy_source_tree(from: &Path, to: &Path) {
+    let walk = ignore::WalkBuilder::new(from)
+        .standard_filters(false)
+        .git_ignore(true)
+        .parents(true)
+        .require_git(false)
+        .build();
+    for entry in walk {
+        let entry = entry.unwrap();
+        let rel = entry.path().strip_prefix(from).unwrap();
+        let dest = to.join(rel);
+        let file_type = entry.file_type().unwrap();
+        if file_type.is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+        } else if file_type.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), &dest).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &dest).unwrap();
+        }
+    }
+}
+
 impl Fixture {
     pub fn new(name: &str) -> Fixture {
         let tmp = TempDir::new().unwrap();
@@ -58,12 +82,16 @@ impl Fixture {
     }
 
     /// A fixture from an impl dir and a deployment dir anywhere (the bundled examples).
+    ///
+    /// Only the files the repository holds are copied: what git ignores (`genfiles/`,
+    /// `output/`, a trace a run left) is what a user's own run of the example wrote, and a
+    /// test must never start from it.
     pub fn from_dirs(impl_src: &Path, deploy_src: &Path) -> Fixture {
         let tmp = TempDir::new().unwrap();
         let impl_dir = tmp.path().join("impl");
         let deploy = tmp.path().join("deploy");
-        copy_tree(impl_src, &impl_dir);
-        copy_tree(deploy_src, &deploy);
+        copy_source_tree(impl_src, &impl_dir);
+        copy_source_tree(deploy_src, &deploy);
         Fixture { _tmp: tmp, impl_dir, deploy }
     }
 
