@@ -23,6 +23,12 @@ pub(crate) enum ConfigError {
     Json { path: PathBuf, message: String },
     #[error("cannot write {}: {source}", .path.display())]
     Write { path: PathBuf, source: std::io::Error },
+    #[error("cannot read {}: {source}", .path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    /// Templates read the config as `cfg.<key>`, step variables as `Config.<path>`: only an
+    /// object has keys.
+    #[error("{}: the config must be an object (templates read it as cfg.<key>), but it is {kind}", .path.display())]
+    NotObject { path: PathBuf, kind: &'static str },
 }
 
 /// The evaluated configuration.
@@ -53,16 +59,42 @@ pub(crate) fn search_path(jpath: &[PathBuf]) -> Vec<PathBuf> {
 
 /// Evaluates (or reads) the configuration without writing anything.
 pub(crate) fn load(wave: &Wave, jpath: &[PathBuf]) -> Result<Config, ConfigError> {
+    let config = load_any(wave, jpath)?;
+    let kind = match &config.value {
+        serde_json::Value::Object(_) => return Ok(config),
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Null => "null",
+    };
+    let path = match config.origin {
+        Origin::Jsonnet => wave.config_jsonnet_file.clone(),
+        Origin::JsonFile | Origin::Empty => wave.config_json_file.clone(),
+    };
+    Err(ConfigError::NotObject { path, kind })
+}
+
+fn load_any(wave: &Wave, jpath: &[PathBuf]) -> Result<Config, ConfigError> {
     let file = &wave.config_jsonnet_file;
-    if file.exists() {
+    // `symlink_metadata`: a dangling symlink is there, and unreadable, not absent.
+    if file.symlink_metadata().is_ok() {
+        // Read once here, so a file jsonnet could not read (a FIFO, a directory, no
+        // permission) is reported in plain words, not as the engine's debug text.
+        crate::fsutil::read_regular(file)
+            .map_err(|source| ConfigError::Read { path: file.clone(), source })?;
         return evaluate(file, &search_path(jpath), wave);
     }
     if wave.config_jsonnet_explicit {
         return Err(ConfigError::Missing(file.clone()));
     }
     let json_file = &wave.config_json_file;
-    match std::fs::read_to_string(json_file) {
-        Ok(text) => {
+    match crate::fsutil::read_regular(json_file) {
+        Ok(bytes) => {
+            let text = String::from_utf8(bytes).map_err(|e| ConfigError::Json {
+                path: json_file.clone(),
+                message: format!("not valid UTF-8 (byte {} of the file)", e.utf8_error().valid_up_to()),
+            })?;
             let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| ConfigError::Json {
                 path: json_file.clone(),
                 message: format!("{}:{}: {e}", e.line(), e.column()),
@@ -72,7 +104,7 @@ pub(crate) fn load(wave: &Wave, jpath: &[PathBuf]) -> Result<Config, ConfigError
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             Ok(Config { value: serde_json::json!({}), text: "{}\n".to_string(), origin: Origin::Empty })
         }
-        Err(e) => Err(ConfigError::Json { path: json_file.clone(), message: e.to_string() }),
+        Err(source) => Err(ConfigError::Read { path: json_file.clone(), source }),
     }
 }
 

@@ -29,17 +29,19 @@ pub(crate) enum Error {
     /// The run was interrupted by a signal; the summary said which stages were running.
     #[error("interrupted by {name}")]
     Interrupted { name: &'static str, code: i32 },
-    /// Anything else (I/O on betterform's own files, ...).
+    /// betterform could not do its own bookkeeping: the lock file, stage records, the run
+    /// journal, a report file. No stage failed (or none ran); exit 4 tells scripts so.
     #[error(transparent)]
-    Other(#[from] anyhow::Error),
+    Bookkeeping(#[from] anyhow::Error),
 }
 
 impl Error {
     pub(crate) fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) | Error::Dag(_) | Error::Config(_) | Error::Stamp(_) | Error::Invalid(_) => 2,
-            Error::StagesFailed(_) | Error::Other(_) => 1,
+            Error::StagesFailed(_) => 1,
             Error::Locked(_) => 3,
+            Error::Bookkeeping(_) => 4,
             Error::Interrupted { code, .. } => *code,
         }
     }

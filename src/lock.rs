@@ -19,7 +19,7 @@ pub(crate) struct RunLock {
 pub(crate) fn acquire(wave: &Wave, command: &str) -> Result<RunLock, Error> {
     let path = wave.state_dir().join("lock");
     let io = |action: &str, e: std::io::Error| {
-        Error::Other(anyhow::anyhow!("cannot {action} lock file {}: {e}", path.display()))
+        Error::Bookkeeping(anyhow::anyhow!("cannot {action} lock file {}: {e}", path.display()))
     };
     std::fs::create_dir_all(wave.state_dir()).map_err(|e| io("create the directory of", e))?;
     let mut file = OpenOptions::new()

@@ -66,9 +66,21 @@ impl Project {
                 ));
             }
             let ctl = dir.join("ctl");
-            if is_executable(&ctl) {
+            let step = dir.join("step.json");
+            if is_executable(&ctl) && step.exists() {
+                // Running one and ignoring the other would surprise whoever added the second.
+                errors.push(DagFileError::at(
+                    at,
+                    format!(
+                        "stage '{name}': {} holds both an executable 'ctl' and a 'step.json'; \
+                         keep one (ctl: a wave program, step.json: a step package)",
+                        dir.display()
+                    ),
+                ));
                 kinds.push(StageKind::Ctl);
-            } else if dir.join("step.json").is_file() {
+            } else if is_executable(&ctl) {
+                kinds.push(StageKind::Ctl);
+            } else if step.is_file() {
                 kinds.push(StageKind::StepPackage);
             } else {
                 let why = if ctl.exists() {

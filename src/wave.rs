@@ -29,9 +29,30 @@ fn env_path(name: &str) -> Option<PathBuf> {
     std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
 }
 
+/// `path` made absolute against the working directory and normalised: `.` and `..`
+/// components are resolved by name, the way the shell's `cd` and Python's `os.path.abspath`
+/// do. One spelling per directory matters: `IMPL_DIR=../impl` one day and `$PWD/../impl` the
+/// next must give stages the same variables, or what they recorded reads as changed.
 fn absolute(path: &Path) -> Result<PathBuf, Error> {
-    std::path::absolute(path)
-        .map_err(|e| Error::Usage(format!("cannot make '{}' absolute: {e}", path.display())))
+    let path = std::path::absolute(path)
+        .map_err(|e| Error::Usage(format!("cannot make '{}' absolute: {e}", path.display())))?;
+    Ok(normalize(&path))
+}
+
+/// Resolves `.` and `..` of an absolute path by name (`..` of `/` is `/`).
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 impl Wave {
@@ -124,5 +145,19 @@ impl Wave {
 
     pub(crate) fn log_path(&self, stage: &str, command: &str) -> PathBuf {
         self.state_dir().join("logs").join(stage).join(format!("{command}.log"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize;
+    use std::path::Path;
+
+    #[test]
+    fn dot_and_dot_dot_are_resolved_by_name() {
+        assert_eq!(normalize(Path::new("/work/dev/../impl")), Path::new("/work/impl"));
+        assert_eq!(normalize(Path::new("/work/./dev/./")), Path::new("/work/dev"));
+        assert_eq!(normalize(Path::new("/a/b/../../..")), Path::new("/"));
+        assert_eq!(normalize(Path::new("/a//b")), Path::new("/a/b"));
     }
 }

@@ -36,8 +36,9 @@ fn up_runs_the_diamond_in_dependency_order_and_stamps_upstream_outputs() {
 #[test]
 fn stages_see_identical_absolute_wave_variables_and_run_in_their_stamped_dir() {
     let f = diamond();
-    f.cmd()
+    f.cmd_without_impl_dir()
         .args(["up", "-j", "1"])
+        .env("IMPL_DIR", "../impl")
         .env("GENFILES", "gen")
         .env("OUTPUT_DIR", "./out/../out")
         .assert()
@@ -46,7 +47,7 @@ fn stages_see_identical_absolute_wave_variables_and_run_in_their_stamped_dir() {
     let impl_dir = f.impl_dir.canonicalize().unwrap();
     let expect = |stage: &str| {
         format!(
-            "CONFIG_JSONNET_FILE={d}/config.jsonnet\nCONFIG_JSON_FILE={d}/gen/config.json\nGENFILES={d}/gen\nIMPL_DIR={i}\nINTERACTIVE=false\nOUTPUT_DIR={d}/out/../out\nSTAGE_NAME={stage}\n",
+            "CONFIG_JSONNET_FILE={d}/config.jsonnet\nCONFIG_JSON_FILE={d}/gen/config.json\nGENFILES={d}/gen\nIMPL_DIR={i}\nINTERACTIVE=false\nOUTPUT_DIR={d}/out\nSTAGE_NAME={stage}\n",
             d = deploy.display(),
             i = impl_dir.display()
         )
@@ -59,6 +60,17 @@ fn stages_see_identical_absolute_wave_variables_and_run_in_their_stamped_dir() {
         );
     }
     assert!(f.exists("out/final/output.json"));
+    // Another spelling of the same dirs is the same deployment: nothing changed, nothing runs.
+    let again = f
+        .cmd_without_impl_dir()
+        .args(["up", "-j", "1"])
+        .env("IMPL_DIR", f.deploy.join("../impl"))
+        .env("GENFILES", "./gen/")
+        .env("OUTPUT_DIR", "out")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success() && err.contains("0 ran, 4 up to date"), "{err}");
     // The evaluated config lands in CONFIG_JSON_FILE.
     let config: serde_json::Value = serde_json::from_str(&f.read("gen/config.json")).unwrap();
     assert_eq!(config["region"], "eu-north-1");

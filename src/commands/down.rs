@@ -22,7 +22,7 @@ fn confirm(project: &Project, members: &[bool]) -> Result<bool, Error> {
     let _ = write!(err, "bring down {} stage(s): {}? [y/N] ", names.len(), names.join(", "));
     let _ = err.flush();
     let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).map_err(|e| Error::Other(e.into()))?;
+    std::io::stdin().lock().read_line(&mut answer).map_err(|e| Error::Bookkeeping(e.into()))?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }
 
@@ -35,7 +35,7 @@ pub(crate) fn down(global: &Global, stages: &[String]) -> Result<(), Error> {
     if !global.yes && wave.interactive() && std::io::stdin().is_terminal() && !confirm(&project, &members)? {
         return Err(Error::StagesFailed("aborted: nothing was brought down".into()));
     }
-    project.state.recover().map_err(|e| Error::Other(e.into()))?;
+    project.state.recover().map_err(|e| Error::Bookkeeping(e.into()))?;
     let store = &project.state;
     let work = |stage: usize, sink: &crate::scheduler::Sink<'_>| -> Outcome {
         let name = project.dag.name(stage);

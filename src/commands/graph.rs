@@ -30,7 +30,7 @@ pub(crate) fn graph(global: &Global, format: GraphFormat) -> Result<(), Error> {
     let dag = &project.dag;
     let mut status = Vec::with_capacity(dag.len());
     for stage in 0..dag.len() {
-        status.push(store.load(dag.name(stage)).map_err(|e| Error::Other(e.into()))?.status);
+        status.push(store.load(dag.name(stage)).map_err(|e| Error::Bookkeeping(e.into()))?.status);
     }
     let deps = |s: usize| -> Vec<&str> { dag.deps(s).iter().map(|&d| dag.name(d)).collect() };
     let mut out = String::new();

@@ -24,7 +24,7 @@ pub(crate) fn man(subcommand: Option<&str>) -> Result<(), Error> {
         }
     };
     let mut page = Vec::new();
-    clap_mangen::Man::new(command).render(&mut page).map_err(|e| Error::Other(e.into()))?;
+    clap_mangen::Man::new(command).render(&mut page).map_err(|e| Error::Bookkeeping(e.into()))?;
     // A closed pipe (`betterform man | head`) is not an error worth reporting.
     let _ = std::io::stdout().write_all(&page);
     Ok(())

@@ -60,7 +60,7 @@ pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
         let not_up = if global.only {
             Vec::new()
         } else {
-            plan::deps_not_up(&project, store, stage).map_err(|e| Error::Other(e.into()))?
+            plan::deps_not_up(&project, store, stage).map_err(|e| Error::Bookkeeping(e.into()))?
         };
         let (action, reason) = if !running.is_empty() {
             // Its render reads what those dependencies produce: it runs after them.
@@ -79,7 +79,7 @@ pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
                         &config_digest,
                         global.force,
                     )
-                    .map_err(|e| Error::Other(e.into()))?;
+                    .map_err(|e| Error::Bookkeeping(e.into()))?;
                     let step = (project.kinds[stage] == StageKind::StepPackage)
                         .then(|| plan_step(&project, &config.value, stage, &image));
                     let reason = match step {

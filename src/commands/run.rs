@@ -146,7 +146,7 @@ pub(crate) fn schedule(
     // `unknown` (safe), but say so.
     let outcome = match (outcome, finished) {
         (outcome, Ok(())) => outcome,
-        (Ok(()), Err(e)) => Err(Error::Other(e.into())),
+        (Ok(()), Err(e)) => Err(Error::Bookkeeping(e.into())),
         (Err(failed), Err(e)) => {
             eprint_line(&format!("error: {e}"));
             Err(failed)
@@ -176,7 +176,7 @@ pub(crate) fn schedule(
             written = written.and(write_junit(path, &report).map_err(|e| (path, e)));
         }
         if let Err((path, e)) = written {
-            let e = Error::Other(anyhow::anyhow!("cannot write {}: {e}", path.display()));
+            let e = Error::Bookkeeping(anyhow::anyhow!("cannot write {}: {e}", path.display()));
             // A failed stage's exit code matters more than the report; still say it.
             match outcome {
                 Ok(()) => return Err(e),
@@ -300,10 +300,15 @@ pub(crate) fn run_ctl(project: &Project, global: &Global, run: StageRun<'_>, sin
                 result: Err(format!("ctl {command}: {}", exit.describe())),
                 exit_code: exit.code(),
             },
-            Err(e) => Attempt::Finished {
-                result: Err(format!("cannot run {}: {e}", job.program.display())),
-                exit_code: None,
+            Err(process::Failure::Log { exit, log, source }) => Attempt::Finished {
+                result: Err(format!(
+                    "ctl {command} ran ({}), but its log {} could not be written: {source}",
+                    exit.describe(),
+                    log.display()
+                )),
+                exit_code: exit.code(),
             },
+            Err(e) => Attempt::Finished { result: Err(e.to_string()), exit_code: None },
         }
     })
 }

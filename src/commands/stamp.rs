@@ -25,7 +25,7 @@ pub(crate) fn stamp(global: &Global, stages: &[String]) -> Result<(), Error> {
         let not_up = if global.only {
             Vec::new()
         } else {
-            plan::deps_not_up(&project, store, stage).map_err(|e| Error::Other(e.into()))?
+            plan::deps_not_up(&project, store, stage).map_err(|e| Error::Bookkeeping(e.into()))?
         };
         if !not_up.is_empty() {
             eprint_line(&format!("==> {name}: blocked until {}", are_up(&not_up)));

@@ -19,7 +19,7 @@ pub(crate) fn status(global: &Global) -> Result<(), Error> {
     let mut rows = Vec::new();
     for &stage in project.dag.order() {
         let name = project.dag.name(stage);
-        let state = store.load(name).map_err(|e| Error::Other(e.into()))?;
+        let state = store.load(name).map_err(|e| Error::Bookkeeping(e.into()))?;
         rows.push((name, state));
     }
     let mut out = std::io::stdout().lock();

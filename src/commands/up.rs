@@ -23,7 +23,7 @@ pub(crate) fn up(global: &Global, stages: &[String]) -> Result<(), Error> {
     let wave = &project.wave;
     let (stamper, templates) = load_templates(&project, global, &config.value, &members)?;
 
-    project.state.recover().map_err(|e| Error::Other(e.into()))?;
+    project.state.recover().map_err(|e| Error::Bookkeeping(e.into()))?;
     let store = &project.state;
     let config_digest = plan::config_digest(&config.text);
     let work = |stage: usize, sink: &crate::scheduler::Sink<'_>| -> Outcome {

@@ -25,10 +25,10 @@ pub(crate) struct Interrupted;
 impl Groups {
     /// Runs `spawn` (which returns the new group's id) unless the run is interrupted, and
     /// registers the group before anyone can signal the run.
-    pub(crate) fn spawn_guarded<T>(
+    pub(crate) fn spawn_guarded<T, E>(
         &self,
-        spawn: impl FnOnce() -> std::io::Result<(T, i32)>,
-    ) -> Result<std::io::Result<T>, Interrupted> {
+        spawn: impl FnOnce() -> Result<(T, i32), E>,
+    ) -> Result<Result<T, E>, Interrupted> {
         let mut running = self.running.lock().expect("no panics while holding the lock");
         if self.interrupted() {
             return Err(Interrupted);

@@ -48,6 +48,55 @@ impl Exit {
     }
 }
 
+/// Why a job has no exit status to report on its own.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Failure {
+    /// It never started: its log could not be opened, or the system could not execute it.
+    #[error("cannot run {}: {reason}", .program.display())]
+    Start { program: PathBuf, reason: String, kind: std::io::ErrorKind },
+    /// It ran to the end, but what it printed could not all be written to its log.
+    #[error("it ran ({}), but its log {} could not be written: {source}", .exit.describe(), .log.display())]
+    Log { exit: Exit, log: PathBuf, source: std::io::Error },
+    /// Waiting for it or reading its output failed.
+    #[error("lost track of {}: {source}", .program.display())]
+    Supervise { program: PathBuf, source: std::io::Error },
+}
+
+impl Failure {
+    fn start(program: &Path, e: &std::io::Error) -> Failure {
+        Failure::Start { program: program.to_path_buf(), reason: why_not_started(program, e), kind: e.kind() }
+    }
+}
+
+/// Says why `exec` of `program` failed in terms of the file itself: the kernel's ENOENT for
+/// a script whose `#!` interpreter is missing names neither the interpreter nor the line,
+/// and ENOEXEC ("Exec format error") does not say that a `#!` line is what is missing.
+fn why_not_started(program: &Path, e: &std::io::Error) -> String {
+    let first_line = || {
+        let mut head = [0u8; 256];
+        let n = File::open(program).and_then(|mut f| f.read(&mut head)).unwrap_or(0);
+        let head = &head[..n];
+        let end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
+        String::from_utf8_lossy(&head[..end]).into_owned()
+    };
+    match e.raw_os_error().map(Errno::from_raw) {
+        Some(Errno::ENOENT) if program.is_file() => match first_line().strip_prefix("#!") {
+            Some(rest) => {
+                let interpreter = rest.split_whitespace().next().unwrap_or("");
+                format!("its interpreter '{interpreter}' (line 1: '#!{}') does not exist", rest.trim_end())
+            }
+            None => e.to_string(),
+        },
+        Some(Errno::ENOEXEC) => "it has no '#!' line and is not a program this system can run; \
+            start it with an interpreter line such as '#!/usr/bin/env bash'"
+            .to_string(),
+        Some(Errno::EACCES) if first_line().starts_with("#!") => {
+            format!("permission denied (check that the interpreter in '{}' is executable)", first_line())
+        }
+        _ => e.to_string(),
+    }
+}
+
 pub(crate) struct Job<'a> {
     pub(crate) program: PathBuf,
     pub(crate) args: Vec<OsString>,
@@ -120,7 +169,7 @@ pub(crate) fn run(
     job: &Job<'_>,
     groups: &Groups,
     mut on_line: impl FnMut(&str, bool) -> Option<String>,
-) -> Result<std::io::Result<Exit>, Interrupted> {
+) -> Result<Result<Exit, Failure>, Interrupted> {
     groups
         .spawn_guarded(|| {
             let (child, reader, log) = spawn(job)?;
@@ -130,7 +179,12 @@ pub(crate) fn run(
         .map(|spawned| {
             let (child, reader, log) = spawned?;
             let pgid = i32::try_from(child.id()).expect("pids fit in i32");
-            let result = supervise(child, reader, log, job.max_line, &mut on_line);
+            let result = supervise(child, reader, log, job.max_line, &mut on_line)
+                .map_err(|source| Failure::Supervise { program: job.program.clone(), source })
+                .and_then(|(exit, log_error)| match log_error {
+                    None => Ok(exit),
+                    Some(source) => Err(Failure::Log { exit, log: job.log.to_path_buf(), source }),
+                });
             if job.inherit_stdin {
                 terminal::take_back();
             }
@@ -139,23 +193,30 @@ pub(crate) fn run(
         })
 }
 
-fn spawn(job: &Job<'_>) -> std::io::Result<(Child, PipeReader, File)> {
+fn spawn(job: &Job<'_>) -> Result<(Child, PipeReader, File), Failure> {
+    let log_failure = |e: std::io::Error| Failure::Start {
+        program: job.program.clone(),
+        reason: format!("cannot write its log {}: {e}", job.log.display()),
+        kind: e.kind(),
+    };
     if let Some(dir) = job.log.parent() {
-        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(dir).map_err(log_failure)?;
     }
     let log = if job.append_log {
-        std::fs::OpenOptions::new().create(true).append(true).open(job.log)?
+        std::fs::OpenOptions::new().create(true).append(true).open(job.log)
     } else {
-        File::create(job.log)?
-    };
-    let (reader, writer) = std::io::pipe()?;
+        File::create(job.log)
+    }
+    .map_err(log_failure)?;
+    let start_failure = |e: std::io::Error| Failure::start(&job.program, &e);
+    let (reader, writer) = std::io::pipe().map_err(start_failure)?;
     let mut command = Command::new(&job.program);
     command
         .args(&job.args)
         .current_dir(job.cwd)
         .envs(job.env.iter().map(|(k, v)| (k, v)))
         .stdin(if job.inherit_stdin { Stdio::inherit() } else { Stdio::null() })
-        .stdout(writer.try_clone()?)
+        .stdout(writer.try_clone().map_err(start_failure)?)
         .stderr(writer)
         // Its own process group: signals can be forwarded to the stage and everything it
         // started, and terminal Ctrl-C reaches only betterform, which decides what to do.
@@ -166,7 +227,7 @@ fn spawn(job: &Job<'_>) -> std::io::Result<(Child, PipeReader, File)> {
             command.pre_exec(terminal::take_foreground_in_child);
         }
     }
-    let child = command.spawn()?;
+    let child = command.spawn().map_err(start_failure)?;
     // Our copies of the pipe's write end live in `command`; drop it so EOF can arrive.
     drop(command);
     Ok((child, reader, log))
@@ -175,13 +236,16 @@ fn spawn(job: &Job<'_>) -> std::io::Result<(Child, PipeReader, File)> {
 /// Reads the output and waits for the leader on the calling thread: `poll` on the pipe, with
 /// a timeout so a pending partial line is shown and the leader is checked on while a
 /// straggler keeps the pipe open. No thread per stage, so a stage costs one `vfork`+`exec`.
+///
+/// Returns the exit and the first error writing the log: the command is still waited for
+/// when its log cannot be written (it must not be left running), and it did run.
 fn supervise(
     mut child: Child,
     mut reader: PipeReader,
     log: File,
     max_line: usize,
     on_line: &mut impl FnMut(&str, bool) -> Option<String>,
-) -> std::io::Result<Exit> {
+) -> std::io::Result<(Exit, Option<std::io::Error>)> {
     let pgid = Pid::from_raw(i32::try_from(child.id()).expect("pids fit in i32"));
     let mut log = std::io::BufWriter::new(log);
     let mut log_error = None;
@@ -241,15 +305,13 @@ fn supervise(
     // The end of the output ends its last line.
     lines.flush(true, &mut handle);
     let status = status.expect("the loop ends only after the leader exited");
-    if let Some(e) = log_error {
-        return Err(e);
-    }
-    log.flush()?;
-    Ok(match (status.code(), status.signal()) {
+    let log_error = log_error.or_else(|| log.flush().err());
+    let exit = match (status.code(), status.signal()) {
         (Some(code), _) => Exit::Code(code),
         (None, Some(sig)) => Exit::Signal(sig),
         (None, None) => Exit::Code(-1),
-    })
+    };
+    Ok((exit, log_error))
 }
 
 #[cfg(test)]

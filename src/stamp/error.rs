@@ -11,6 +11,9 @@ pub(crate) enum StampError {
     Ignore { path: PathBuf, message: String },
     #[error("{action} {}: {source}", .path.display())]
     Io { action: &'static str, path: PathBuf, source: std::io::Error },
+    /// A template dir entry that is neither a file, a dir nor a symlink.
+    #[error("{}: a {kind} cannot be stamped; a stage template dir holds only files, dirs and symlinks", .path.display())]
+    Unsupported { path: PathBuf, kind: &'static str },
     #[error("invalid delimiters: {0}")]
     Delimiters(String),
     /// Several template problems at once (syntax checks of many files).

@@ -77,8 +77,10 @@ pub(crate) fn read(root: &Path) -> Result<Vec<Entry>, StampError> {
             let render = !verbatim.matched_path_or_any_parents(path, false).is_ignore();
             Kind::File { bytes, mode, render }
         } else {
-            // Sockets, FIFOs and devices have no place in a template library.
-            continue;
+            // Sockets, FIFOs and devices have no place in a template library, and leaving
+            // one out silently would stamp a stage without a file its author put there.
+            let kind = crate::fsutil::kind_of(&meta.file_type());
+            return Err(StampError::Unsupported { path: path.to_path_buf(), kind });
         };
         entries.push(Entry { rel, kind });
     }

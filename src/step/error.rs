@@ -35,6 +35,9 @@ pub(crate) enum StepError {
     /// Variable substitution in a package's files failed.
     #[error("substitute-in-files {reference}: {}: {message}", .path.display())]
     Substitute { reference: String, path: PathBuf, message: String },
+    /// The step's process could not be started, or ran but could not be logged.
+    #[error(transparent)]
+    Launch(#[from] crate::process::Failure),
     #[error("{action} {}: {source}", .path.display())]
     Io { action: &'static str, path: PathBuf, source: std::io::Error },
 }

@@ -17,7 +17,7 @@ use super::package::Launcher;
 use super::prepare::{Prepared, work_dir};
 use crate::fsutil::write_atomic;
 use crate::mask;
-use crate::process::{self, Exit, Job};
+use crate::process::{self, Exit, Failure, Job};
 use crate::scheduler::Sink;
 use crate::wave::Wave;
 
@@ -252,13 +252,15 @@ pub(crate) fn run(
     match result {
         Err(_) => Ok(Launch::Interrupted),
         Ok(Ok(exit)) => Ok(Launch::Finished { exit, report: interpreter.report }),
-        Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound && meta.launcher == Launcher::Node => {
+        Ok(Err(Failure::Start { kind: std::io::ErrorKind::NotFound, .. }))
+            if meta.launcher == Launcher::Node =>
+        {
             Err(StepError::io("cannot run", program)(std::io::Error::new(
-                e.kind(),
+                std::io::ErrorKind::NotFound,
                 "node is not on PATH; the node launcher needs Node.js",
             )))
         }
-        Ok(Err(e)) => Err(StepError::io("cannot run", program)(e)),
+        Ok(Err(e)) => Err(e.into()),
     }
 }
 

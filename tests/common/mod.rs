@@ -98,8 +98,15 @@ impl Fixture {
     /// A command for the binary in the deployment dir, with `--impl-dir` set and none of the
     /// caller's wave variables leaking in.
     pub fn cmd(&self) -> Command {
+        let mut cmd = self.cmd_without_impl_dir();
+        cmd.arg("--impl-dir").arg(&self.impl_dir);
+        cmd
+    }
+
+    /// [`Fixture::cmd`] without `--impl-dir`: the test names the impl dir its own way.
+    pub fn cmd_without_impl_dir(&self) -> Command {
         let mut cmd = Command::cargo_bin("betterform").unwrap();
-        cmd.current_dir(&self.deploy).env("INTERACTIVE", "false").arg("--impl-dir").arg(&self.impl_dir);
+        cmd.current_dir(&self.deploy).env("INTERACTIVE", "false");
         for var in LEAKY_VARS {
             cmd.env_remove(var);
         }
