@@ -98,14 +98,23 @@ impl Fixture {
     /// A command for the binary in the deployment dir, with `--impl-dir` set and none of the
     /// caller's wave variables leaking in.
     pub fn cmd(&self) -> Command {
-        let mut cmd = self.cmd_without_impl_dir();
+        Command::from_std(self.std_cmd())
+    }
+
+    /// [`Fixture::cmd`] as a `std` command, for tests that spawn and supervise it themselves.
+    pub fn std_cmd(&self) -> std::process::Command {
+        let mut cmd = self.std_cmd_without_impl_dir();
         cmd.arg("--impl-dir").arg(&self.impl_dir);
         cmd
     }
 
     /// [`Fixture::cmd`] without `--impl-dir`: the test names the impl dir its own way.
     pub fn cmd_without_impl_dir(&self) -> Command {
-        let mut cmd = Command::cargo_bin("betterform").unwrap();
+        Command::from_std(self.std_cmd_without_impl_dir())
+    }
+
+    fn std_cmd_without_impl_dir(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("betterform"));
         cmd.current_dir(&self.deploy).env("INTERACTIVE", "false");
         for var in LEAKY_VARS {
             cmd.env_remove(var);
