@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, Parser, Subcommand};
 
 const ABOUT: &str = "Orchestrate a DAG of infrastructure stages: stamp each stage's templates once \
 its dependencies are up, then run its `ctl up` / `ctl down` (or its step package), in parallel.";
@@ -200,4 +201,43 @@ pub(crate) enum ExportFor {
     Up,
     /// Bring it down, dependents first
     Down,
+}
+
+/// The options (clap ids of [`Global`]'s fields) a command acts on. Options are global so they
+/// can come before or after the command; one given on the command line to a command that
+/// ignores it is refused, so `up --json` does not silently print text.
+fn options_of(command: &str) -> &'static [&'static str] {
+    match command {
+        "up" => &[
+            "impl_dir", "jobs", "keep_going", "force", "only", "left_delim", "right_delim", "grace", "output",
+            "report", "junit", "jpath",
+        ],
+        "down" => &["impl_dir", "jobs", "keep_going", "only", "yes", "grace", "output", "report", "junit", "jpath"],
+        "plan" => &["impl_dir", "force", "only", "json", "jpath", "left_delim", "right_delim"],
+        "stamp" => &["impl_dir", "only", "jpath", "left_delim", "right_delim"],
+        "status" => &["impl_dir", "json"],
+        "graph" | "export" => &["impl_dir"],
+        "validate" => &["impl_dir", "json", "jpath", "left_delim", "right_delim"],
+        "config" => &["impl_dir", "jpath"],
+        _ => &[],
+    }
+}
+
+/// Refuses an option given on the command line to a command that would ignore it. Values from
+/// the environment (`BETTERFORM_JOBS`, …) are not refused: they are set for every command.
+pub(crate) fn check_options(matches: &ArgMatches) -> Result<(), String> {
+    let Some((name, sub)) = matches.subcommand() else { return Ok(()) };
+    let cli = Cli::command();
+    for arg in cli.get_arguments() {
+        let id = arg.get_id().as_str();
+        if options_of(name).contains(&id) || sub.value_source(id) != Some(ValueSource::CommandLine) {
+            continue;
+        }
+        let spelled = arg.get_long().map_or_else(|| id.to_string(), |long| format!("--{long}"));
+        let users: Vec<&str> =
+            cli.get_subcommands().map(|c| c.get_name()).filter(|&c| options_of(c).contains(&id)).collect();
+        let hint = if users.is_empty() { String::new() } else { format!(" (it is for {})", users.join(", ")) };
+        return Err(format!("{spelled} does not apply to `{name}`{hint}"));
+    }
+    Ok(())
 }

@@ -27,12 +27,15 @@ mod wave;
 use std::ffi::OsString;
 use std::io::Write;
 
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, FromArgMatches};
 
 /// Runs betterform with `args` (including the program name) and returns the exit code.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
-    let cli = match cli::Cli::try_parse_from(args) {
-        Ok(cli) => cli,
+    let parsed = cli::Cli::command()
+        .try_get_matches_from(args)
+        .and_then(|matches| Ok((cli::Cli::from_arg_matches(&matches)?, matches)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() { 2 } else { 0 };
@@ -42,6 +45,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         let _ = cli::Cli::command().print_help();
         return 0;
     };
+    if let Err(message) = cli::check_options(&matches) {
+        let _ = writeln!(std::io::stderr(), "error: {message}");
+        return 2;
+    }
     match commands::dispatch(command, &cli.global) {
         Ok(()) => 0,
         Err(e) => {

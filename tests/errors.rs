@@ -190,3 +190,21 @@ fn bookkeeping_failures_exit_4_not_1() {
     assert!(err.contains("state/journal"), "{err}");
     assert_eq!(f.read("trace.log"), trace, "nothing ran");
 }
+
+#[test]
+fn an_option_the_command_would_ignore_is_refused() {
+    let f = diamond();
+    let err = f.run(&["up", "--json"]).expect(2).stderr();
+    assert_eq!(err, "error: --json does not apply to `up` (it is for plan, status, validate)\n");
+    assert!(!f.exists("genfiles"), "nothing ran");
+    let err = f.run(&["status", "--report", "x.json"]).expect(2).stderr();
+    assert_eq!(err, "error: --report does not apply to `status` (it is for up, down)\n");
+    let err = f.run(&["config", "-k", "-B", "--only"]).expect(2).stderr();
+    assert!(err.starts_with("error: --keep-going does not apply to `config`"), "{err}");
+    // Before the command counts the same; what applies is accepted either side.
+    f.run(&["--json", "graph"]).expect(2);
+    f.run(&["--json", "status"]).expect(0);
+    f.run(&["plan", "-B", "--only", "final"]).expect(0);
+    // The environment sets options for every command: not an error.
+    f.cmd().arg("status").env("BETTERFORM_JOBS", "3").assert().code(0);
+}
