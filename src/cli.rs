@@ -112,6 +112,10 @@ pub(crate) enum Command {
         /// Stages to bring down, with everything that depends on them
         #[arg(value_name = "STAGE")]
         stages: Vec<String>,
+        /// Bring down orphaned stages instead: recorded up but no longer in the DAG file
+        /// (newest first, one at a time, from their stamped dirs); STAGEs pick some of them
+        #[arg(long)]
+        orphans: bool,
     },
     /// Show, without changing anything, what `up` would do and why (with each step's manifest)
     Plan {
@@ -209,10 +213,22 @@ pub(crate) enum ExportFor {
 fn options_of(command: &str) -> &'static [&'static str] {
     match command {
         "up" => &[
-            "impl_dir", "jobs", "keep_going", "force", "only", "left_delim", "right_delim", "grace", "output",
-            "report", "junit", "jpath",
+            "impl_dir",
+            "jobs",
+            "keep_going",
+            "force",
+            "only",
+            "left_delim",
+            "right_delim",
+            "grace",
+            "output",
+            "report",
+            "junit",
+            "jpath",
         ],
-        "down" => &["impl_dir", "jobs", "keep_going", "only", "yes", "grace", "output", "report", "junit", "jpath"],
+        "down" => {
+            &["impl_dir", "jobs", "keep_going", "only", "yes", "grace", "output", "report", "junit", "jpath"]
+        }
         "plan" => &["impl_dir", "force", "only", "json", "jpath", "left_delim", "right_delim"],
         "stamp" => &["impl_dir", "only", "jpath", "left_delim", "right_delim"],
         "status" => &["impl_dir", "json"],
@@ -236,7 +252,8 @@ pub(crate) fn check_options(matches: &ArgMatches) -> Result<(), String> {
         let spelled = arg.get_long().map_or_else(|| id.to_string(), |long| format!("--{long}"));
         let users: Vec<&str> =
             cli.get_subcommands().map(|c| c.get_name()).filter(|&c| options_of(c).contains(&id)).collect();
-        let hint = if users.is_empty() { String::new() } else { format!(" (it is for {})", users.join(", ")) };
+        let hint =
+            if users.is_empty() { String::new() } else { format!(" (it is for {})", users.join(", ")) };
         return Err(format!("{spelled} does not apply to `{name}`{hint}"));
     }
     Ok(())

@@ -261,6 +261,27 @@ impl Dag {
     }
 }
 
+impl Dag {
+    /// A DAG in which each stage depends on the next one: `down` goes through `names` in their
+    /// order, one at a time. For stages no DAG file declares any more (orphans), whose real
+    /// dependencies are unknown.
+    pub(crate) fn chain(names: &[String]) -> Dag {
+        let nowhere = Pos { line: 0, col: 0 };
+        let name = |text: &String| crate::dagfile::Name { text: text.clone(), pos: nowhere };
+        let decls: Vec<Decl> = names
+            .iter()
+            .enumerate()
+            .map(|(i, stage)| Decl {
+                kind: DeclKind::DefineStage,
+                pos: nowhere,
+                stages: vec![name(stage)],
+                deps: names.get(i + 1).map(name).into_iter().collect(),
+            })
+            .collect();
+        Dag::from_decls(&decls).expect("distinct names in a chain make a valid DAG")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -336,6 +336,34 @@ impl StateStore {
         }
     }
 
+    /// Stages with a record that says they may still be up (anything but `down`) and that are
+    /// not in the DAG any more: removed from `betterform_dag.mk` while up. Their resources
+    /// still exist; `down --orphans` takes them down. Newest first: a stage added later
+    /// may depend on one added earlier, never the other way round.
+    pub(crate) fn orphans(&self) -> Result<Vec<(String, StageState)>, StateError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(StateError::Io { action: "list", path: self.dir.clone(), source }),
+        };
+        let mut orphans = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(self.io("list", &self.dir))?;
+            let file_name = entry.file_name();
+            let Some(stage) = file_name.to_str().and_then(|n| n.strip_suffix(".json")) else { continue };
+            if stage.is_empty() || stage.starts_with('.') || self.stages.iter().any(|s| s == stage) {
+                continue;
+            }
+            let state = self.load(stage)?;
+            if !matches!(state.status, Status::Down | Status::Never) {
+                orphans.push((stage.to_string(), state));
+            }
+        }
+        // RFC 3339 UTC timestamps of one format sort as text.
+        orphans.sort_by(|(a, sa), (b, sb)| sb.started.cmp(&sa.started).then_with(|| a.cmp(b)));
+        Ok(orphans)
+    }
+
     fn sync(&self, records: &[PathBuf]) -> Result<(), StateError> {
         for path in records {
             sync_record(path).map_err(self.io("sync", path))?;

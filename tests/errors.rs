@@ -95,7 +95,8 @@ fn a_stage_with_both_ctl_and_step_json_is_refused() {
     let err = f.run(&["validate"]).expect(2).stderr();
     assert!(err.contains("betterform_dag.mk:3:"), "{err}");
     assert!(
-        err.contains("stage 'parallel_a': ") && err.contains("holds both an executable 'ctl' and a 'step.json'"),
+        err.contains("stage 'parallel_a': ")
+            && err.contains("holds both an executable 'ctl' and a 'step.json'"),
         "{err}"
     );
 }
@@ -129,7 +130,9 @@ fn a_missing_interpreter_is_named_with_its_line() {
     with_ctl(&f, "state_storage", "#!/nonexistent/bash -eu\necho hi\n");
     let err = f.run(&["up"]).expect(1).stderr();
     assert!(
-        err.contains("its interpreter '/nonexistent/bash' (line 1: '#!/nonexistent/bash -eu') does not exist"),
+        err.contains(
+            "its interpreter '/nonexistent/bash' (line 1: '#!/nonexistent/bash -eu') does not exist"
+        ),
         "{err}"
     );
     assert!(err.contains("genfiles/state_storage/ctl"), "names the ctl: {err}");

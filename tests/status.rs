@@ -97,3 +97,43 @@ fn a_closed_pipe_ends_output_quietly() {
         assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{command}: nothing on stderr");
     }
 }
+
+#[test]
+fn stages_removed_from_the_dag_while_up_are_listed_and_taken_down_newest_first() {
+    let f = Fixture::new("diamond");
+    f.write("config.jsonnet", "{ region: 'eu-north-1' }");
+    f.run(&["up", "-j", "1"]).expect(0);
+    // parallel_b and final leave the DAG (and the library) while their resources are up.
+    f.write_impl(
+        "betterform_dag.mk",
+        "$(call define_stage, state_storage, )\n$(call define_stage, parallel_a, state_storage)\n",
+    );
+    std::fs::remove_dir_all(f.impl_dir.join("final")).unwrap();
+    std::fs::remove_dir_all(f.impl_dir.join("parallel_b")).unwrap();
+    let note = "orphaned: final (up), parallel_b (up): recorded but no longer in the DAG file; `betterform down --orphans` takes them down";
+    let status = f.run(&["status"]).expect(0).stdout();
+    assert!(status.ends_with(&format!("{note}\n")), "{status}");
+    let plan = f.run(&["plan"]).expect(0).stdout();
+    assert!(plan.ends_with(&format!("plan: 0 to run, 2 up to date, 0 blocked\n{note}\n")), "{plan}");
+    let json: serde_json::Value =
+        serde_json::from_str(&f.run(&["status", "--json"]).expect(0).stdout()).unwrap();
+    assert_eq!(json["orphans"][0]["name"], "final");
+    assert_eq!(json["orphans"][1]["status"], "up");
+    let json: serde_json::Value =
+        serde_json::from_str(&f.run(&["plan", "--json"]).expect(0).stdout()).unwrap();
+    assert_eq!(json["orphans"].as_array().unwrap().len(), 2);
+
+    // A name that is not an orphan is refused; a plain `down` leaves orphans alone.
+    let err = f.run(&["down", "--orphans", "parallel_a"]).expect(2).stderr();
+    assert!(err.contains("'parallel_a' is not an orphaned stage (orphans: final, parallel_b)"), "{err}");
+    let before = f.started("down");
+    f.run(&["down", "--orphans"]).expect(0);
+    let downed: Vec<String> = f.started("down").into_iter().skip(before.len()).collect();
+    assert_eq!(downed, ["final", "parallel_b"], "from their stamped dirs, newest first");
+    assert!(!f.exists("output/final") && !f.exists("output/parallel_b"));
+    assert!(f.exists("output/parallel_a/output.json"), "stages in the DAG are not touched");
+    let status = f.run(&["status"]).expect(0).stdout();
+    assert!(!status.contains("orphaned"), "{status}");
+    let err = f.run(&["down", "--orphans"]).expect(0).stderr();
+    assert!(err.contains("no orphaned stages"), "{err}");
+}

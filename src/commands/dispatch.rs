@@ -6,7 +6,7 @@ use crate::error::Error;
 pub(crate) fn dispatch(command: Command, global: &Global) -> Result<(), Error> {
     match command {
         Command::Up { stages } => super::up::up(global, &stages),
-        Command::Down { stages } => super::down::down(global, &stages),
+        Command::Down { stages, orphans } => super::down::down(global, &stages, orphans),
         Command::Plan { stages } => super::plan::plan(global, &stages),
         Command::Stamp { stages } => super::stamp::stamp(global, &stages),
         Command::Status => super::status::status(global),

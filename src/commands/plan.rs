@@ -113,8 +113,11 @@ pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
     let position = |name: &str| dag.order().iter().position(|&s| dag.name(s) == name);
     rows.sort_by_key(|(wave, name, ..)| (*wave, position(name)));
 
+    let orphans = project.state.orphans().map_err(|e| Error::Bookkeeping(e.into()))?;
     let mut out = std::io::stdout().lock();
     if global.json {
+        let orphans: Vec<_> =
+            orphans.iter().map(|(name, s)| json!({ "name": name, "status": s.status.as_str() })).collect();
         let stages: Vec<_> = rows
             .iter()
             .map(|(wave, name, action, reason, manifest)| {
@@ -126,7 +129,8 @@ pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
                 row
             })
             .collect();
-        let text = serde_json::to_string_pretty(&json!({ "stages": stages })).expect("JSON serializes");
+        let text = serde_json::to_string_pretty(&json!({ "stages": stages, "orphans": orphans }))
+            .expect("JSON serializes");
         let _ = writeln!(out, "{text}");
         return Ok(());
     }
@@ -150,7 +154,20 @@ pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
         count(Action::Skip),
         count(Action::Blocked)
     );
+    if !orphans.is_empty() {
+        let _ = writeln!(out, "{}", orphan_note(&orphans));
+    }
     Ok(())
+}
+
+/// What `plan` and `status` say of orphaned stages: `up` never touches them again.
+pub(crate) fn orphan_note(orphans: &[(String, crate::state::StageState)]) -> String {
+    let list: Vec<String> =
+        orphans.iter().map(|(name, s)| format!("{name} ({})", s.status.as_str())).collect();
+    format!(
+        "orphaned: {}: recorded but no longer in the DAG file; `betterform down --orphans` takes them down",
+        list.join(", ")
+    )
 }
 
 /// Prepares a step-package stage's `up` step from its in-memory render (nothing is written):

@@ -10,6 +10,7 @@ use crate::cli::Global;
 use crate::error::Error;
 use crate::project::Project;
 use crate::report::format_duration;
+use crate::state::StageState;
 
 use super::run::display_path;
 
@@ -22,25 +23,26 @@ pub(crate) fn status(global: &Global) -> Result<(), Error> {
         let state = store.load(name).map_err(|e| Error::Bookkeeping(e.into()))?;
         rows.push((name, state));
     }
+    let orphans = store.orphans().map_err(|e| Error::Bookkeeping(e.into()))?;
     let mut out = std::io::stdout().lock();
     // Output errors (a closed pipe: `betterform status | head`) end the command quietly.
     if global.json {
-        let stages: Vec<_> = rows
-            .iter()
-            .map(|(name, s)| {
-                json!({
-                    "name": name,
-                    "status": s.status.as_str(),
-                    "last_command": s.last_command,
-                    "started": s.started,
-                    "ended": s.ended,
-                    "duration_ms": s.duration_ms,
-                    "log": s.log,
-                    "exit_code": s.exit_code,
-                })
+        let row = |(name, s): &(&str, StageState)| {
+            json!({
+                "name": name,
+                "status": s.status.as_str(),
+                "last_command": s.last_command,
+                "started": s.started,
+                "ended": s.ended,
+                "duration_ms": s.duration_ms,
+                "log": s.log,
+                "exit_code": s.exit_code,
             })
-            .collect();
-        let text = serde_json::to_string_pretty(&json!({ "stages": stages })).expect("JSON serializes");
+        };
+        let stages: Vec<_> = rows.iter().map(row).collect();
+        let orphans: Vec<_> = orphans.iter().map(|(name, s)| row(&(name.as_str(), s.clone()))).collect();
+        let text = serde_json::to_string_pretty(&json!({ "stages": stages, "orphans": orphans }))
+            .expect("JSON serializes");
         let _ = writeln!(out, "{text}");
         return Ok(());
     }
@@ -69,6 +71,9 @@ pub(crate) fn status(global: &Global) -> Result<(), Error> {
         if writeln!(out, "{}", line.join("  ").trim_end()).is_err() {
             break;
         }
+    }
+    if !orphans.is_empty() {
+        let _ = writeln!(out, "{}", super::plan::orphan_note(&orphans));
     }
     Ok(())
 }

@@ -5,4 +5,4 @@ mod lexer;
 mod parser;
 
 pub use error::{DagError, DagFileError, Pos};
-pub use parser::{Decl, DeclKind, parse};
+pub use parser::{Decl, DeclKind, Name, parse};
