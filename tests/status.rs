@@ -66,7 +66,7 @@ fn status_reports_each_stage_as_table_and_json_without_writing() {
 fn status_names_a_corrupt_state_file() {
     let f = Fixture::new("diamond");
     f.write("genfiles/.betterform/state/final.json", "[]");
-    let err = f.run(&["status"]).expect(1).stderr();
+    let err = f.run(&["status"]).expect(4).stderr();
     assert!(err.contains("final.json is corrupt"), "{err}");
 }
 
