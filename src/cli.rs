@@ -25,8 +25,11 @@ stage as absolute paths):
   CONFIG_JSON_FILE     evaluated configuration [default: $GENFILES/config.json]
   INTERACTIVE          exactly 'false' means never prompt [default: true]
 
+Options apply only to the commands that use them; one given to another command is refused.
+
 Exit status: 0 success, 1 a stage failed, 2 bad usage or bad input (nothing was run),
-3 another run holds the lock, 130 interrupted (SIGINT), 143 terminated (SIGTERM).";
+3 another run holds the lock, 4 no stage failed but betterform could not read or write its own
+files (lock, state, journal, report), 130 interrupted (SIGINT), 143 terminated (SIGTERM).";
 
 #[derive(Debug, Parser)]
 #[command(name = "betterform", version, about = ABOUT, after_help = AFTER_HELP)]
