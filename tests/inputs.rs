@@ -192,7 +192,7 @@ fn shipped_man_pages_match_the_cli() {
         );
         pages += 1;
     }
-    assert_eq!(pages, 11, "one page for betterform and one per command");
+    assert_eq!(pages, 12, "one page for betterform and one per command");
     let mut cmd = assert_cmd::Command::cargo_bin("betterform").unwrap();
     let err =
         common::Run(cmd.env_remove("IMPL_DIR").args(["man", "upp"]).output().unwrap()).expect(2).stderr();
