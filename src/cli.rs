@@ -32,8 +32,11 @@ Exit status: 0 success, 1 a stage failed, 2 bad usage or bad input (nothing was 
 files (lock, state, journal, report), 130 interrupted (SIGINT), 143 terminated (SIGTERM).";
 
 #[derive(Debug, Parser)]
-#[command(name = "betterform", version, about = ABOUT, after_help = AFTER_HELP)]
+#[command(name = "betterform", version, about = ABOUT, after_help = AFTER_HELP, disable_version_flag = true)]
 pub(crate) struct Cli {
+    /// Print version (long only: -V is the jsonnet CLI's --ext-str)
+    #[arg(long, action = clap::ArgAction::Version)]
+    version: Option<bool>,
     #[command(subcommand)]
     pub(crate) command: Option<Command>,
     #[command(flatten)]
@@ -98,9 +101,63 @@ pub(crate) struct Global {
     pub(crate) junit: Option<PathBuf>,
 
     /// Add a jsonnet library search dir (repeatable; searched before JSONNET_PATH)
-    #[arg(short = 'J', long = "jpath", value_name = "DIR", global = true)]
+    #[arg(short = 'J', long = "jpath", value_name = "DIR", global = true, help_heading = JSONNET)]
     pub(crate) jpath: Vec<PathBuf>,
+
+    /// std.extVar(NAME) is the string VALUE; a bare NAME takes the environment variable NAME
+    #[arg(short = 'V', long, value_name = "NAME[=VALUE]", global = true, help_heading = JSONNET)]
+    pub(crate) ext_str: Vec<String>,
+
+    /// std.extVar(NAME) is the contents of FILE, as a string
+    #[arg(long, value_name = "NAME=FILE", global = true, help_heading = JSONNET)]
+    pub(crate) ext_str_file: Vec<String>,
+
+    /// std.extVar(NAME) is the value of jsonnet CODE; a bare NAME takes the environment variable NAME
+    #[arg(long, value_name = "NAME[=CODE]", global = true, help_heading = JSONNET)]
+    pub(crate) ext_code: Vec<String>,
+
+    /// std.extVar(NAME) is the value of the jsonnet file FILE
+    #[arg(long, value_name = "NAME=FILE", global = true, help_heading = JSONNET)]
+    pub(crate) ext_code_file: Vec<String>,
+
+    /// A config that is a top-level function gets NAME as the string VALUE (bare NAME: from the environment)
+    #[arg(short = 'A', long, value_name = "NAME[=VALUE]", global = true, help_heading = JSONNET)]
+    pub(crate) tla_str: Vec<String>,
+
+    /// Top-level argument NAME is the contents of FILE, as a string
+    #[arg(long, value_name = "NAME=FILE", global = true, help_heading = JSONNET)]
+    pub(crate) tla_str_file: Vec<String>,
+
+    /// Top-level argument NAME is the value of jsonnet CODE (bare NAME: from the environment)
+    #[arg(long, value_name = "NAME[=CODE]", global = true, help_heading = JSONNET)]
+    pub(crate) tla_code: Vec<String>,
+
+    /// Top-level argument NAME is the value of the jsonnet file FILE
+    #[arg(long, value_name = "NAME=FILE", global = true, help_heading = JSONNET)]
+    pub(crate) tla_code_file: Vec<String>,
+
+    /// Deepest jsonnet call stack allowed, as the jsonnet CLI's --max-stack
+    #[arg(long, value_name = "N", env = "BETTERFORM_MAX_STACK", default_value_t = 500, global = true,
+          value_parser = clap::value_parser!(u32).range(1..100_000), help_heading = JSONNET)]
+    pub(crate) max_stack: u32,
 }
+
+/// The help heading of the jsonnet CLI's options.
+const JSONNET: &str = "Jsonnet options (config evaluation: up, down, plan, stamp, validate, config)";
+
+/// The ids of the options that feed config evaluation.
+const JSONNET_OPTIONS: [&str; 10] = [
+    "jpath",
+    "ext_str",
+    "ext_str_file",
+    "ext_code",
+    "ext_code_file",
+    "tla_str",
+    "tla_str_file",
+    "tla_code",
+    "tla_code_file",
+    "max_stack",
+];
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
@@ -227,19 +284,23 @@ fn options_of(command: &str) -> &'static [&'static str] {
             "output",
             "report",
             "junit",
-            "jpath",
         ],
-        "down" => {
-            &["impl_dir", "jobs", "keep_going", "only", "yes", "grace", "output", "report", "junit", "jpath"]
-        }
-        "plan" => &["impl_dir", "force", "only", "json", "jpath", "left_delim", "right_delim"],
-        "stamp" => &["impl_dir", "only", "jpath", "left_delim", "right_delim"],
+        "down" => &["impl_dir", "jobs", "keep_going", "only", "yes", "grace", "output", "report", "junit"],
+        "plan" => &["impl_dir", "force", "only", "json", "left_delim", "right_delim"],
+        "stamp" => &["impl_dir", "only", "left_delim", "right_delim"],
         "status" => &["impl_dir", "json"],
         "graph" | "export" => &["impl_dir"],
-        "validate" => &["impl_dir", "json", "jpath", "left_delim", "right_delim"],
-        "config" => &["impl_dir", "jpath"],
+        "validate" => &["impl_dir", "json", "left_delim", "right_delim"],
+        "config" => &["impl_dir"],
         _ => &[],
     }
+}
+
+/// Whether `command` uses the option `id`: its own, plus the jsonnet options for every command
+/// that evaluates the config.
+fn applies(command: &str, id: &str) -> bool {
+    let evaluates_config = matches!(command, "up" | "down" | "plan" | "stamp" | "validate" | "config");
+    options_of(command).contains(&id) || (evaluates_config && JSONNET_OPTIONS.contains(&id))
 }
 
 /// Refuses an option given on the command line to a command that would ignore it. Values from
@@ -247,14 +308,14 @@ fn options_of(command: &str) -> &'static [&'static str] {
 pub(crate) fn check_options(matches: &ArgMatches) -> Result<(), String> {
     let Some((name, sub)) = matches.subcommand() else { return Ok(()) };
     let cli = Cli::command();
-    for arg in cli.get_arguments() {
+    for arg in cli.get_arguments().filter(|arg| arg.is_global_set()) {
         let id = arg.get_id().as_str();
-        if options_of(name).contains(&id) || sub.value_source(id) != Some(ValueSource::CommandLine) {
+        if applies(name, id) || sub.value_source(id) != Some(ValueSource::CommandLine) {
             continue;
         }
         let spelled = arg.get_long().map_or_else(|| id.to_string(), |long| format!("--{long}"));
         let users: Vec<&str> =
-            cli.get_subcommands().map(|c| c.get_name()).filter(|&c| options_of(c).contains(&id)).collect();
+            cli.get_subcommands().map(|c| c.get_name()).filter(|&c| applies(c, id)).collect();
         let hint =
             if users.is_empty() { String::new() } else { format!(" (it is for {})", users.join(", ")) };
         return Err(format!("{spelled} does not apply to `{name}`{hint}"));

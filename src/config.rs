@@ -1,17 +1,105 @@
 //! Configuration: `CONFIG_JSONNET_FILE` evaluated by the embedded jsonnet engine (jrsonnet),
-//! with imports resolved relative to the importing file, then `-J` dirs, then `JSONNET_PATH`.
+//! with imports resolved relative to the importing file, then `-J` dirs, then `JSONNET_PATH`,
+//! and the jsonnet CLI's inputs (external variables, top-level arguments, `--max-stack`).
 //! The result is what templates see as `cfg` and what `CONFIG_JSON_FILE` holds.
+//!
+//! Evaluation runs on a thread of its own with a large stack: the engine's parser and
+//! manifester recurse once per nesting level, and a deeply nested input would otherwise
+//! overflow the main thread's stack, which aborts the whole process.
 
 use std::path::{Path, PathBuf};
 
 use jrsonnet_evaluator::error::ErrorKind;
 use jrsonnet_evaluator::manifest::JsonFormat;
+use jrsonnet_evaluator::tla::TlaArg;
 use jrsonnet_evaluator::trace::PathResolver;
-use jrsonnet_evaluator::{FileImportResolver, State};
+use jrsonnet_evaluator::{FileImportResolver, IStr, State};
 use jrsonnet_evaluator::{Source, Span};
 
 use crate::fsutil::write_atomic_if_changed;
 use crate::wave::Wave;
+
+/// The jsonnet CLI's inputs besides the file, as `jsonnet` spells them.
+#[derive(Debug, Clone)]
+pub(crate) struct JsonnetArgs {
+    /// `-J` dirs, searched before `JSONNET_PATH`.
+    pub(crate) jpath: Vec<PathBuf>,
+    /// `-V/--ext-str`, `--ext-code` and their `-file` forms: `std.extVar(name)`.
+    pub(crate) ext: Vec<(String, External)>,
+    /// `-A/--tla-str`, `--tla-code` and their `-file` forms: arguments of a config that is a
+    /// top-level function.
+    pub(crate) tla: Vec<(String, External)>,
+    /// Deepest jsonnet call stack allowed (`--max-stack`; the C++ CLI's default is 500).
+    pub(crate) max_stack: usize,
+}
+
+/// One external variable or top-level argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum External {
+    /// A string value.
+    Str(String),
+    /// Jsonnet code, evaluated.
+    Code(String),
+    /// The contents of a file, as a string.
+    StrFile(PathBuf),
+    /// A jsonnet file, evaluated (its imports relative to it).
+    CodeFile(PathBuf),
+}
+
+/// Which `--ext-*`/`--tla-*` option a value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ExternalKind {
+    Str,
+    Code,
+    StrFile,
+    CodeFile,
+}
+
+impl External {
+    /// Parses `NAME=VALUE` as the jsonnet CLI does; a bare `NAME` of a string or code
+    /// variable takes its value from the environment variable of that name (the CI form).
+    pub(crate) fn parse(option: &str, kind: ExternalKind, spec: &str) -> Result<(String, External), String> {
+        let (name, value) = match spec.split_once('=') {
+            Some((name, value)) => (name, Some(value.to_string())),
+            None => (spec, None),
+        };
+        if name.is_empty() {
+            return Err(format!("{option} '{spec}': expected NAME=VALUE"));
+        }
+        let value = match (value, kind) {
+            (Some(value), _) => value,
+            (None, ExternalKind::Str | ExternalKind::Code) => std::env::var(name).map_err(|_| {
+                format!("{option} {name}: no value given and no environment variable {name} is set")
+            })?,
+            (None, _) => return Err(format!("{option} '{spec}': expected NAME=FILE")),
+        };
+        let external = match kind {
+            ExternalKind::Str => External::Str(value),
+            ExternalKind::Code => External::Code(value),
+            ExternalKind::StrFile => External::StrFile(PathBuf::from(value)),
+            ExternalKind::CodeFile => External::CodeFile(PathBuf::from(value)),
+        };
+        Ok((name.to_string(), external))
+    }
+
+    fn to_tla_arg(&self) -> Result<TlaArg, std::io::Error> {
+        Ok(match self {
+            External::Str(s) => TlaArg::String(s.as_str().into()),
+            External::Code(code) => TlaArg::InlineCode(code.clone()),
+            External::StrFile(path) => {
+                TlaArg::String(String::from_utf8_lossy(&crate::fsutil::read_regular(path)?).as_ref().into())
+            }
+            External::CodeFile(path) => {
+                crate::fsutil::read_regular(path)?;
+                TlaArg::Import(std::path::absolute(path)?.to_string_lossy().into_owned())
+            }
+        })
+    }
+}
+
+/// The evaluation thread's stack. Reserved, not committed: pages are touched only as deep as
+/// an evaluation goes. Enough for thousands of nesting levels in debug builds.
+const EVAL_STACK: usize = 1 << 30;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ConfigError {
@@ -58,8 +146,8 @@ pub(crate) fn search_path(jpath: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 /// Evaluates (or reads) the configuration without writing anything.
-pub(crate) fn load(wave: &Wave, jpath: &[PathBuf]) -> Result<Config, ConfigError> {
-    let config = load_any(wave, jpath)?;
+pub(crate) fn load(wave: &Wave, args: &JsonnetArgs) -> Result<Config, ConfigError> {
+    let config = load_any(wave, args)?;
     let kind = match &config.value {
         serde_json::Value::Object(_) => return Ok(config),
         serde_json::Value::Array(_) => "an array",
@@ -69,24 +157,26 @@ pub(crate) fn load(wave: &Wave, jpath: &[PathBuf]) -> Result<Config, ConfigError
         serde_json::Value::Null => "null",
     };
     let path = match config.origin {
-        Origin::Jsonnet => wave.config_jsonnet_file.clone(),
+        Origin::Jsonnet => wave.config_jsonnet_file.clone().expect("jsonnet evaluated a file"),
         Origin::JsonFile | Origin::Empty => wave.config_json_file.clone(),
     };
     Err(ConfigError::NotObject { path, kind })
 }
 
-fn load_any(wave: &Wave, jpath: &[PathBuf]) -> Result<Config, ConfigError> {
-    let file = &wave.config_jsonnet_file;
-    // `symlink_metadata`: a dangling symlink is there, and unreadable, not absent.
-    if file.symlink_metadata().is_ok() {
-        // Read once here, so a file jsonnet could not read (a FIFO, a directory, no
-        // permission) is reported in plain words, not as the engine's debug text.
-        crate::fsutil::read_regular(file)
-            .map_err(|source| ConfigError::Read { path: file.clone(), source })?;
-        return evaluate(file, &search_path(jpath), wave);
-    }
-    if wave.config_jsonnet_explicit {
-        return Err(ConfigError::Missing(file.clone()));
+fn load_any(wave: &Wave, args: &JsonnetArgs) -> Result<Config, ConfigError> {
+    // A blank CONFIG_JSONNET_FILE means no jsonnet: CONFIG_JSON_FILE is used as it is.
+    if let Some(file) = &wave.config_jsonnet_file {
+        // `symlink_metadata`: a dangling symlink is there, and unreadable, not absent.
+        if file.symlink_metadata().is_ok() {
+            // Read once here, so a file jsonnet could not read (a FIFO, a directory, no
+            // permission) is reported in plain words, not as the engine's debug text.
+            crate::fsutil::read_regular(file)
+                .map_err(|source| ConfigError::Read { path: file.clone(), source })?;
+            return evaluate_on_big_stack(file, args, wave);
+        }
+        if wave.config_jsonnet_explicit {
+            return Err(ConfigError::Missing(file.clone()));
+        }
     }
     let json_file = &wave.config_json_file;
     match crate::fsutil::read_regular(json_file) {
@@ -119,18 +209,51 @@ pub(crate) fn write(wave: &Wave, config: &Config) -> Result<bool, ConfigError> {
         .map_err(|source| ConfigError::Write { path: path.clone(), source })
 }
 
-fn evaluate(file: &Path, search: &[PathBuf], wave: &Wave) -> Result<Config, ConfigError> {
-    let fail = |message: String| ConfigError::Jsonnet { path: file.to_path_buf(), message };
-    let context = jrsonnet_stdlib::ContextInitializer::new(PathResolver::new_cwd_fallback());
+/// [`evaluate`] on a thread with [`EVAL_STACK`] of stack (see the module docs); an input
+/// nested so deeply that it exhausts even that ends the process with exit 2 and a message.
+fn evaluate_on_big_stack(file: &Path, args: &JsonnetArgs, wave: &Wave) -> Result<Config, ConfigError> {
     let env_json = serde_json::to_string(&wave.env_map()).expect("a string map serializes");
+    let message = format!(
+        "error: jsonnet evaluation of {} failed: nested too deeply for the evaluator's stack ({} MiB); \
+         flatten the deepest nesting\n",
+        file.display(),
+        EVAL_STACK >> 20
+    );
+    crate::stack_guard::run(EVAL_STACK, message, || evaluate(file, args, env_json))
+        .map_err(|source| ConfigError::Read { path: file.to_path_buf(), source })?
+}
+
+fn evaluate(file: &Path, args: &JsonnetArgs, env_json: String) -> Result<Config, ConfigError> {
+    let fail = |message: String| ConfigError::Jsonnet { path: file.to_path_buf(), message };
+    // Absolute: `std.thisFile` is the file's absolute path, as the original betterform gave
+    // it to the jsonnet CLI (configs derive their region from their own directory).
+    let context = jrsonnet_stdlib::ContextInitializer::new(PathResolver::Absolute);
     context.add_ext_code("env", env_json).map_err(|e| fail(e.to_string()))?;
+    let input = |(name, external): &(String, External)| {
+        external.to_tla_arg().map(|arg| (IStr::from(name.as_str()), arg)).map_err(|e| {
+            let path = match external {
+                External::StrFile(p) | External::CodeFile(p) => p.display().to_string(),
+                External::Str(_) | External::Code(_) => String::new(),
+            };
+            fail(format!("  cannot read {path} (for '{name}'): {e}"))
+        })
+    };
+    for ext in &args.ext {
+        let (name, arg) = input(ext)?;
+        context.settings_mut().ext_vars.insert(name, arg);
+    }
+    // IStr's hash does not depend on its interior (an interned string's refcount).
+    #[allow(clippy::mutable_key_type)]
+    let tla = args.tla.iter().map(input).collect::<Result<std::collections::HashMap<_, _>, _>>()?;
     let mut builder = State::builder();
-    builder.import_resolver(FileImportResolver::new(search.to_vec())).context_initializer(context);
+    builder.import_resolver(FileImportResolver::new(search_path(&args.jpath))).context_initializer(context);
     let state = builder.build();
     // The guard must outlive manifestation: ext-code is evaluated lazily inside it.
     let _guard = state.enter();
-    let format_error = |e: jrsonnet_evaluator::Error| fail(format_jsonnet_error(file, &e));
+    let _depth = jrsonnet_evaluator::stack::limit_stack_depth(args.max_stack);
+    let format_error = |e: jrsonnet_evaluator::Error| fail(format_jsonnet_error(file, &e, args.max_stack));
     let value = state.import(file).map_err(format_error)?;
+    let value = jrsonnet_evaluator::apply_tla(&tla, value).map_err(format_error)?;
     let text = value.manifest(JsonFormat::default()).map_err(format_error)?;
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| fail(format!("result is not JSON: {e}")))?;
@@ -155,7 +278,7 @@ fn span_location(span: &Span) -> String {
 /// Renders a jsonnet error so that every line starts with the `file:line:col` it is about:
 /// syntax errors, each static-analysis finding (undefined locals, …), and runtime errors with
 /// their stack, innermost first.
-fn format_jsonnet_error(file: &Path, e: &jrsonnet_evaluator::Error) -> String {
+fn format_jsonnet_error(file: &Path, e: &jrsonnet_evaluator::Error, max_stack: usize) -> String {
     let file = PathResolver::new_cwd_fallback().resolve(file);
     let mut lines = Vec::new();
     match e.error() {
@@ -171,6 +294,12 @@ fn format_jsonnet_error(file: &Path, e: &jrsonnet_evaluator::Error) -> String {
             }
         }
         kind => {
+            let kind = match kind {
+                ErrorKind::StackOverflow => format!(
+                    "stack overflow: more than {max_stack} nested calls; reduce the recursion or raise --max-stack"
+                ),
+                kind => kind.to_string(),
+            };
             let first = e.trace().0.iter().find_map(|el| el.location.as_ref());
             match first {
                 Some(span) => lines.push(format!("  {}: {kind}", span_location(span))),

@@ -19,6 +19,7 @@ mod process;
 mod project;
 mod report;
 mod scheduler;
+mod stack_guard;
 mod stamp;
 mod state;
 mod step;

@@ -450,7 +450,7 @@ mod tests {
             impl_dir: root.to_path_buf(),
             genfiles: root.to_path_buf(),
             output_dir: root.join("output"),
-            config_jsonnet_file: root.join("config.jsonnet"),
+            config_jsonnet_file: Some(root.join("config.jsonnet")),
             config_jsonnet_explicit: false,
             config_json_file: root.join("config.json"),
             interactive: "false".into(),

@@ -17,7 +17,9 @@ pub(crate) struct Wave {
     pub(crate) impl_dir: PathBuf,
     pub(crate) genfiles: PathBuf,
     pub(crate) output_dir: PathBuf,
-    pub(crate) config_jsonnet_file: PathBuf,
+    /// `None` when `CONFIG_JSONNET_FILE` is set but blank: no jsonnet, `CONFIG_JSON_FILE` is
+    /// used as it is.
+    pub(crate) config_jsonnet_file: Option<PathBuf>,
     /// Whether `CONFIG_JSONNET_FILE` was set explicitly (then it must exist).
     pub(crate) config_jsonnet_explicit: bool,
     pub(crate) config_json_file: PathBuf,
@@ -68,8 +70,11 @@ impl Wave {
         let genfiles = absolute(&env_path("GENFILES").unwrap_or_else(|| "genfiles".into()))?;
         let output_dir = absolute(&env_path("OUTPUT_DIR").unwrap_or_else(|| "output".into()))?;
         let explicit_jsonnet = env_path("CONFIG_JSONNET_FILE");
-        let config_jsonnet_file =
-            absolute(explicit_jsonnet.as_deref().unwrap_or(Path::new("config.jsonnet")))?;
+        let blank_jsonnet = std::env::var_os("CONFIG_JSONNET_FILE").is_some_and(|v| v.is_empty());
+        let config_jsonnet_file = match blank_jsonnet {
+            true => None,
+            false => Some(absolute(explicit_jsonnet.as_deref().unwrap_or(Path::new("config.jsonnet")))?),
+        };
         let config_json_file = match env_path("CONFIG_JSON_FILE") {
             Some(p) => absolute(&p)?,
             None => genfiles.join("config.json"),
@@ -91,7 +96,7 @@ impl Wave {
             ("IMPL_DIR", self.impl_dir.clone().into()),
             ("GENFILES", self.genfiles.clone().into()),
             ("OUTPUT_DIR", self.output_dir.clone().into()),
-            ("CONFIG_JSONNET_FILE", self.config_jsonnet_file.clone().into()),
+            ("CONFIG_JSONNET_FILE", self.config_jsonnet_file.clone().unwrap_or_default().into()),
             ("CONFIG_JSON_FILE", self.config_json_file.clone().into()),
             ("INTERACTIVE", self.interactive.clone().into()),
         ]

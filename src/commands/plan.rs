@@ -37,7 +37,7 @@ impl Action {
 pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
     let project = Project::load(global.impl_dir.as_deref())?;
     let members = project.select(stages, Pull::Dependencies, global.only)?;
-    let config = config::load(&project.wave, &global.jpath)?;
+    let config = config::load(&project.wave, &super::run::jsonnet_args(global)?)?;
     let (stamper, templates) = load_templates(&project, global, &config.value, &members)?;
     let store = &project.state;
     let dag = &project.dag;

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use rayon::prelude::*;
 
 use crate::cli::{Global, OutputMode};
-use crate::config::{self, Config};
+use crate::config::{self, Config, External, ExternalKind, JsonnetArgs};
 use crate::error::Error;
 use crate::graph::StageId;
 use crate::process::{self, Job};
@@ -27,9 +27,37 @@ pub(crate) fn jobs(global: &Global) -> usize {
     global.jobs.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), |j| j as usize)
 }
 
+/// The jsonnet CLI's inputs, from the command line (and the environment for bare names).
+pub(crate) fn jsonnet_args(global: &Global) -> Result<JsonnetArgs, Error> {
+    let kinds = [
+        ("--ext-str", ExternalKind::Str, &global.ext_str),
+        ("--ext-str-file", ExternalKind::StrFile, &global.ext_str_file),
+        ("--ext-code", ExternalKind::Code, &global.ext_code),
+        ("--ext-code-file", ExternalKind::CodeFile, &global.ext_code_file),
+        ("--tla-str", ExternalKind::Str, &global.tla_str),
+        ("--tla-str-file", ExternalKind::StrFile, &global.tla_str_file),
+        ("--tla-code", ExternalKind::Code, &global.tla_code),
+        ("--tla-code-file", ExternalKind::CodeFile, &global.tla_code_file),
+    ];
+    let mut args = JsonnetArgs {
+        jpath: global.jpath.clone(),
+        ext: Vec::new(),
+        tla: Vec::new(),
+        max_stack: global.max_stack as usize,
+    };
+    for (option, kind, specs) in kinds {
+        for spec in specs {
+            let parsed = External::parse(option, kind, spec).map_err(Error::Usage)?;
+            let list = if option.starts_with("--ext") { &mut args.ext } else { &mut args.tla };
+            list.push(parsed);
+        }
+    }
+    Ok(args)
+}
+
 /// Evaluates the config and writes `CONFIG_JSON_FILE` (only when it changed).
 pub(crate) fn load_config(project: &Project, global: &Global) -> Result<Config, Error> {
-    let config = config::load(&project.wave, &global.jpath)?;
+    let config = config::load(&project.wave, &jsonnet_args(global)?)?;
     config::write(&project.wave, &config)?;
     Ok(config)
 }

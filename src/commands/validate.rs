@@ -54,7 +54,7 @@ pub(crate) fn validate(global: &Global) -> Result<(), Error> {
         }
         Err(e) => return Err(e),
     };
-    let cfg = match config::load(&wave, &global.jpath) {
+    let cfg = match config::load(&wave, &super::run::jsonnet_args(global)?) {
         Ok(config) => config.value,
         Err(e) => {
             problems.push(e.to_string());

@@ -1,0 +1,125 @@
+//! Running a deeply recursive engine (the jsonnet evaluator) without letting a hostile input
+//! abort the process.
+//!
+//! The engine recurses once per nesting level of its input while parsing and manifesting, and
+//! a stack overflow in Rust is not a panic: the runtime prints "has overflowed its stack" and
+//! aborts (exit 134), with no message naming the input. So the work runs on a thread of its
+//! own with a large stack (reserved, not committed: only the pages it touches cost memory),
+//! and while it runs, a SIGSEGV/SIGBUS handler recognises a fault in that thread's guard
+//! region. It then writes the caller's message and exits with status 2 (bad input): nothing
+//! has been written yet at that point, since the engine only reads. Any other fault is handed
+//! to the handler that was there before (the Rust runtime's), so real bugs still crash loudly.
+
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use nix::libc;
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+
+/// The guarded thread's stack: `[LOW, HIGH)`; 0 when no guarded thread runs.
+static LOW: AtomicUsize = AtomicUsize::new(0);
+static HIGH: AtomicUsize = AtomicUsize::new(0);
+/// The message to print (a leaked, NUL-free byte string) and its length.
+static MESSAGE: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
+static MESSAGE_LEN: AtomicUsize = AtomicUsize::new(0);
+/// The handlers that were installed before ours, to hand other faults to.
+static PREVIOUS: OnceLock<(SigAction, SigAction)> = OnceLock::new();
+/// One guarded thread at a time: the statics above describe it.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// How far below the stack's low end a fault still counts as an overflow: the guard page and
+/// a frame that jumped past it.
+const BELOW: usize = 1 << 20;
+/// How far above it: the runtime's own guard page may sit inside the mapping.
+const ABOVE: usize = 64 << 10;
+
+/// Runs `work` on a thread with `stack` bytes of stack. If it overflows that stack, the process
+/// prints `message` (a full line) to stderr and exits with status 2.
+pub(crate) fn run<R: Send>(
+    stack: usize,
+    message: String,
+    work: impl FnOnce() -> R + Send,
+) -> std::io::Result<R> {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    install();
+    let bytes: &'static mut [u8] = Box::leak(message.into_bytes().into_boxed_slice());
+    MESSAGE_LEN.store(bytes.len(), Ordering::SeqCst);
+    MESSAGE.store(bytes.as_mut_ptr(), Ordering::SeqCst);
+    let result = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("guarded".into())
+            .stack_size(stack)
+            .spawn_scoped(scope, || {
+                if let Some((low, high)) = own_stack() {
+                    LOW.store(low, Ordering::SeqCst);
+                    HIGH.store(high, Ordering::SeqCst);
+                }
+                let result = work();
+                LOW.store(0, Ordering::SeqCst);
+                HIGH.store(0, Ordering::SeqCst);
+                result
+            })
+            .map(|thread| thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    });
+    MESSAGE.store(std::ptr::null_mut(), Ordering::SeqCst);
+    result
+}
+
+/// The calling thread's stack bounds.
+fn own_stack() -> Option<(usize, usize)> {
+    // SAFETY: pthread_getattr_np fills `attr` for the calling thread; it is destroyed after use.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+            return None;
+        }
+        let mut addr: *mut c_void = std::ptr::null_mut();
+        let mut size: libc::size_t = 0;
+        let got = libc::pthread_attr_getstack(&attr, &mut addr, &mut size);
+        libc::pthread_attr_destroy(&mut attr);
+        (got == 0).then(|| (addr as usize, addr as usize + size))
+    }
+}
+
+fn install() {
+    PREVIOUS.get_or_init(|| {
+        let ours = SigAction::new(
+            SigHandler::SigAction(on_fault),
+            SaFlags::SA_SIGINFO | SaFlags::SA_ONSTACK | SaFlags::SA_NODEFER,
+            SigSet::empty(),
+        );
+        // SAFETY: the handler only makes async-signal-safe calls (write, _exit) or hands over
+        // to the previous handler.
+        unsafe {
+            let segv = sigaction(Signal::SIGSEGV, &ours).expect("SIGSEGV has a handler slot");
+            let bus = sigaction(Signal::SIGBUS, &ours).expect("SIGBUS has a handler slot");
+            (segv, bus)
+        }
+    });
+}
+
+extern "C" fn on_fault(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut c_void) {
+    // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
+    let address = unsafe { (*info).si_addr() } as usize;
+    let (low, high) = (LOW.load(Ordering::SeqCst), HIGH.load(Ordering::SeqCst));
+    let message = MESSAGE.load(Ordering::SeqCst);
+    if low != 0 && address < high && address + BELOW >= low && address < low + ABOVE && !message.is_null() {
+        // SAFETY: write and _exit are async-signal-safe; the message was leaked for this.
+        unsafe {
+            libc::write(2, message.cast(), MESSAGE_LEN.load(Ordering::SeqCst));
+            libc::_exit(2);
+        }
+    }
+    let Some((segv, bus)) = PREVIOUS.get() else { return };
+    let previous = if signal == libc::SIGBUS { bus } else { segv };
+    match previous.handler() {
+        SigHandler::SigAction(handler) => handler(signal, info, context),
+        SigHandler::Handler(handler) => handler(signal),
+        // Default or ignore: restore it; returning re-runs the faulting instruction under it.
+        SigHandler::SigDfl | SigHandler::SigIgn => {
+            // SAFETY: restoring the disposition that was there before.
+            let _ = unsafe { sigaction(Signal::try_from(signal).unwrap_or(Signal::SIGSEGV), previous) };
+        }
+    }
+}
