@@ -4,5 +4,6 @@ mod error;
 mod lexer;
 mod parser;
 
+pub(crate) use error::shorten;
 pub use error::{DagError, DagFileError, Pos};
 pub use parser::{Decl, DeclKind, parse};
