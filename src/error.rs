@@ -2,7 +2,7 @@
 //! errors to exit codes (contract §1).
 
 use crate::config::ConfigError;
-use crate::dagfile::DagError;
+use crate::dagfile::{DagError, ReadError};
 use crate::stamp::StampError;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +33,17 @@ pub(crate) enum Error {
     /// journal, a report file. No stage failed (or none ran); exit 4 tells scripts so.
     #[error(transparent)]
     Bookkeeping(#[from] anyhow::Error),
+}
+
+/// A DAG file that cannot be read at all is a usage problem, as before there was a DAG to
+/// check; one that is not UTF-8 is a problem in the file, listed by `validate` with the rest.
+impl From<ReadError> for Error {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Invalid(e) => Error::Dag(e),
+            e @ ReadError::Unreadable { .. } => Error::Usage(e.to_string()),
+        }
+    }
 }
 
 impl Error {

@@ -7,7 +7,24 @@ use std::path::Path;
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
-use crate::dagfile::{DagError, DagFileError, Decl, DeclKind, Pos, parse};
+use crate::dagfile::{DagError, DagFileError, Decl, DeclKind, Pos, parse, shorten};
+
+/// The longest stage name, in bytes. A name becomes a directory and part of file names
+/// (`.NAME.json.spare` is the longest); 200 leaves room for those under the 255-byte name
+/// limit of common filesystems, so a long name fails here, at its position, rather than as
+/// an I/O error in the middle of a run. It also bounds every later message that quotes one.
+const MAX_NAME_BYTES: usize = 200;
+
+/// Why `name` cannot be a stage name, if it cannot.
+fn invalid_name(name: &str) -> Option<String> {
+    if name.starts_with('.') {
+        Some("stage names cannot start with '.'".to_string())
+    } else if name.len() > MAX_NAME_BYTES {
+        Some(format!("stage names are at most {MAX_NAME_BYTES} bytes long (each names a directory)"))
+    } else {
+        None
+    }
+}
 
 /// Index of a stage in [`Dag`]; stages are numbered in declaration order.
 pub(crate) type StageId = usize;
@@ -28,7 +45,9 @@ impl Dag {
     /// Parses and checks a DAG file's text. `path` is only used in error messages.
     pub(crate) fn parse(path: &Path, text: &str) -> Result<Dag, DagError> {
         let wrap = |errors: Vec<DagFileError>| DagError { path: path.to_path_buf(), errors };
-        let decls = parse(text).map_err(|e| wrap(vec![e]))?;
+        // With syntax errors only those are reported: a skipped line's stage would otherwise
+        // show up again as an "unknown stage" wherever it is used.
+        let decls = parse(text).map_err(wrap)?;
         Dag::from_decls(&decls).map_err(wrap)
     }
 
@@ -51,12 +70,13 @@ impl Dag {
                 DeclKind::DagDeps => decl.stages.iter().chain(&decl.deps).collect(),
             };
             for name in names {
-                if name.text.starts_with('.') {
+                // An invalid name is still interned: any error fails the parse anyway, and
+                // its uses elsewhere must not be reported again as unknown stages.
+                if let Some(why) = invalid_name(&name.text) {
                     errors.push(DagFileError::at(
                         name.pos,
-                        format!("invalid stage name '{}': stage names cannot start with '.'", name.text),
+                        format!("invalid stage name '{}': {why}", shorten(&name.text)),
                     ));
-                    continue;
                 }
                 dag.intern(&name.text, name.pos);
             }
@@ -67,7 +87,8 @@ impl Dag {
                         name.pos,
                         format!(
                             "stage '{}' is defined twice (first at line {}); merge its dependencies into one define_stage",
-                            name.text, first.line
+                            shorten(&name.text),
+                            first.line
                         ),
                     ));
                 }
@@ -82,15 +103,18 @@ impl Dag {
                     let Some(&dep_id) = dag.index.get(&dep.text) else {
                         let hint = dag
                             .suggest(&dep.text)
-                            .map(|s| format!(" (did you mean '{s}'?)"))
+                            .map(|s| format!(" (did you mean '{}'?)", shorten(s)))
                             .unwrap_or_default();
-                        errors.push(DagFileError::at(dep.pos, format!("unknown stage '{}'{hint}", dep.text)));
+                        errors.push(DagFileError::at(
+                            dep.pos,
+                            format!("unknown stage '{}'{hint}", shorten(&dep.text)),
+                        ));
                         continue;
                     };
                     if dep_id == stage {
                         errors.push(DagFileError::at(
                             dep.pos,
-                            format!("stage '{}' depends on itself", dep.text),
+                            format!("stage '{}' depends on itself", shorten(&dep.text)),
                         ));
                         continue;
                     }
@@ -143,7 +167,7 @@ impl Dag {
             let members: Vec<StageId> = scc.iter().map(|n| graph[*n]).collect();
             let start = *members.iter().min().expect("non-empty component");
             let path = self.cycle_path(start, &members);
-            let rendered: Vec<&str> = path.iter().map(|&s| self.name(s)).collect();
+            let rendered: Vec<_> = path.iter().map(|&s| shorten(self.name(s))).collect();
             errors.push(DagFileError::at(
                 self.declared_at[start],
                 format!("cycle: {} (each stage depends on the next)", rendered.join(" -> ")),
@@ -231,6 +255,10 @@ impl Dag {
 
     /// The closest known stage name, for "did you mean" hints.
     pub(crate) fn suggest(&self, unknown: &str) -> Option<&str> {
+        // Nothing that long is a typo of a valid name, and comparing megabytes is slow.
+        if unknown.len() > MAX_NAME_BYTES {
+            return None;
+        }
         self.names
             .iter()
             .map(|n| (strsim::jaro_winkler(unknown, n), n))
@@ -331,6 +359,56 @@ mod tests {
     fn cycle_reports_the_whole_path() {
         let err = dag("$(call define_stage, ok, )\n$(call define_stage, a, c ok)\n$(call define_stage, b, a)\n$(call define_stage, c, b)\n").unwrap_err();
         assert_eq!(err, "dag.mk:2:22: cycle: a -> c -> b -> a (each stage depends on the next)");
+    }
+
+    #[test]
+    fn with_syntax_errors_only_those_are_reported() {
+        // Line 2 is skipped, so 'b' is never declared: its use on line 3 is not an error.
+        let err = dag("$(call define_stage, a, )\n$(call define_stage b, a)\n$(call define_stage, c, b)\n$(call define_stage, d a)\n$(call define_stage, e, x)\n")
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "dag.mk:2:21: expected ',' after the function name, found 'b'\ndag.mk:4:24: define_stage takes one stage name, found 2; put dependencies after the second ','"
+        );
+    }
+
+    #[test]
+    fn a_megabyte_of_text_makes_a_short_error() {
+        let y = "y".repeat(1 << 20);
+        let cases = [
+            (
+                y.clone(),
+                "dag.mk:1:1: expected '$(call define_stage, NAME, DEPS)', a comment or a blank line, found 'yyyy",
+            ),
+            (format!("$(call define_stage, {y}, )"), "dag.mk:1:22: invalid stage name 'yyyy"),
+            (format!("$(call define_stage, a, {y})"), "dag.mk:1:25: unknown stage 'yyyy"),
+            (
+                format!("$(call define_stage, a, ) {y}"),
+                "dag.mk:1:27: expected end of line after ')', found 'yyyy",
+            ),
+            ("%".repeat(1 << 20), "dag.mk:1:1: unexpected character '%'"),
+        ];
+        for (text, start) in cases {
+            let err = dag(&text).unwrap_err();
+            assert!(err.len() < 200, "{} bytes: {}", err.len(), shorten(&err));
+            assert!(err.starts_with(start), "{err}");
+        }
+    }
+
+    #[test]
+    fn stage_names_are_at_most_200_bytes() {
+        let longest = "n".repeat(200);
+        assert_eq!(dag(&format!("$(call define_stage, {longest}, )\n")).unwrap().name(0), longest);
+        let err = dag(&format!("$(call define_stage, {longest}x, )\n$(call define_stage, b, {longest}x)\n"))
+            .unwrap_err();
+        // Reported where it is declared, and not again as an unknown stage where it is used.
+        assert_eq!(
+            err,
+            format!(
+                "dag.mk:1:22: invalid stage name '{}…': stage names are at most 200 bytes long (each names a directory)",
+                "n".repeat(40)
+            )
+        );
     }
 
     #[test]

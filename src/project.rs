@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use crate::dagfile::{DagError, DagFileError};
+use crate::dagfile::{self, DagError, DagFileError};
 use crate::error::Error;
 use crate::graph::{Dag, StageId};
 use crate::state::StateStore;
@@ -35,12 +35,7 @@ impl Project {
     pub(crate) fn load(impl_dir: Option<&Path>) -> Result<Project, Error> {
         let wave = Wave::from_env(impl_dir)?;
         let dag_file = wave.dag_file();
-        let text = std::fs::read_to_string(&dag_file).map_err(|e| {
-            Error::Usage(format!(
-                "cannot read {}: {e}; the impl dir must hold the DAG file",
-                dag_file.display()
-            ))
-        })?;
+        let text = dagfile::read(&dag_file)?;
         let dag = Dag::parse(&dag_file, &text)?;
         let mut errors = Vec::new();
         let mut kinds = Vec::with_capacity(dag.len());

@@ -63,9 +63,14 @@ fn syntax_errors_point_at_the_offending_token() {
         refused("# fine\n$(call define_stage, state_storage, )\n$(call define_stage parallel_a, )\n"),
         "error: DAG:3:21: expected ',' after the function name, found 'parallel_a'\n"
     );
+    // One error per line, the leftmost: a make rule is not a declaration from its first word.
     assert_eq!(
         refused("$(call define_stage, state_storage, )\nstate_storage: final\n"),
-        "error: DAG:2:14: unexpected character ':'; stage names may contain letters, digits, '_', '-' and '.'\n"
+        "error: DAG:2:1: expected '$(call define_stage, NAME, DEPS)', a comment or a blank line, found 'state_storage'\n"
+    );
+    assert_eq!(
+        refused("$(call define_stage, state_storage, )\n$(call define_stage, final: state_storage)\n"),
+        "error: DAG:2:27: unexpected character ':'; stage names may contain letters, digits, '_', '-' and '.'\n"
     );
     assert_eq!(
         refused("$(call define_stage, state_storage, \n"),

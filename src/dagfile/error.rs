@@ -1,5 +1,6 @@
 //! Positions and errors for `betterform_dag.mk`.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -39,5 +40,35 @@ impl fmt::Display for DagError {
             write!(f, "{}:{}:{}: {}", self.path.display(), e.pos.line, e.pos.col, e.message)?;
         }
         Ok(())
+    }
+}
+
+/// How many characters of the user's text an error message quotes.
+const QUOTE_CHARS: usize = 40;
+
+/// `text` as an error message quotes it: whole when short, else its first [`QUOTE_CHARS`]
+/// characters and `…`. The position already says where the text is; quoting all of a
+/// garbage line (a file of megabytes with no newline) would bury the message, the terminal
+/// and CI logs.
+pub(crate) fn shorten(text: &str) -> Cow<'_, str> {
+    match text.char_indices().nth(QUOTE_CHARS) {
+        Some((cut, _)) => Cow::Owned(format!("{}…", &text[..cut])),
+        None => Cow::Borrowed(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shorten;
+
+    #[test]
+    fn shorten_keeps_short_text_and_cuts_long_text_on_a_char_boundary() {
+        assert_eq!(shorten("parallel_a"), "parallel_a");
+        let forty = "a".repeat(40);
+        assert_eq!(shorten(&forty), forty, "exactly the limit is kept whole");
+        assert_eq!(shorten(&format!("{forty}b")), format!("{forty}…"));
+        // Multi-byte characters: 41 of them are cut after the 40th, not inside one.
+        let wide = "é".repeat(41);
+        assert_eq!(shorten(&wide), format!("{}…", "é".repeat(40)));
     }
 }

@@ -2,8 +2,13 @@
 //!
 //! The file looks like make but is never evaluated as make: the lexer knows only the handful
 //! of tokens the two accepted call forms need, and everything else is an error at its position.
+//!
+//! The lexer never stops at an error: it emits a [`TokenKind::Bad`] token carrying the message
+//! and skips to the end of the logical line, so the parser reports it in order with its own
+//! errors and goes on with the next line. Skipping the rest of the line (rather than just the
+//! bad character) keeps one mistake from being reported again as the parser's "expected ')'".
 
-use super::error::{DagFileError, Pos};
+use super::error::{Pos, shorten};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum TokenKind {
@@ -15,6 +20,9 @@ pub(crate) enum TokenKind {
     Comma,
     /// A bare word: `call`, `define_stage`, a stage name.
     Word(String),
+    /// Text the lexer could not read, with the message saying why; the rest of its logical
+    /// line was skipped.
+    Bad(String),
     /// End of a logical line (after `\` continuations are joined).
     Newline,
     Eof,
@@ -32,7 +40,8 @@ impl TokenKind {
             TokenKind::Open => "'$('".to_string(),
             TokenKind::Close => "')'".to_string(),
             TokenKind::Comma => "','".to_string(),
-            TokenKind::Word(w) => format!("'{w}'"),
+            TokenKind::Word(w) => format!("'{}'", shorten(w)),
+            TokenKind::Bad(message) => message.clone(),
             TokenKind::Newline => "end of line".to_string(),
             TokenKind::Eof => "end of file".to_string(),
         }
@@ -40,105 +49,139 @@ impl TokenKind {
 }
 
 /// Characters allowed in a word. Stage names become directory names, so this is deliberately
-/// narrower than what make accepts.
+/// narrower than what make accepts. All of them are ASCII, so a word is also a run of bytes.
 pub(crate) fn is_word_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')
 }
 
-pub(crate) fn lex(text: &str) -> Result<Vec<Token>, DagFileError> {
-    let chars: Vec<char> = text.chars().collect();
-    let mut tokens = Vec::new();
-    let (mut i, mut line, mut col) = (0usize, 1usize, 1usize);
-    while i < chars.len() {
-        let c = chars[i];
-        let pos = Pos { line, col };
-        match c {
-            '\n' => {
-                tokens.push(Token { kind: TokenKind::Newline, pos });
-                i += 1;
-                line += 1;
-                col = 1;
-            }
-            ' ' | '\t' | '\r' => {
-                i += 1;
-                col += 1;
-            }
-            '#' => {
-                // A comment runs to the end of the line; as in make, a trailing `\` continues it.
-                while i < chars.len() && chars[i] != '\n' {
-                    if chars[i] == '\\' && chars.get(i + 1) == Some(&'\n') {
-                        i += 2;
-                        line += 1;
-                        col = 1;
-                        continue;
-                    }
-                    i += 1;
-                    col += 1;
+pub(crate) fn lex(text: &str) -> Vec<Token> {
+    let mut lexer = Lexer { text, at: 0, line: 1, col: 1, tokens: Vec::new() };
+    lexer.run();
+    lexer.tokens
+}
+
+struct Lexer<'a> {
+    text: &'a str,
+    /// Byte offset of the next character (columns count characters, not bytes).
+    at: usize,
+    line: usize,
+    col: usize,
+    tokens: Vec<Token>,
+}
+
+impl Lexer<'_> {
+    fn rest(&self) -> &str {
+        &self.text[self.at..]
+    }
+
+    fn pos(&self) -> Pos {
+        Pos { line: self.line, col: self.col }
+    }
+
+    fn push(&mut self, kind: TokenKind, pos: Pos) {
+        self.tokens.push(Token { kind, pos });
+    }
+
+    /// Moves past `c`, which is not a newline.
+    fn bump(&mut self, c: char) {
+        self.at += c.len_utf8();
+        self.col += 1;
+    }
+
+    /// Moves past `bytes` bytes that end a physical line.
+    fn next_line(&mut self, bytes: usize) {
+        self.at += bytes;
+        self.line += 1;
+        self.col = 1;
+    }
+
+    /// The length of the line continuation (`\` ending a line) the rest starts with, if any.
+    fn continuation(&self) -> Option<usize> {
+        let rest = self.rest();
+        if rest.starts_with("\\\n") {
+            Some(2)
+        } else if rest.starts_with("\\\r\n") {
+            Some(3)
+        } else {
+            None
+        }
+    }
+
+    fn run(&mut self) {
+        while let Some(c) = self.rest().chars().next() {
+            let pos = self.pos();
+            match c {
+                '\n' => {
+                    self.push(TokenKind::Newline, pos);
+                    self.next_line(1);
                 }
-            }
-            '\\' => match chars.get(i + 1) {
-                Some('\n') => {
-                    i += 2;
-                    line += 1;
-                    col = 1;
-                }
-                Some('\r') if chars.get(i + 2) == Some(&'\n') => {
-                    i += 3;
-                    line += 1;
-                    col = 1;
-                }
-                None => {
+                ' ' | '\t' | '\r' => self.bump(c),
+                '#' => self.comment(),
+                '\\' => match self.continuation() {
+                    Some(len) => self.next_line(len),
                     // A continuation at the very end of the file joins nothing; harmless.
-                    i += 1;
+                    None if self.rest().len() == 1 => self.bump(c),
+                    None => self.bad(pos, "'\\' must be the last character of a line (line continuation)"),
+                },
+                '$' => {
+                    if self.rest().starts_with("$(") {
+                        self.push(TokenKind::Open, pos);
+                        self.at += 2;
+                        self.col += 2;
+                    } else {
+                        self.bad(pos, "expected '$(call define_stage, NAME, DEPS)'; a lone '$' is not allowed");
+                    }
                 }
-                Some(_) => {
-                    return Err(DagFileError::at(
-                        pos,
-                        "'\\' must be the last character of a line (line continuation)",
-                    ));
+                ')' | ',' => {
+                    self.push(if c == ')' { TokenKind::Close } else { TokenKind::Comma }, pos);
+                    self.bump(c);
                 }
-            },
-            '$' => {
-                if chars.get(i + 1) == Some(&'(') {
-                    tokens.push(Token { kind: TokenKind::Open, pos });
-                    i += 2;
-                    col += 2;
-                } else {
-                    return Err(DagFileError::at(
-                        pos,
-                        "expected '$(call define_stage, NAME, DEPS)'; a lone '$' is not allowed",
-                    ));
+                c if is_word_char(c) => {
+                    let len = self.rest().bytes().take_while(|&b| is_word_char(char::from(b))).count();
+                    let word = self.rest()[..len].to_string();
+                    self.at += len;
+                    self.col += len;
+                    self.push(TokenKind::Word(word), pos);
                 }
-            }
-            ')' => {
-                tokens.push(Token { kind: TokenKind::Close, pos });
-                i += 1;
-                col += 1;
-            }
-            ',' => {
-                tokens.push(Token { kind: TokenKind::Comma, pos });
-                i += 1;
-                col += 1;
-            }
-            c if is_word_char(c) => {
-                let start = i;
-                while i < chars.len() && is_word_char(chars[i]) {
-                    i += 1;
-                    col += 1;
-                }
-                let word: String = chars[start..i].iter().collect();
-                tokens.push(Token { kind: TokenKind::Word(word), pos });
-            }
-            other => {
-                return Err(DagFileError::at(
+                other => self.bad(
                     pos,
                     format!(
                         "unexpected character {other:?}; stage names may contain letters, digits, '_', '-' and '.'"
                     ),
-                ));
+                ),
+            }
+        }
+        let pos = self.pos();
+        self.push(TokenKind::Eof, pos);
+    }
+
+    /// A comment runs to the end of the line; as in make, a trailing `\` continues it.
+    fn comment(&mut self) {
+        loop {
+            if self.rest().starts_with("\\\n") {
+                self.next_line(2);
+                continue;
+            }
+            match self.rest().chars().next() {
+                None | Some('\n') => return,
+                Some(c) => self.bump(c),
             }
         }
     }
-    tokens.push(Token { kind: TokenKind::Eof, pos: Pos { line, col } });
-    Ok(tokens)
+
+    /// Reports `message` at `pos` and skips the rest of the logical line (continuations
+    /// included, as they belong to the same declaration), leaving its newline to be lexed.
+    fn bad(&mut self, pos: Pos, message: impl Into<String>) {
+        self.push(TokenKind::Bad(message.into()), pos);
+        loop {
+            if let Some(len) = self.continuation() {
+                self.next_line(len);
+                continue;
+            }
+            match self.rest().chars().next() {
+                None | Some('\n') => return,
+                Some(c) => self.bump(c),
+            }
+        }
+    }
 }

@@ -7,8 +7,13 @@
 //! decl  := '$(' 'call' FUNC ',' words [ ',' words ] ')'
 //! FUNC  := 'define_stage' | 'dag_deps'
 //! ```
+//!
+//! Every syntax error is reported, not just the first: a declaration is one logical line, so
+//! after an error the parser skips to the next NEWLINE and goes on. The offending token is
+//! never consumed before the error is made, which is what lets the skip stop at the right
+//! newline even when the newline itself was the unexpected token.
 
-use super::error::{DagFileError, Pos};
+use super::error::{DagFileError, Pos, shorten};
 use super::lexer::{Token, TokenKind, lex};
 
 /// A word with the position it was written at, so later checks can point at it.
@@ -36,9 +41,10 @@ pub struct Decl {
     pub deps: Vec<Name>,
 }
 
-pub fn parse(text: &str) -> Result<Vec<Decl>, DagFileError> {
-    let tokens = lex(text)?;
-    Parser { tokens, next: 0 }.file()
+/// The declarations of a DAG file, or every syntax error in it (at most one per logical
+/// line, in file order).
+pub fn parse(text: &str) -> Result<Vec<Decl>, Vec<DagFileError>> {
+    Parser { tokens: lex(text), next: 0 }.file()
 }
 
 struct Parser {
@@ -51,67 +57,86 @@ impl Parser {
         &self.tokens[self.next]
     }
 
-    fn advance(&mut self) -> Token {
-        let token = self.tokens[self.next].clone();
-        if token.kind != TokenKind::Eof {
+    fn advance(&mut self) {
+        if self.peek().kind != TokenKind::Eof {
             self.next += 1;
         }
-        token
     }
 
-    fn unexpected(token: &Token, expected: &str) -> DagFileError {
-        DagFileError::at(token.pos, format!("expected {expected}, found {}", token.kind.describe()))
+    /// The error for the next token, which is not what the grammar wants there. A token the
+    /// lexer could not read carries its own message.
+    fn unexpected(&self, expected: &str) -> DagFileError {
+        let token = self.peek();
+        match &token.kind {
+            TokenKind::Bad(message) => DagFileError::at(token.pos, message.clone()),
+            kind => DagFileError::at(token.pos, format!("expected {expected}, found {}", kind.describe())),
+        }
     }
 
-    fn expect(&mut self, kind: TokenKind, expected: &str) -> Result<Token, DagFileError> {
-        let token = self.advance();
-        if token.kind == kind { Ok(token) } else { Err(Self::unexpected(&token, expected)) }
+    /// Consumes the next token if it is `kind`; returns where it was.
+    fn expect(&mut self, kind: TokenKind, expected: &str) -> Result<Pos, DagFileError> {
+        if self.peek().kind != kind {
+            return Err(self.unexpected(expected));
+        }
+        let pos = self.peek().pos;
+        self.advance();
+        Ok(pos)
     }
 
-    fn file(mut self) -> Result<Vec<Decl>, DagFileError> {
+    fn file(mut self) -> Result<Vec<Decl>, Vec<DagFileError>> {
         let mut decls = Vec::new();
+        let mut errors = Vec::new();
         loop {
             match self.peek().kind {
-                TokenKind::Eof => return Ok(decls),
-                TokenKind::Newline => {
-                    self.advance();
-                }
-                TokenKind::Open => {
-                    decls.push(self.decl()?);
-                    let end = self.advance();
-                    if !matches!(end.kind, TokenKind::Newline | TokenKind::Eof) {
-                        return Err(Self::unexpected(&end, "end of line after ')'"));
+                TokenKind::Eof => break,
+                TokenKind::Newline => self.advance(),
+                _ => match self.line() {
+                    Ok(decl) => decls.push(decl),
+                    Err(e) => {
+                        errors.push(e);
+                        self.skip_line();
                     }
-                }
-                _ => {
-                    let token = self.peek().clone();
-                    return Err(Self::unexpected(
-                        &token,
-                        "'$(call define_stage, NAME, DEPS)', a comment or a blank line",
-                    ));
-                }
+                },
             }
+        }
+        if errors.is_empty() { Ok(decls) } else { Err(errors) }
+    }
+
+    /// One declaration, up to (not including) the NEWLINE that ends its line.
+    fn line(&mut self) -> Result<Decl, DagFileError> {
+        if self.peek().kind != TokenKind::Open {
+            return Err(self.unexpected("'$(call define_stage, NAME, DEPS)', a comment or a blank line"));
+        }
+        let decl = self.decl()?;
+        match self.peek().kind {
+            TokenKind::Newline | TokenKind::Eof => Ok(decl),
+            _ => Err(self.unexpected("end of line after ')'")),
+        }
+    }
+
+    /// Skips what is left of a line that had an error, up to its NEWLINE.
+    fn skip_line(&mut self) {
+        while !matches!(self.peek().kind, TokenKind::Newline | TokenKind::Eof) {
+            self.advance();
         }
     }
 
     fn decl(&mut self) -> Result<Decl, DagFileError> {
         let open = self.expect(TokenKind::Open, "'$('")?;
-        let call = self.advance();
-        if call.kind != TokenKind::Word("call".into()) {
-            return Err(Self::unexpected(&call, "'call'"));
-        }
-        let func = self.advance();
-        let kind = match &func.kind {
+        self.expect(TokenKind::Word("call".into()), "'call'")?;
+        let func = self.peek().pos;
+        let kind = match &self.peek().kind {
             TokenKind::Word(w) if w == "define_stage" => DeclKind::DefineStage,
             TokenKind::Word(w) if w == "dag_deps" => DeclKind::DagDeps,
             TokenKind::Word(w) => {
                 return Err(DagFileError::at(
-                    func.pos,
-                    format!("unknown function '{w}'; expected 'define_stage' or 'dag_deps'"),
+                    func,
+                    format!("unknown function '{}'; expected 'define_stage' or 'dag_deps'", shorten(w)),
                 ));
             }
-            _ => return Err(Self::unexpected(&func, "'define_stage' or 'dag_deps'")),
+            _ => return Err(self.unexpected("'define_stage' or 'dag_deps'")),
         };
+        self.advance();
         self.expect(TokenKind::Comma, "',' after the function name")?;
         let stages = self.words();
         // The second argument may be left out entirely, as make treats a missing argument as
@@ -123,20 +148,19 @@ impl Parser {
             }
             _ => Vec::new(),
         };
-        let close = self.advance();
-        match close.kind {
-            TokenKind::Close => {}
+        match self.peek().kind {
+            TokenKind::Close => self.advance(),
             TokenKind::Comma => {
                 return Err(DagFileError::at(
-                    close.pos,
+                    self.peek().pos,
                     "too many arguments: expected '$(call FUNC, NAMES, DEPS)'",
                 ));
             }
-            _ => return Err(Self::unexpected(&close, "')'")),
+            _ => return Err(self.unexpected("')'")),
         }
         match kind {
             DeclKind::DefineStage if stages.is_empty() => {
-                Err(DagFileError::at(func.pos, "define_stage needs a stage name"))
+                Err(DagFileError::at(func, "define_stage needs a stage name"))
             }
             DeclKind::DefineStage if stages.len() > 1 => Err(DagFileError::at(
                 stages[1].pos,
@@ -146,9 +170,9 @@ impl Parser {
                 ),
             )),
             DeclKind::DagDeps if stages.is_empty() => {
-                Err(DagFileError::at(func.pos, "dag_deps needs at least one dependent stage"))
+                Err(DagFileError::at(func, "dag_deps needs at least one dependent stage"))
             }
-            _ => Ok(Decl { kind, pos: open.pos, stages, deps }),
+            _ => Ok(Decl { kind, pos: open, stages, deps }),
         }
     }
 
@@ -166,9 +190,15 @@ impl Parser {
 mod tests {
     use super::*;
 
+    /// The one error `text` has.
     fn err(text: &str) -> (usize, usize, String) {
-        let e = parse(text).unwrap_err();
-        (e.pos.line, e.pos.col, e.message)
+        let mut errors = errs(text);
+        assert_eq!(errors.len(), 1, "{text:?}: {errors:?}");
+        errors.remove(0)
+    }
+
+    fn errs(text: &str) -> Vec<(usize, usize, String)> {
+        parse(text).unwrap_err().into_iter().map(|e| (e.pos.line, e.pos.col, e.message)).collect()
     }
 
     #[test]
@@ -214,6 +244,84 @@ mod tests {
     }
 
     #[test]
+    fn every_syntax_error_is_reported_each_at_its_position() {
+        let text = "$(call define_stage, a, )\n\
+                    $(call define_stage b, a)\n\
+                    $(call define_stage, c, a\n\
+                    $(call define_stage, d, a)\n\
+                    \n\
+                    \x20 oops, d)\n";
+        assert_eq!(
+            errs(text),
+            [
+                (2, 21, "expected ',' after the function name, found 'b'".into()),
+                (3, 26, "expected ')', found end of line".into()),
+                (
+                    6,
+                    3,
+                    "expected '$(call define_stage, NAME, DEPS)', a comment or a blank line, found 'oops'"
+                        .into()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unexpected_end_of_line_does_not_take_the_next_line_with_it() {
+        // The newline is the offending token; skipping to "the next newline" after consuming
+        // it would swallow line 2 and its error.
+        assert_eq!(
+            errs("$(call define_stage, a, b c\nfoo\n$(call define_stage, a, )\n"),
+            [
+                (1, 28, "expected ')', found end of line".into()),
+                (
+                    2,
+                    1,
+                    "expected '$(call define_stage, NAME, DEPS)', a comment or a blank line, found 'foo'"
+                        .into()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn lexer_errors_resync_at_the_end_of_the_logical_line() {
+        let text = "$(call define_stage, x, $b \\\n     c)\n\
+                    $(call define_stage, y, x) z\n\
+                    $(call define_stage, w, a\\b)\n\
+                    $(call define_stage, v, %, y)\n";
+        assert_eq!(
+            errs(text),
+            [
+                // One error for the line, none for its continuation `c)` or for the ')' the
+                // parser never saw.
+                (1, 25, "expected '$(call define_stage, NAME, DEPS)'; a lone '$' is not allowed".into()),
+                (3, 28, "expected end of line after ')', found 'z'".into()),
+                (4, 26, "'\\' must be the last character of a line (line continuation)".into()),
+                (
+                    5,
+                    25,
+                    "unexpected character '%'; stage names may contain letters, digits, '_', '-' and '.'"
+                        .into()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn quoted_text_is_shortened() {
+        let garbage = "x".repeat(1 << 20);
+        let (line, col, message) = err(&format!("$(call define_stage, a, ) {garbage}\n"));
+        assert_eq!((line, col), (1, 27));
+        assert_eq!(message, format!("expected end of line after ')', found '{}…'", "x".repeat(40)));
+        let (_, _, message) = err(&format!("$(call {garbage}, a, )"));
+        assert_eq!(
+            message,
+            format!("unknown function '{}…'; expected 'define_stage' or 'dag_deps'", "x".repeat(40))
+        );
+    }
+
+    #[test]
     fn continuation_in_a_comment_continues_the_comment() {
         let decls =
             parse("# comment \\\n$(call define_stage, hidden, )\n$(call define_stage, seen, )").unwrap();
@@ -251,11 +359,18 @@ mod properties {
     }
 
     fn check(text: &str) {
-        if let Err(e) = parse(text) {
-            let lines: Vec<&str> = text.split('\n').collect();
+        let Err(errors) = parse(text) else { return };
+        assert!(!errors.is_empty());
+        let lines: Vec<&str> = text.split('\n').collect();
+        for e in &errors {
             assert!(e.pos.line >= 1 && e.pos.line <= lines.len(), "line {} outside input", e.pos.line);
             let width = lines[e.pos.line - 1].chars().count();
             assert!(e.pos.col >= 1 && e.pos.col <= width + 1, "col {} outside line of {width}", e.pos.col);
+        }
+        // Recovery skips to the end of the logical line, so no line is reported twice and
+        // the errors come in file order.
+        for pair in errors.windows(2) {
+            assert!(pair[0].pos.line < pair[1].pos.line, "{errors:?}");
         }
     }
 

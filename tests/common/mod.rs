@@ -4,7 +4,8 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use tempfile::TempDir;
@@ -124,6 +125,30 @@ impl Fixture {
 
     pub fn run(&self, args: &[&str]) -> Run {
         Run(self.cmd().args(args).output().unwrap())
+    }
+
+    /// Like [`Fixture::run`], but a run still going after `limit` is killed and the test fails
+    /// instead of hanging: for inputs that once made the binary block forever. The output
+    /// must fit in the pipes (64 KiB each), as nothing reads them before the exit.
+    pub fn run_within(&self, args: &[&str], limit: Duration) -> Run {
+        let mut child = self
+            .std_cmd()
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + limit;
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() >= deadline {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                panic!("betterform {args:?} was still running after {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Run(child.wait_with_output().unwrap())
     }
 
     pub fn write(&self, rel: &str, text: &str) {
