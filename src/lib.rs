@@ -10,6 +10,7 @@ mod commands;
 mod config;
 mod dagfile;
 mod error;
+mod events;
 mod fsutil;
 mod graph;
 mod lock;

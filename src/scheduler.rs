@@ -16,43 +16,9 @@ use nix::sys::signal::Signal;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use crate::events::{Direction, Outcome, Reporter, Result, Stop};
 use crate::graph::{Dag, StageId};
 use crate::process::Groups;
-use crate::report::Reporter;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Direction {
-    /// Dependencies first.
-    Up,
-    /// Dependents first.
-    Down,
-}
-
-impl Direction {
-    /// The stages `stage` waits for.
-    fn waits_for(self, dag: &Dag, stage: StageId) -> &[StageId] {
-        match self {
-            Direction::Up => dag.deps(stage),
-            Direction::Down => dag.dependents(stage),
-        }
-    }
-
-    /// The stages that wait for `stage`.
-    fn unblocks(self, dag: &Dag, stage: StageId) -> &[StageId] {
-        match self {
-            Direction::Up => dag.dependents(stage),
-            Direction::Down => dag.deps(stage),
-        }
-    }
-
-    /// `stage` and every stage that waits for it, directly or not.
-    fn downstream(self, dag: &Dag, stage: StageId) -> Vec<bool> {
-        match self {
-            Direction::Up => dag.with_dependents(&[stage]),
-            Direction::Down => dag.with_dependencies(&[stage]),
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Options {
@@ -60,49 +26,6 @@ pub(crate) struct Options {
     pub(crate) keep_going: bool,
     /// How long stages get to stop after a forwarded SIGINT/SIGTERM before SIGKILL.
     pub(crate) grace: Duration,
-}
-
-/// What a worker reports for its stage.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    /// The stage's command ran and succeeded; why it ran.
-    Ran(String),
-    /// The stage was already up on an identical render; nothing ran.
-    UpToDate,
-    /// Nothing needed doing (never stamped, already down, …); counts as success.
-    Skipped(String),
-    /// The stage failed; the reason names what went wrong.
-    Failed(String),
-    /// The run was interrupted while the stage ran (or was about to).
-    Interrupted,
-}
-
-/// The final result of every stage the run was asked to act on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Result {
-    Done {
-        outcome: Outcome,
-        started: SystemTime,
-        duration: Duration,
-    },
-    /// Never started because a stage it waits for failed.
-    Blocked {
-        by: StageId,
-    },
-    /// Never started because the run stopped (a failure elsewhere, or a signal).
-    Stopped(Stop),
-}
-
-/// Why the run stops starting new stages. Ordered by severity, so the most severe reason wins
-/// when several arrive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Stop {
-    /// A stage failed and `--keep-going` is off.
-    Failure,
-    /// SIGINT (Ctrl-C).
-    Interrupt,
-    /// SIGTERM.
-    Terminate,
 }
 
 /// What a run produced: each member's result, and why it stopped early, if it did.

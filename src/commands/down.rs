@@ -6,11 +6,12 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use crate::cli::Global;
 use crate::error::Error;
+use crate::events::{Direction, Outcome};
 use crate::graph::{Dag, StageId};
 use crate::lock;
 use crate::project::{Project, Pull, StageKind};
 use crate::report::eprint_line;
-use crate::scheduler::{Direction, Outcome, Sink};
+use crate::scheduler::Sink;
 use crate::state::{StageState, StateStore, Status};
 
 use crate::step::{Ended, StepStage, Which};

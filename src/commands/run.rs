@@ -11,14 +11,15 @@ use rayon::prelude::*;
 use crate::cli::{Global, OutputMode};
 use crate::config::{self, Config, External, ExternalKind, JsonnetArgs};
 use crate::error::Error;
+use crate::events::{self, Direction, Outcome, Reporter, Stop};
 use crate::graph::StageId;
 use crate::process::{self, Job};
 use crate::project::Project;
 use crate::report::{
-    GroupedReporter, LineReporter, LiveReporter, Reporter, RunReport, eprint_line, records, render_summary,
-    span, write_json, write_junit,
+    GroupedReporter, LineReporter, LiveReporter, RunReport, eprint_line, records, render_summary, span,
+    write_json, write_junit,
 };
-use crate::scheduler::{self, Direction, Outcome, Sink, Stop};
+use crate::scheduler::{self, Sink};
 use crate::stamp::{Delimiters, Renderer, StampError, Stamper, Template};
 use crate::state::{StageState, Status, millis, timestamp};
 use crate::step::{Ended, StepLog};
@@ -158,7 +159,7 @@ pub(crate) fn schedule(
         Some(Stop::Failure) | None => {
             let failed: Vec<&str> = (0..project.dag.len())
                 .filter(|&s| {
-                    matches!(&results[s], Some(scheduler::Result::Done { outcome: Outcome::Failed(_), .. }))
+                    matches!(&results[s], Some(events::Result::Done { outcome: Outcome::Failed(_), .. }))
                 })
                 .map(|s| project.dag.name(s))
                 .collect();

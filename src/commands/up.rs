@@ -3,10 +3,10 @@
 
 use crate::cli::Global;
 use crate::error::Error;
+use crate::events::{Direction, Outcome};
 use crate::lock;
 use crate::plan;
 use crate::project::{Project, Pull, StageKind};
-use crate::scheduler::{Direction, Outcome};
 use crate::state::{StageState, Status};
 
 use crate::step::{StepStage, Which};

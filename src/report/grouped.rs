@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use super::reporter::{Reporter, eprint_line, finished_line};
+use super::reporter::{eprint_line, finished_line};
+use crate::events::Outcome;
+use crate::events::Reporter;
 use crate::graph::{Dag, StageId};
-use crate::scheduler::Outcome;
 
 pub(crate) struct GroupedReporter<'a> {
     dag: &'a Dag,

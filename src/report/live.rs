@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-use super::reporter::{Reporter, finished_line};
+use super::reporter::finished_line;
+use crate::events::Outcome;
+use crate::events::Reporter;
 use crate::graph::{Dag, StageId};
-use crate::scheduler::Outcome;
 
 /// Lines of a failed stage's log shown as soon as it fails.
 const TAIL: usize = 20;

@@ -5,17 +5,8 @@
 use std::io::Write;
 use std::time::Duration;
 
+use crate::events::{Outcome, Reporter};
 use crate::graph::{Dag, StageId};
-use crate::scheduler::Outcome;
-
-pub(crate) trait Reporter {
-    fn started(&mut self, stage: StageId);
-    fn line(&mut self, stage: StageId, text: &str);
-    fn note(&mut self, stage: StageId, text: &str);
-    fn finished(&mut self, stage: StageId, outcome: &Outcome, duration: Duration);
-    /// A message about the whole run (signals, ...).
-    fn message(&mut self, text: &str);
-}
 
 pub(crate) fn format_duration(d: Duration) -> String {
     let secs = d.as_secs_f64();

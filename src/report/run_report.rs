@@ -8,9 +8,9 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use super::live::tail;
+use crate::events::{Outcome, Result, Stop};
 use crate::fsutil::write_atomic;
 use crate::graph::Dag;
-use crate::scheduler::{Outcome, Result, Stop};
 use crate::state::{millis, timestamp};
 
 /// One stage of the run as reported.

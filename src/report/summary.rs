@@ -4,8 +4,8 @@
 use std::fmt::Write;
 
 use super::reporter::format_duration;
+use crate::events::{Outcome, Result, Stop};
 use crate::graph::Dag;
-use crate::scheduler::{Outcome, Result, Stop};
 
 /// Counts of how a run went.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
