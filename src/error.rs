@@ -46,6 +46,12 @@ impl From<ReadError> for Error {
     }
 }
 
+impl From<crate::wave::WaveError> for Error {
+    fn from(e: crate::wave::WaveError) -> Error {
+        Error::Usage(e.to_string())
+    }
+}
+
 impl Error {
     pub(crate) fn exit_code(&self) -> i32 {
         match self {

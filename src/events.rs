@@ -6,6 +6,7 @@
 use std::time::{Duration, SystemTime};
 
 use crate::graph::{Dag, StageId};
+use crate::state::Status;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Direction {
@@ -54,16 +55,95 @@ impl Direction {
 /// What a worker reports for its stage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Outcome {
-    /// The stage's command ran and succeeded; why it ran.
-    Ran(String),
+    /// The stage's command ran and succeeded: why it ran, and its exit code when a process
+    /// of its own ran.
+    Ran { reason: Reason, exit_code: Option<i32> },
     /// The stage was already up on an identical render; nothing ran.
     UpToDate,
     /// Nothing needed doing (never stamped, already down, …); counts as success.
     Skipped(String),
-    /// The stage failed; the reason names what went wrong.
-    Failed(String),
+    /// The stage failed: what went wrong, and the exit code if a process got that far.
+    Failed { reason: String, exit_code: Option<i32> },
     /// The run was interrupted while the stage ran (or was about to).
     Interrupted,
+}
+
+impl Outcome {
+    pub(crate) fn failed(reason: impl Into<String>) -> Outcome {
+        Outcome::Failed { reason: reason.into(), exit_code: None }
+    }
+
+    pub(crate) fn is_failure(&self) -> bool {
+        matches!(self, Outcome::Failed { .. })
+    }
+
+    /// The exit code of the stage's own process, when one ran.
+    pub(crate) fn exit_code(&self) -> Option<i32> {
+        match self {
+            Outcome::Ran { exit_code, .. } | Outcome::Failed { exit_code, .. } => *exit_code,
+            Outcome::UpToDate | Outcome::Skipped(_) | Outcome::Interrupted => None,
+        }
+    }
+}
+
+/// Why a stage's command runs. The text of each reason lives here, once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Reason {
+    /// `-B`.
+    Forced,
+    /// No `up` was ever recorded.
+    NeverUp,
+    /// Its last recorded status is not `up` (failed, unknown, down).
+    LastStatus(Status),
+    /// Its render differs from the one its last `up` ran on: why, if known, and the stamped
+    /// files that differ (the first few, and how many more).
+    RenderChanged { cause: Option<Cause>, files: Vec<String>, more: usize },
+    /// These dependencies completed an `up` since the stage's own.
+    DependenciesUpdated(Vec<String>),
+    /// A step-package stage's package or bound inputs changed.
+    StepChanged,
+    /// `down`: what was recorded.
+    Recorded(Status),
+}
+
+/// What changed a stage's render.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cause {
+    Templates,
+    Config,
+    /// A file its templates read (`read_json`, `output`, …).
+    ReadFile,
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reason::Forced => write!(f, "forced (-B)"),
+            Reason::NeverUp => write!(f, "never brought up"),
+            Reason::LastStatus(status) => write!(f, "last recorded status is {}", status.as_str()),
+            Reason::RenderChanged { cause: None, .. } => write!(f, "stamped files changed"),
+            Reason::RenderChanged { cause: Some(cause), files, more } => {
+                let cause = match cause {
+                    Cause::Templates => "template files changed",
+                    Cause::Config => "config changed",
+                    Cause::ReadFile => "a file its templates read changed",
+                };
+                write!(f, "{cause}")?;
+                if !files.is_empty() {
+                    write!(f, "; stamped files differ: {}", files.join(", "))?;
+                }
+                if *more > 0 {
+                    write!(f, " and {more} more")?;
+                }
+                Ok(())
+            }
+            Reason::DependenciesUpdated(deps) => {
+                write!(f, "dependency {} completed an up since", deps.join(", "))
+            }
+            Reason::StepChanged => write!(f, "the step package or its bound inputs changed"),
+            Reason::Recorded(status) => write!(f, "recorded {}", status.as_str()),
+        }
+    }
 }
 
 /// The final result of every stage the run was asked to act on.

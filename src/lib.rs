@@ -11,6 +11,7 @@ mod config;
 mod dagfile;
 mod error;
 mod events;
+mod execute;
 mod fsutil;
 mod graph;
 mod lock;

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::events::{Cause, Reason};
 use crate::graph::StageId;
 use crate::project::Project;
 use crate::stamp::{Image, Template};
@@ -17,7 +18,7 @@ pub(crate) struct Decision {
     /// Each dependency's current generation, recorded if the stage runs and succeeds.
     pub(crate) dep_generations: BTreeMap<String, u64>,
     /// Why it must run; `None` when it is up to date.
-    pub(crate) reason: Option<String>,
+    pub(crate) reason: Option<Reason>,
 }
 
 /// Content hashes of what a stage's render came from and what it is.
@@ -36,6 +37,17 @@ impl Digests {
     }
 }
 
+impl Decision {
+    /// Records a successful `up` of the stage this decision is about: up, one generation
+    /// more, what its render came from, and the dependencies' generations it saw.
+    pub(crate) fn record_up(&self, state: &mut StageState) {
+        state.status = Status::Up;
+        state.generation += 1;
+        self.digests.record(state);
+        state.dep_generations = self.dep_generations.clone();
+    }
+}
+
 /// A hash of the evaluated config, computed once per run.
 pub(crate) fn config_digest(config_text: &str) -> String {
     blake3::hash(config_text.as_bytes()).to_hex().to_string()
@@ -43,9 +55,9 @@ pub(crate) fn config_digest(config_text: &str) -> String {
 
 /// A step-package stage also runs when its step changed (step-packages.md §3.10): `reason` is
 /// what [`decide`] said, `previous` the step digest of the last successful `up`.
-pub(crate) fn step_reason(reason: Option<String>, previous: Option<&str>, digest: &str) -> Option<String> {
+pub(crate) fn step_reason(reason: Option<Reason>, previous: Option<&str>, digest: &str) -> Option<Reason> {
     match reason {
-        None if previous != Some(digest) => Some("the step package or its bound inputs changed".into()),
+        None if previous != Some(digest) => Some(Reason::StepChanged),
         reason => reason,
     }
 }
@@ -68,25 +80,20 @@ pub(crate) fn decide(
     let digests =
         Digests { stamp: image.digest(), template: template.digest(), config: config_digest.to_string() };
     let mut reason = reason_to_run(&previous, &digests.stamp, &dep_generations, force);
-    if reason.as_deref() == Some(FILES_CHANGED) {
+    if let Some(Reason::RenderChanged { cause, files, more }) = &mut reason {
         // The render changed: say whether the templates, the config or a file they read did,
         // and which stamped files differ.
-        let cause = if previous.template_digest.as_deref() != Some(&digests.template) {
-            "template files changed"
+        *cause = Some(if previous.template_digest.as_deref() != Some(&digests.template) {
+            Cause::Templates
         } else if previous.config_digest.as_deref() != Some(&digests.config) {
-            "config changed"
+            Cause::Config
         } else {
-            "a file its templates read changed"
-        };
-        let changed = image.changes(&project.wave.stage_dir(name));
-        let shown: Vec<&str> = changed.iter().take(5).map(String::as_str).collect();
-        let more = changed.len().saturating_sub(shown.len());
-        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
-        reason = Some(if shown.is_empty() {
-            cause.to_string()
-        } else {
-            format!("{cause}; stamped files differ: {}{more}", shown.join(", "))
+            Cause::ReadFile
         });
+        let mut changed = image.changes(&project.wave.stage_dir(name));
+        *more = changed.len().saturating_sub(5);
+        changed.truncate(5);
+        *files = changed;
     }
     Ok(Decision { previous, digests, dep_generations, reason })
 }
@@ -107,8 +114,6 @@ pub(crate) fn deps_not_up<'p>(
     Ok(not_up)
 }
 
-const FILES_CHANGED: &str = "stamped files changed";
-
 /// Why a stage must run, or `None` when it is up to date: its last `up` succeeded on a
 /// byte-identical render and no dependency has completed an `up` since (contract §6).
 pub(crate) fn reason_to_run(
@@ -116,17 +121,17 @@ pub(crate) fn reason_to_run(
     digest: &str,
     dep_generations: &BTreeMap<String, u64>,
     force: bool,
-) -> Option<String> {
+) -> Option<Reason> {
     if force {
-        return Some("forced (-B)".into());
+        return Some(Reason::Forced);
     }
     match previous.status {
         Status::Up => {}
-        Status::Never => return Some("never brought up".into()),
-        status => return Some(format!("last recorded status is {}", status.as_str())),
+        Status::Never => return Some(Reason::NeverUp),
+        status => return Some(Reason::LastStatus(status)),
     }
     if previous.stamp_digest.as_deref() != Some(digest) {
-        return Some(FILES_CHANGED.into());
+        return Some(Reason::RenderChanged { cause: None, files: Vec::new(), more: 0 });
     }
     let changed: Vec<&str> = dep_generations
         .iter()
@@ -134,7 +139,7 @@ pub(crate) fn reason_to_run(
         .map(|(dep, _)| dep.as_str())
         .collect();
     if !changed.is_empty() {
-        return Some(format!("dependency {} completed an up since", changed.join(", ")));
+        return Some(Reason::DependenciesUpdated(changed.into_iter().map(String::from).collect()));
     }
     None
 }
@@ -156,18 +161,24 @@ mod tests {
     fn up_to_date_only_when_render_and_dependencies_are_unchanged() {
         let deps: BTreeMap<String, u64> = [("a".to_string(), 2)].into();
         assert_eq!(reason_to_run(&up("h", &[("a", 2)]), "h", &deps, false), None);
-        assert_eq!(reason_to_run(&up("h", &[("a", 2)]), "h", &deps, true).unwrap(), "forced (-B)");
         assert_eq!(
-            reason_to_run(&up("old", &[("a", 2)]), "h", &deps, false).unwrap(),
+            reason_to_run(&up("h", &[("a", 2)]), "h", &deps, true).unwrap().to_string(),
+            "forced (-B)"
+        );
+        assert_eq!(
+            reason_to_run(&up("old", &[("a", 2)]), "h", &deps, false).unwrap().to_string(),
             "stamped files changed"
         );
         assert_eq!(
-            reason_to_run(&up("h", &[("a", 1)]), "h", &deps, false).unwrap(),
+            reason_to_run(&up("h", &[("a", 1)]), "h", &deps, false).unwrap().to_string(),
             "dependency a completed an up since"
         );
         let never = StageState::default();
-        assert_eq!(reason_to_run(&never, "h", &deps, false).unwrap(), "never brought up");
+        assert_eq!(reason_to_run(&never, "h", &deps, false).unwrap().to_string(), "never brought up");
         let failed = StageState { status: Status::Unknown, ..up("h", &[("a", 2)]) };
-        assert_eq!(reason_to_run(&failed, "h", &deps, false).unwrap(), "last recorded status is unknown");
+        assert_eq!(
+            reason_to_run(&failed, "h", &deps, false).unwrap().to_string(),
+            "last recorded status is unknown"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Loading a project: the wave environment, the DAG file, and the stage template dirs it
 //! names. Everything here is checked before anything runs (exit 2 on any problem).
 
-use std::os::unix::fs::PermissionsExt;
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use crate::dagfile::{self, DagError, DagFileError};
@@ -10,29 +10,22 @@ use crate::graph::{Dag, StageId};
 use crate::state::StateStore;
 use crate::wave::Wave;
 
-/// How a stage is run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StageKind {
-    /// An executable `ctl` wave program.
-    Ctl,
-    /// A `step.json` step package (run by betterform itself).
-    StepPackage,
-}
+/// Says which kind of stage a template dir holds, as an index into the caller's list of stage
+/// kinds, or why it holds none. The kinds themselves (what a `ctl` or a step package is, how
+/// each runs) live above this module, in `execute`; a project only records the answer.
+pub(crate) type Classify<'a> = &'a (dyn Fn(&Path) -> Result<usize, String> + 'a);
 
 pub(crate) struct Project {
     pub(crate) wave: Wave,
     pub(crate) dag: Dag,
-    pub(crate) kinds: Vec<StageKind>,
+    /// Each stage's kind, as the classifier said.
+    pub(crate) kinds: Vec<usize>,
     /// Stage state, read through the journal of a run in progress or one that died.
     pub(crate) state: StateStore,
 }
 
-fn is_executable(path: &Path) -> bool {
-    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
 impl Project {
-    pub(crate) fn load(impl_dir: Option<&Path>) -> Result<Project, Error> {
+    pub(crate) fn load(impl_dir: Option<&Path>, classify: Classify<'_>) -> Result<Project, Error> {
         let wave = Wave::from_env(impl_dir)?;
         let dag_file = wave.dag_file();
         let text = dagfile::read(&dag_file)?;
@@ -48,7 +41,7 @@ impl Project {
                     at,
                     format!("stage '{name}' has no template directory {}", dir.display()),
                 ));
-                kinds.push(StageKind::Ctl);
+                kinds.push(0);
                 continue;
             }
             if wave.stage_dir(name) == wave.config_json_file {
@@ -60,31 +53,12 @@ impl Project {
                     ),
                 ));
             }
-            let ctl = dir.join("ctl");
-            let step = dir.join("step.json");
-            if is_executable(&ctl) && step.exists() {
-                // Running one and ignoring the other would surprise whoever added the second.
-                errors.push(DagFileError::at(
-                    at,
-                    format!(
-                        "stage '{name}': {} holds both an executable 'ctl' and a 'step.json'; \
-                         keep one (ctl: a wave program, step.json: a step package)",
-                        dir.display()
-                    ),
-                ));
-                kinds.push(StageKind::Ctl);
-            } else if is_executable(&ctl) {
-                kinds.push(StageKind::Ctl);
-            } else if step.is_file() {
-                kinds.push(StageKind::StepPackage);
-            } else {
-                let why = if ctl.exists() {
-                    format!("{} is not an executable file (chmod +x it)", ctl.display())
-                } else {
-                    format!("{} has neither an executable 'ctl' nor a 'step.json'", dir.display())
-                };
-                errors.push(DagFileError::at(at, format!("stage '{name}': {why}")));
-                kinds.push(StageKind::Ctl);
+            match classify(&dir) {
+                Ok(kind) => kinds.push(kind),
+                Err(why) => {
+                    errors.push(DagFileError::at(at, format!("stage '{name}': {why}")));
+                    kinds.push(0);
+                }
             }
         }
         if !errors.is_empty() {
@@ -92,6 +66,15 @@ impl Project {
         }
         let state = StateStore::new(&wave, (0..dag.len()).map(|s| dag.name(s).to_string()).collect());
         Ok(Project { wave, dag, kinds, state })
+    }
+
+    /// The names of every stage `stage` depends on, directly or not: whose outputs it may read.
+    pub(crate) fn upstream(&self, stage: StageId) -> BTreeSet<String> {
+        let members = self.dag.with_dependencies(&[stage]);
+        (0..self.dag.len())
+            .filter(|&s| members[s] && s != stage)
+            .map(|s| self.dag.name(s).to_string())
+            .collect()
     }
 
     /// Resolves stage names from the command line; none means every stage.

@@ -163,7 +163,7 @@ impl<'d> Board<'d> {
             // A stage holding the terminal gets Ctrl-C itself and interrupts the run from its
             // worker: the run stops even if this comes before the raised signal does.
             Outcome::Interrupted => self.stop = self.stop.max(Some(Stop::Interrupt)),
-            Outcome::Failed(_) => {
+            Outcome::Failed { .. } => {
                 if !self.keep_going {
                     self.stop = self.stop.max(Some(Stop::Failure));
                 }
@@ -172,9 +172,9 @@ impl<'d> Board<'d> {
                     self.blocked_by[s].get_or_insert(stage);
                 }
             }
-            Outcome::Ran(_) | Outcome::UpToDate | Outcome::Skipped(_) => {}
+            Outcome::Ran { .. } | Outcome::UpToDate | Outcome::Skipped(_) => {}
         }
-        if !matches!(outcome, Outcome::Failed(_)) {
+        if !outcome.is_failure() {
             for &next in self.direction.unblocks(self.dag, stage) {
                 if self.members[next] {
                     self.waiting[next] -= 1;
@@ -259,7 +259,9 @@ pub(crate) fn run(
             let clock = Instant::now();
             let outcome = match work(stage, &sink) {
                 // A failure reason may quote a secret (a value that failed validation).
-                Outcome::Failed(why) => Outcome::Failed(crate::mask::mask(&why).into_owned()),
+                Outcome::Failed { reason, exit_code } => {
+                    Outcome::Failed { reason: crate::mask::mask(&reason).into_owned(), exit_code }
+                }
                 outcome => outcome,
             };
             let duration = clock.elapsed();
@@ -341,6 +343,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
+    use crate::events::Reason;
 
     /// Remembers the order of `started`/`finished` calls.
     #[derive(Default)]
@@ -388,11 +391,13 @@ mod tests {
                 peak.fetch_max(running, Ordering::SeqCst);
                 std::thread::sleep(Duration::from_millis(20));
                 now.fetch_sub(1, Ordering::SeqCst);
-                Outcome::Ran("test".into())
+                Outcome::Ran { reason: Reason::Forced, exit_code: Some(0) }
             });
             assert_eq!(run.stop, None);
             assert!(
-                run.results.iter().all(|r| matches!(r, Some(Result::Done { outcome: Outcome::Ran(_), .. })))
+                run.results
+                    .iter()
+                    .all(|r| matches!(r, Some(Result::Done { outcome: Outcome::Ran { .. }, .. })))
             );
             assert_eq!(peak.load(Ordering::SeqCst), jobs, "{direction:?} -j{jobs}");
             // Reported in an order where every stage starts after what it waits for ended.
@@ -413,7 +418,11 @@ mod tests {
         let dag = fan();
         let all = vec![true; dag.len()];
         let work = |stage: StageId, _: &Sink<'_>| {
-            if dag.name(stage) == "m0" { Outcome::Failed("boom".into()) } else { Outcome::Ran("test".into()) }
+            if dag.name(stage) == "m0" {
+                Outcome::failed("boom")
+            } else {
+                Outcome::Ran { reason: Reason::Forced, exit_code: Some(0) }
+            }
         };
         let m0 = dag.lookup("m0").unwrap();
 
@@ -423,14 +432,17 @@ mod tests {
         for name in ["root", "m1", "m2", "m3", "m4", "m5"] {
             assert!(matches!(
                 outcome_of(&run_kept, &dag, name),
-                Result::Done { outcome: Outcome::Ran(_), .. }
+                Result::Done { outcome: Outcome::Ran { .. }, .. }
             ));
         }
 
         // Without -k, at -j1, m0 is the first middle stage: nothing after it starts.
         let stopped = run(&dag, &all, Direction::Up, options(1, false), &mut Recorder::default(), &work);
         assert_eq!(stopped.stop, Some(Stop::Failure));
-        assert!(matches!(outcome_of(&stopped, &dag, "m0"), Result::Done { outcome: Outcome::Failed(_), .. }));
+        assert!(matches!(
+            outcome_of(&stopped, &dag, "m0"),
+            Result::Done { outcome: Outcome::Failed { .. }, .. }
+        ));
         assert!(matches!(outcome_of(&stopped, &dag, "final"), Result::Blocked { by } if by == m0));
         for name in ["m1", "m5"] {
             assert!(matches!(outcome_of(&stopped, &dag, name), Result::Stopped(Stop::Failure)), "{name}");
@@ -448,7 +460,7 @@ mod tests {
                     if dag.name(stage) == "m2" {
                         panic!("a bug in a stage's work");
                     }
-                    Outcome::Ran("test".into())
+                    Outcome::Ran { reason: Reason::Forced, exit_code: Some(0) }
                 })
             }));
             let _ = tx.send(ended.is_err());
@@ -466,7 +478,11 @@ mod tests {
         let run =
             run(&dag, &members, Direction::Up, options(2, true), &mut Recorder::default(), &|stage, _| {
                 ran.fetch_add(1, Ordering::SeqCst);
-                if dag.name(stage) == "m1" { Outcome::Interrupted } else { Outcome::Ran("test".into()) }
+                if dag.name(stage) == "m1" {
+                    Outcome::Interrupted
+                } else {
+                    Outcome::Ran { reason: Reason::Forced, exit_code: Some(0) }
+                }
             });
         assert_eq!(run.stop, Some(Stop::Interrupt));
         assert_eq!(ran.load(Ordering::SeqCst), 2);

@@ -8,7 +8,10 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use crate::error::Error;
+/// A wave environment that cannot be set up: bad usage, nothing was run (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct WaveError(String);
 
 pub(crate) const STATE_DIR: &str = ".betterform";
 
@@ -35,9 +38,9 @@ fn env_path(name: &str) -> Option<PathBuf> {
 /// components are resolved by name, the way the shell's `cd` and Python's `os.path.abspath`
 /// do. One spelling per directory matters: `IMPL_DIR=../impl` one day and `$PWD/../impl` the
 /// next must give stages the same variables, or what they recorded reads as changed.
-fn absolute(path: &Path) -> Result<PathBuf, Error> {
+fn absolute(path: &Path) -> Result<PathBuf, WaveError> {
     let path = std::path::absolute(path)
-        .map_err(|e| Error::Usage(format!("cannot make '{}' absolute: {e}", path.display())))?;
+        .map_err(|e| WaveError(format!("cannot make '{}' absolute: {e}", path.display())))?;
     Ok(normalize(&path))
 }
 
@@ -60,12 +63,12 @@ fn normalize(path: &Path) -> PathBuf {
 impl Wave {
     /// Reads the wave variables from the environment; `impl_dir` comes from `--impl-dir` or
     /// `IMPL_DIR` (clap has already merged the two).
-    pub(crate) fn from_env(impl_dir: Option<&Path>) -> Result<Wave, Error> {
+    pub(crate) fn from_env(impl_dir: Option<&Path>) -> Result<Wave, WaveError> {
         let impl_dir = impl_dir
-            .ok_or_else(|| Error::Usage("no impl dir: pass --impl-dir DIR or set IMPL_DIR".to_string()))?;
+            .ok_or_else(|| WaveError("no impl dir: pass --impl-dir DIR or set IMPL_DIR".to_string()))?;
         let impl_dir = absolute(impl_dir)?;
         if !impl_dir.is_dir() {
-            return Err(Error::Usage(format!("impl dir '{}' is not a directory", impl_dir.display())));
+            return Err(WaveError(format!("impl dir '{}' is not a directory", impl_dir.display())));
         }
         let genfiles = absolute(&env_path("GENFILES").unwrap_or_else(|| "genfiles".into()))?;
         let output_dir = absolute(&env_path("OUTPUT_DIR").unwrap_or_else(|| "output".into()))?;

@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use crate::cli::{ExportFor, ExportFormat, Global};
 use crate::error::Error;
 use crate::graph::{Dag, StageId};
-use crate::project::Project;
 
 /// A YAML single-quoted scalar: the only escape is `''`.
 fn q(text: &str) -> String {
@@ -191,7 +190,7 @@ pub(crate) fn export(
     direction: ExportFor,
     setup: Option<String>,
 ) -> Result<(), Error> {
-    let project = Project::load(global.impl_dir.as_deref())?;
+    let project = crate::execute::load_project(global.impl_dir.as_deref())?;
     let cwd = std::env::current_dir().map_err(|e| Error::Usage(format!("no working directory: {e}")))?;
     let root = workspace_root(&cwd);
     let output_dir = relative(&project.wave.output_dir, &root)?;

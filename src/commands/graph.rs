@@ -8,7 +8,6 @@ use serde_json::json;
 
 use crate::cli::{Global, GraphFormat};
 use crate::error::Error;
-use crate::project::Project;
 use crate::state::Status;
 
 /// Fill colour per status, shared by dot and mermaid.
@@ -25,7 +24,7 @@ fn colour(status: Status) -> &'static str {
 const ALL: [Status; 5] = [Status::Up, Status::Down, Status::Failed, Status::Unknown, Status::Never];
 
 pub(crate) fn graph(global: &Global, format: GraphFormat) -> Result<(), Error> {
-    let project = Project::load(global.impl_dir.as_deref())?;
+    let project = crate::execute::load_project(global.impl_dir.as_deref())?;
     let store = &project.state;
     let dag = &project.dag;
     let mut status = Vec::with_capacity(dag.len());

@@ -1,4 +1,5 @@
-//! One file per subcommand, plus what `up` and `down` share.
+//! One file per subcommand, plus what several share (`shared`): each parses its options and
+//! calls the layers below; the per-stage work lives in `execute`.
 
 mod dispatch;
 mod down;
@@ -6,7 +7,7 @@ mod export;
 mod graph;
 mod man;
 mod plan;
-mod run;
+mod shared;
 mod show_config;
 mod stamp;
 mod status;

@@ -8,14 +8,12 @@ use serde_json::json;
 use crate::cli::Global;
 use crate::config;
 use crate::error::Error;
-use crate::graph::StageId;
+use crate::execute::{self, KINDS, Stage};
 use crate::plan;
-use crate::project::{Project, Pull, StageKind};
+use crate::project::Pull;
 use crate::report::first_line;
-use crate::stamp::Image;
-use crate::step::{StepStage, Which};
 
-use super::run::{load_templates, upstream};
+use super::shared::run_options;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action {
@@ -35,16 +33,18 @@ impl Action {
 }
 
 pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
-    let project = Project::load(global.impl_dir.as_deref())?;
-    let members = project.select(stages, Pull::Dependencies, global.only)?;
-    let config = config::load(&project.wave, &super::run::jsonnet_args(global)?)?;
-    let (stamper, templates) = load_templates(&project, global, &config.value, &members)?;
+    let options = run_options(global)?;
+    let project = execute::load_project(global.impl_dir.as_deref())?;
+    let members = project.select(stages, Pull::Dependencies, options.only)?;
+    let config = config::load(&project.wave, &options.jsonnet)?;
+    let (stamper, templates) = execute::load_templates(&project, &options, &config.value, &members)?;
     let store = &project.state;
     let dag = &project.dag;
     let config_digest = plan::config_digest(&config.text);
 
     let mut decided: Vec<Option<(Action, String, usize)>> = vec![None; dag.len()];
-    // Step-package stages whose inputs could be bound: the instructions `up` would enact.
+    // Stages whose kind has a manifest (step packages whose inputs could be bound): the
+    // instructions `up` would enact.
     let mut manifests: Vec<Option<Vec<String>>> = vec![None; dag.len()];
     for &stage in dag.order().iter().filter(|&&s| members[s]) {
         let wave =
@@ -57,7 +57,7 @@ pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
             .map(name)
             .collect();
         // With --only, dependencies' status is not checked (their outputs come from elsewhere).
-        let not_up = if global.only {
+        let not_up = if options.only {
             Vec::new()
         } else {
             plan::deps_not_up(&project, store, stage).map_err(|e| Error::Bookkeeping(e.into()))?
@@ -77,23 +77,20 @@ pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
                         stage,
                         (&templates[&stage], &image),
                         &config_digest,
-                        global.force,
+                        options.force,
                     )
                     .map_err(|e| Error::Bookkeeping(e.into()))?;
-                    let step = (project.kinds[stage] == StageKind::StepPackage)
-                        .then(|| plan_step(&project, &config.value, stage, &image));
-                    let reason = match step {
-                        None => decision.reason,
-                        Some(Err(e)) => Some(format!("will fail: {}", first_line(&e))),
-                        Some(Ok((digest, manifest))) => {
-                            manifests[stage] = Some(manifest);
-                            let previous = decision.previous.step_digest.as_deref();
-                            plan::step_reason(decision.reason, previous, &digest)
+                    let at = Stage { project: &project, options: &options, config: &config.value, id: stage };
+                    let kind = KINDS[project.kinds[stage]];
+                    match kind.plan(&at, &image, &decision.previous, decision.reason) {
+                        Err(e) => (Action::Run, format!("will fail: {}", first_line(&e))),
+                        Ok((reason, manifest)) => {
+                            manifests[stage] = manifest;
+                            match reason {
+                                Some(reason) => (Action::Run, reason.to_string()),
+                                None => (Action::Skip, "up to date".to_string()),
+                            }
                         }
-                    };
-                    match reason {
-                        Some(reason) => (Action::Run, reason),
-                        None => (Action::Skip, "up to date".to_string()),
                     }
                 }
             }
@@ -168,22 +165,6 @@ pub(crate) fn orphan_note(orphans: &[(String, crate::state::StageState)]) -> Str
         "orphaned: {}: recorded but no longer in the DAG file; `betterform down --orphans` takes them down",
         list.join(", ")
     )
-}
-
-/// Prepares a step-package stage's `up` step from its in-memory render (nothing is written):
-/// the digest for the already-applied check and the manifest's instructions.
-fn plan_step(
-    project: &Project,
-    config: &serde_json::Value,
-    stage: StageId,
-    image: &Image,
-) -> Result<(String, Vec<String>), String> {
-    let name = project.dag.name(stage);
-    let text = image.file("step.json").and_then(|b| std::str::from_utf8(b).ok()).unwrap_or_default();
-    let step = StepStage::from_text(&project.wave, name, config, upstream(project, stage), text)
-        .map_err(|e| e.to_string())?;
-    let (prepared, _) = step.prepare(Which::Up).map_err(|e| e.to_string())?;
-    Ok((prepared.digest, prepared.manifest.instructions.iter().map(ToString::to_string).collect()))
 }
 
 /// `dependency a` / `dependencies a, b`.

@@ -10,7 +10,7 @@ use crate::wave::Wave;
 
 pub(crate) fn show_config(global: &Global) -> Result<(), Error> {
     let wave = Wave::from_env(global.impl_dir.as_deref())?;
-    let config = config::load(&wave, &super::run::jsonnet_args(global)?)?;
+    let config = config::load(&wave, &super::shared::jsonnet_args(global)?)?;
     let _ = std::io::stdout().write_all(config.text.as_bytes());
     Ok(())
 }

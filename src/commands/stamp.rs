@@ -5,24 +5,26 @@ use crate::cli::Global;
 use crate::error::Error;
 use crate::lock;
 use crate::plan;
-use crate::project::{Project, Pull};
+use crate::project::Pull;
 use crate::report::eprint_line;
 
 use super::plan::are_up;
-use super::run::{load_config, load_templates};
+use super::shared::{load_config, run_options};
+use crate::execute;
 
 pub(crate) fn stamp(global: &Global, stages: &[String]) -> Result<(), Error> {
-    let project = Project::load(global.impl_dir.as_deref())?;
-    let members = project.select(stages, Pull::Dependencies, global.only)?;
+    let options = run_options(global)?;
+    let project = execute::load_project(global.impl_dir.as_deref())?;
+    let members = project.select(stages, Pull::Dependencies, options.only)?;
     let _lock = lock::acquire(&project.wave, "stamp")?;
-    let config = load_config(&project, global)?;
-    let (stamper, templates) = load_templates(&project, global, &config.value, &members)?;
+    let config = load_config(&project, &options)?;
+    let (stamper, templates) = execute::load_templates(&project, &options, &config.value, &members)?;
     let store = &project.state;
     let dag = &project.dag;
     let (mut stamped, mut blocked, mut failed) = (0, 0, Vec::new());
     for &stage in dag.order().iter().filter(|&&s| members[s]) {
         let name = dag.name(stage);
-        let not_up = if global.only {
+        let not_up = if options.only {
             Vec::new()
         } else {
             plan::deps_not_up(&project, store, stage).map_err(|e| Error::Bookkeeping(e.into()))?

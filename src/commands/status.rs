@@ -8,14 +8,13 @@ use serde_json::json;
 
 use crate::cli::Global;
 use crate::error::Error;
-use crate::project::Project;
 use crate::report::format_duration;
 use crate::state::StageState;
 
-use super::run::display_path;
+use crate::report::display_path;
 
 pub(crate) fn status(global: &Global) -> Result<(), Error> {
-    let project = Project::load(global.impl_dir.as_deref())?;
+    let project = crate::execute::load_project(global.impl_dir.as_deref())?;
     let store = &project.state;
     let mut rows = Vec::new();
     for &stage in project.dag.order() {

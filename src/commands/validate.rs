@@ -10,31 +10,29 @@ use serde_json::json;
 use crate::cli::Global;
 use crate::config;
 use crate::error::Error;
+use crate::execute::{self, KINDS, RunOptions, Stage};
 use crate::graph::StageId;
-use crate::project::{Project, StageKind};
+use crate::project::Project;
 use crate::stamp::{StampError, Stamper, Template};
-use crate::step;
 use crate::wave::Wave;
 
-use super::run::load_templates;
+use super::shared::run_options;
 
-/// Configuration-time checks of every step-package stage whose `step.json` renders now (one
-/// that reads upstream outputs not produced yet is checked when it runs).
-fn check_steps(
+/// Configuration-time checks of every stage's kind on its render as it is now (a stage whose
+/// templates read upstream outputs not produced yet is checked when it runs).
+fn check_kinds(
     project: &Project,
+    options: &RunOptions,
+    config: &serde_json::Value,
     stamper: &Stamper<'_>,
     templates: &HashMap<StageId, Template>,
 ) -> Vec<String> {
     let mut problems = Vec::new();
-    for &stage in project.dag.order() {
-        if project.kinds[stage] != StageKind::StepPackage {
-            continue;
-        }
-        let name = project.dag.name(stage);
-        let Ok(image) = stamper.render(name, &templates[&stage]) else { continue };
-        let Some(text) = image.file("step.json").and_then(|b| std::str::from_utf8(b).ok()) else { continue };
-        let shown_as = project.wave.template_dir(name).join("step.json");
-        for problem in step::check(&project.wave.stage_dir(name), text, &shown_as) {
+    for &id in project.dag.order() {
+        let name = project.dag.name(id);
+        let Ok(image) = stamper.render(name, &templates[&id]) else { continue };
+        let stage = Stage { project, options, config, id };
+        for problem in KINDS[project.kinds[id]].check(&stage, &image) {
             problems.push(format!("stage '{name}': {problem}"));
         }
     }
@@ -42,10 +40,11 @@ fn check_steps(
 }
 
 pub(crate) fn validate(global: &Global) -> Result<(), Error> {
+    let options = run_options(global)?;
     let wave = Wave::from_env(global.impl_dir.as_deref())?;
     let mut problems: Vec<String> = Vec::new();
 
-    let project = match Project::load(Some(&wave.impl_dir)) {
+    let project = match execute::load_project(Some(&wave.impl_dir)) {
         Ok(project) => Some(project),
         // One problem per line: each line of a DAG error is one position in the file.
         Err(e @ Error::Dag(_)) => {
@@ -54,7 +53,7 @@ pub(crate) fn validate(global: &Global) -> Result<(), Error> {
         }
         Err(e) => return Err(e),
     };
-    let cfg = match config::load(&wave, &super::run::jsonnet_args(global)?) {
+    let cfg = match config::load(&wave, &options.jsonnet) {
         Ok(config) => config.value,
         Err(e) => {
             problems.push(e.to_string());
@@ -64,8 +63,10 @@ pub(crate) fn validate(global: &Global) -> Result<(), Error> {
     let mut stages = 0;
     if let Some(project) = &project {
         stages = project.dag.len();
-        match load_templates(project, global, &cfg, &vec![true; stages]) {
-            Ok((stamper, templates)) => problems.extend(check_steps(project, &stamper, &templates)),
+        match execute::load_templates(project, &options, &cfg, &vec![true; stages]) {
+            Ok((stamper, templates)) => {
+                problems.extend(check_kinds(project, &options, &cfg, &stamper, &templates))
+            }
             Err(Error::Stamp(StampError::Many(errors))) => {
                 for e in errors {
                     match e {

@@ -45,7 +45,7 @@ impl Reporter for GroupedReporter<'_> {
                 eprint_line(line);
             }
             eprint_line("::endgroup::");
-            if let Outcome::Failed(_) = outcome {
+            if outcome.is_failure() {
                 eprint_line(&end);
             }
         } else {

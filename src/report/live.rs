@@ -82,7 +82,7 @@ impl Reporter for LiveReporter<'_> {
         }
         let name = self.dag.name(stage);
         self.println(&finished_line(name, self.command, outcome, duration));
-        if let Outcome::Failed(_) = outcome {
+        if outcome.is_failure() {
             for line in tail(&(self.log_of)(name), TAIL) {
                 self.println(&format!("[{name}] {line}"));
             }

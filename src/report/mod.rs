@@ -8,6 +8,6 @@ mod summary;
 
 pub(crate) use grouped::GroupedReporter;
 pub(crate) use live::LiveReporter;
-pub(crate) use reporter::{LineReporter, eprint_line, format_duration};
+pub(crate) use reporter::{Display, LineReporter, display_path, eprint_line, format_duration};
 pub(crate) use run_report::{RunReport, records, span, write_json, write_junit};
 pub(crate) use summary::{first_line, render as render_summary};

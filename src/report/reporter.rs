@@ -22,12 +22,29 @@ pub(crate) fn format_duration(d: Duration) -> String {
 pub(crate) fn finished_line(name: &str, command: &str, outcome: &Outcome, duration: Duration) -> String {
     let took = format_duration(duration);
     match outcome {
-        Outcome::Ran(_) => format!("==> {name}: {command} done ({took})"),
+        Outcome::Ran { .. } => format!("==> {name}: {command} done ({took})"),
         Outcome::UpToDate => format!("==> {name}: up to date"),
         Outcome::Skipped(why) => format!("==> {name}: skipped: {why}"),
-        Outcome::Failed(why) => format!("==> {name}: FAILED ({took}): {why}"),
+        Outcome::Failed { reason, .. } => format!("==> {name}: FAILED ({took}): {reason}"),
         Outcome::Interrupted => format!("==> {name}: interrupted ({took})"),
     }
+}
+
+/// How stage output is shown while a run goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Display {
+    /// One spinner line per running stage; outcomes and failed logs printed above.
+    Live,
+    /// Every output line as it comes, prefixed `[stage] `.
+    Stream,
+    /// Each stage's output as one block when it ends.
+    Grouped,
+}
+
+/// Shows `path` relative to the working directory when it is below it.
+pub(crate) fn display_path(path: &std::path::Path) -> String {
+    let cwd = std::env::current_dir().ok();
+    cwd.as_deref().and_then(|cwd| path.strip_prefix(cwd).ok()).unwrap_or(path).display().to_string()
 }
 
 /// Prints a line to stderr, ignoring a closed stderr (`| head`): that must not kill a run

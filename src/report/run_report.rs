@@ -44,7 +44,6 @@ pub(crate) fn records(
     dag: &Dag,
     results: &[Option<Result>],
     log_of: &dyn Fn(&str) -> PathBuf,
-    exit_code_of: &dyn Fn(&str) -> Option<i32>,
 ) -> Vec<StageRecord> {
     let mut records = Vec::new();
     for &s in dag.order() {
@@ -53,10 +52,10 @@ pub(crate) fn records(
         let record = match result {
             Result::Done { outcome, started, duration } => {
                 let (action, result, reason, ran) = match outcome {
-                    Outcome::Ran(why) => ("run", "ran", why.clone(), true),
+                    Outcome::Ran { reason, .. } => ("run", "ran", reason.to_string(), true),
                     Outcome::UpToDate => ("skip", "up to date", "up to date".into(), false),
                     Outcome::Skipped(why) => ("skip", "skipped", why.clone(), false),
-                    Outcome::Failed(why) => ("run", "failed", why.clone(), true),
+                    Outcome::Failed { reason, .. } => ("run", "failed", reason.clone(), true),
                     Outcome::Interrupted => ("run", "interrupted", "interrupted by a signal".into(), true),
                 };
                 StageRecord {
@@ -67,7 +66,7 @@ pub(crate) fn records(
                     end: Some(timestamp(*started + *duration)),
                     duration_ms: Some(millis(*duration)),
                     log: ran.then(|| log_of(&name)),
-                    exit_code: if ran { exit_code_of(&name) } else { None },
+                    exit_code: outcome.exit_code(),
                     name,
                 }
             }

@@ -22,10 +22,10 @@ pub(crate) fn totals(results: &[Option<Result>]) -> Totals {
     let mut t = Totals::default();
     for r in results.iter().flatten() {
         match r {
-            Result::Done { outcome: Outcome::Ran(_), .. } => t.ran += 1,
+            Result::Done { outcome: Outcome::Ran { .. }, .. } => t.ran += 1,
             Result::Done { outcome: Outcome::UpToDate, .. } => t.up_to_date += 1,
             Result::Done { outcome: Outcome::Skipped(_), .. } => t.skipped += 1,
-            Result::Done { outcome: Outcome::Failed(_), .. } => t.failed += 1,
+            Result::Done { outcome: Outcome::Failed { .. }, .. } => t.failed += 1,
             Result::Done { outcome: Outcome::Interrupted, .. } => t.interrupted += 1,
             Result::Blocked { .. } | Result::Stopped(_) => t.not_run += 1,
         }
@@ -54,10 +54,10 @@ pub(crate) fn render(
             Result::Done { outcome, duration, .. } => {
                 let took = format_duration(*duration);
                 match outcome {
-                    Outcome::Ran(_) => (name, "ran", took, String::new()),
+                    Outcome::Ran { .. } => (name, "ran", took, String::new()),
                     Outcome::UpToDate => (name, "up to date", took, String::new()),
                     Outcome::Skipped(why) => (name, "skipped", took, why.clone()),
-                    Outcome::Failed(why) => {
+                    Outcome::Failed { reason: why, .. } => {
                         let log = log_of(dag.name(s));
                         // A multi-line reason (every invalid input) was printed in full when
                         // the stage failed; the summary keeps one line per stage.

@@ -13,5 +13,6 @@ mod spec;
 mod stage;
 mod variables;
 
+pub(crate) use error::StepError;
 pub(crate) use launch::StepLog;
 pub(crate) use stage::{Ended, StepStage, Which, check};

@@ -1,0 +1,88 @@
+//! What several commands share before anything runs: the command line resolved once into
+//! the execution layer's [`RunOptions`], and the config evaluated and written.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use crate::cli::{Global, OutputMode};
+use crate::config::{self, Config, External, ExternalKind, JsonnetArgs};
+use crate::error::Error;
+use crate::execute::RunOptions;
+use crate::project::Project;
+use crate::report::Display;
+use crate::stamp::Delimiters;
+
+/// The options of a run, from the command line and the environment.
+pub(crate) fn run_options(global: &Global) -> Result<RunOptions, Error> {
+    let jobs = global
+        .jobs
+        .map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), |j| j as usize);
+    Ok(RunOptions {
+        jobs,
+        keep_going: global.keep_going,
+        force: global.force,
+        only: global.only,
+        grace: Duration::from_secs(global.grace),
+        display: display(global.output, jobs),
+        report: global.report.clone(),
+        junit: global.junit.clone(),
+        delimiters: Delimiters { left: global.left_delim.clone(), right: global.right_delim.clone() },
+        jsonnet: jsonnet_args(global)?,
+    })
+}
+
+/// Resolves `--output auto`: the live display needs a real terminal on stderr, and an
+/// interactive `-j 1` stage owns the terminal itself, so it gets plain lines.
+fn display(mode: OutputMode, jobs: usize) -> Display {
+    match mode {
+        OutputMode::Auto => {
+            let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
+            let interactive_stage = jobs == 1
+                && std::io::stdin().is_terminal()
+                && std::env::var("INTERACTIVE").map_or(true, |v| v != "false");
+            if std::io::stderr().is_terminal() && !dumb && !interactive_stage {
+                Display::Live
+            } else {
+                Display::Stream
+            }
+        }
+        OutputMode::Live => Display::Live,
+        OutputMode::Stream => Display::Stream,
+        OutputMode::Grouped => Display::Grouped,
+    }
+}
+
+/// The jsonnet CLI's inputs, from the command line (and the environment for bare names).
+pub(crate) fn jsonnet_args(global: &Global) -> Result<JsonnetArgs, Error> {
+    let kinds = [
+        ("--ext-str", ExternalKind::Str, &global.ext_str),
+        ("--ext-str-file", ExternalKind::StrFile, &global.ext_str_file),
+        ("--ext-code", ExternalKind::Code, &global.ext_code),
+        ("--ext-code-file", ExternalKind::CodeFile, &global.ext_code_file),
+        ("--tla-str", ExternalKind::Str, &global.tla_str),
+        ("--tla-str-file", ExternalKind::StrFile, &global.tla_str_file),
+        ("--tla-code", ExternalKind::Code, &global.tla_code),
+        ("--tla-code-file", ExternalKind::CodeFile, &global.tla_code_file),
+    ];
+    let mut args = JsonnetArgs {
+        jpath: global.jpath.clone(),
+        ext: Vec::new(),
+        tla: Vec::new(),
+        max_stack: global.max_stack as usize,
+    };
+    for (option, kind, specs) in kinds {
+        for spec in specs {
+            let parsed = External::parse(option, kind, spec).map_err(Error::Usage)?;
+            let list = if option.starts_with("--ext") { &mut args.ext } else { &mut args.tla };
+            list.push(parsed);
+        }
+    }
+    Ok(args)
+}
+
+/// Evaluates the config and writes `CONFIG_JSON_FILE` (only when it changed).
+pub(crate) fn load_config(project: &Project, options: &RunOptions) -> Result<Config, Error> {
+    let config = config::load(&project.wave, &options.jsonnet)?;
+    config::write(&project.wave, &config)?;
+    Ok(config)
+}

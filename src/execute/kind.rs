@@ -1,0 +1,114 @@
+//! Kinds of stage behind one interface: what a stage dir holds to be of a kind, and how a
+//! stamped stage of that kind is brought up, down, planned and validated. `ctl` stages and
+//! step-package stages are the two kinds; a new kind is one file implementing [`Kind`] and
+//! one entry in [`KINDS`].
+
+use std::path::{Path, PathBuf};
+
+use crate::error::Error;
+use crate::events::{Direction, Outcome, Reason};
+use crate::graph::StageId;
+use crate::plan::Decision;
+use crate::project::Project;
+use crate::scheduler::Sink;
+use crate::stamp::Image;
+use crate::state::StageState;
+
+use super::RunOptions;
+use super::ctl::Ctl;
+use super::record::{StageRun, fail_before_running};
+use super::step::StepPackage;
+
+/// One stage of a run, with what every kind needs to act on it.
+pub(crate) struct Stage<'a> {
+    pub(crate) project: &'a Project,
+    pub(crate) options: &'a RunOptions,
+    /// The evaluated config.
+    pub(crate) config: &'a serde_json::Value,
+    pub(crate) id: StageId,
+}
+
+impl Stage<'_> {
+    pub(crate) fn name(&self) -> &str {
+        self.project.dag.name(self.id)
+    }
+
+    /// Its stamped dir, where its command runs.
+    pub(crate) fn dir(&self) -> PathBuf {
+        self.project.wave.stage_dir(self.name())
+    }
+
+    /// Fails the stage before anything ran (recorded, and the reason in its log).
+    pub(crate) fn fail(&self, direction: Direction, reason: String) -> Outcome {
+        fail_before_running(self.project, self.name(), direction, reason)
+    }
+}
+
+pub(crate) trait Kind: Sync {
+    /// What a stage dir holds to be of this kind, for messages: `an executable 'ctl'`.
+    fn marker(&self) -> &'static str;
+
+    /// Whether the stage dir `dir` (a template dir, or a stamped one) is of this kind. An
+    /// `Err` says why a dir that nearly is (a `ctl` that is not executable) is not.
+    fn claims(&self, dir: &Path) -> Result<bool, String>;
+
+    /// Brings the stamped stage up; `decision` says whether and why its render calls for it.
+    fn up(&self, stage: &Stage<'_>, decision: Decision, sink: &Sink<'_>) -> Outcome;
+
+    /// Brings the stamped stage down: runs `run` (what was recorded, and how success is
+    /// recorded).
+    fn down(&self, stage: &Stage<'_>, run: StageRun<'_>, sink: &Sink<'_>) -> Outcome;
+
+    /// `plan`: the reason `up` would act on, once the kind has had its say (`reason` is the
+    /// render's), and the instructions `up` would enact, if the kind has such a manifest.
+    /// `Err`: `up` would fail, and why.
+    fn plan(
+        &self,
+        _stage: &Stage<'_>,
+        _image: &Image,
+        _previous: &StageState,
+        reason: Option<Reason>,
+    ) -> Result<(Option<Reason>, Option<Vec<String>>), String> {
+        Ok((reason, None))
+    }
+
+    /// `validate`: configuration-time problems of the rendered stage, one per line.
+    fn check(&self, _stage: &Stage<'_>, _image: &Image) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// The kinds of stage betterform runs, in the order they are asked to claim a stage dir.
+pub(crate) static KINDS: [&dyn Kind; 2] = [&Ctl, &StepPackage];
+
+/// Which of `kinds` the stage dir `dir` is (its index): exactly one must claim it.
+pub(crate) fn classify(kinds: &[&dyn Kind], dir: &Path) -> Result<usize, String> {
+    let mut claimed = Vec::new();
+    let mut near_misses = Vec::new();
+    for (i, kind) in kinds.iter().enumerate() {
+        match kind.claims(dir) {
+            Ok(true) => claimed.push(i),
+            Ok(false) => {}
+            Err(why) => near_misses.push(why),
+        }
+    }
+    let markers = |of: &[usize]| of.iter().map(|&i| kinds[i].marker()).collect::<Vec<_>>();
+    match claimed.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(near_misses.into_iter().next().unwrap_or_else(|| {
+            let all: Vec<usize> = (0..kinds.len()).collect();
+            format!("{} has neither {}", dir.display(), markers(&all).join(" nor "))
+        })),
+        // Running one and ignoring the other would surprise whoever added the second.
+        many => Err(format!(
+            "{} holds both {}; keep one (ctl: a wave program, step.json: a step package)",
+            dir.display(),
+            markers(many).join(" and ")
+        )),
+    }
+}
+
+/// Loads the project, each stage's kind one of [`KINDS`].
+pub(crate) fn load_project(impl_dir: Option<&Path>) -> Result<Project, Error> {
+    Project::load(impl_dir, &|dir| classify(&KINDS, dir))
+}

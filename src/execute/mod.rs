@@ -1,0 +1,17 @@
+//! Executing stages: what happens to one stage in an `up` or a `down` run (render, decide,
+//! write, run its kind's command, record), the kinds of stage behind one interface, and the
+//! scheduled run with its report. Commands parse the command line into [`RunOptions`] and
+//! call in here; nothing below this module knows about clap.
+
+mod ctl;
+mod kind;
+mod options;
+mod pipeline;
+mod record;
+mod step;
+#[cfg(test)]
+mod tests;
+
+pub(crate) use kind::{KINDS, Stage, classify, load_project};
+pub(crate) use options::RunOptions;
+pub(crate) use pipeline::{down, load_templates, up};

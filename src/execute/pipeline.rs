@@ -1,0 +1,223 @@
+//! A scheduled `up` or `down` run: what happens to each stage (render → decide → write → its
+//! kind's `up`; or checks → its kind's `down`), the scheduler driving them with a reporter,
+//! and what the run ends with (summary, exit code, report files).
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use rayon::prelude::*;
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::events::{Direction, Outcome, Reason, Reporter, Stop};
+use crate::graph::StageId;
+use crate::plan;
+use crate::project::Project;
+use crate::report::{
+    Display, GroupedReporter, LineReporter, LiveReporter, RunReport, display_path, eprint_line, records,
+    render_summary, span, write_json, write_junit,
+};
+use crate::scheduler::{self, Sink};
+use crate::stamp::{Renderer, StampError, Stamper, Template};
+use crate::state::{StageState, Status};
+
+use super::RunOptions;
+use super::kind::{Kind, Stage};
+use super::record::StageRun;
+
+/// Builds the stamper and loads the templates of every stage in `members`, checking their
+/// syntax: all errors are reported, before anything runs (exit 2).
+pub(crate) fn load_templates<'p>(
+    project: &'p Project,
+    options: &RunOptions,
+    cfg: &serde_json::Value,
+    members: &[bool],
+) -> Result<(Stamper<'p>, HashMap<StageId, Template>), Error> {
+    let wave = &project.wave;
+    let renderer = Renderer::new(&options.delimiters, cfg, wave.env_map(), &wave.output_dir)?;
+    let stamper = Stamper { renderer, wave };
+    // Parsing is independent per stage: spread it over the cores, report in DAG order.
+    let targeted: Vec<StageId> = project.dag.order().iter().copied().filter(|&s| members[s]).collect();
+    let loaded: Vec<(StageId, Result<Template, StampError>)> =
+        targeted.par_iter().map(|&s| (s, stamper.load(project.dag.name(s)))).collect();
+    let mut templates = HashMap::new();
+    let mut errors = Vec::new();
+    for (stage, result) in loaded {
+        match result {
+            Ok(template) => {
+                templates.insert(stage, template);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(StampError::Many(errors).into());
+    }
+    Ok((stamper, templates))
+}
+
+/// `up` of `members`: every template is checked first (exit 2 before anything runs), then
+/// each stage is stamped and brought up by its kind once its dependencies are up.
+pub(crate) fn up(
+    project: &Project,
+    options: &RunOptions,
+    kinds: &[&dyn Kind],
+    config: &Config,
+    members: &[bool],
+) -> Result<(), Error> {
+    let (stamper, templates) = load_templates(project, options, &config.value, members)?;
+    project.state.recover().map_err(|e| Error::Bookkeeping(e.into()))?;
+    let config_digest = plan::config_digest(&config.text);
+    let work = |id: StageId, sink: &Sink<'_>| -> Outcome {
+        if sink.interrupted() {
+            return Outcome::Interrupted;
+        }
+        let stage = Stage { project, options, config: &config.value, id };
+        let name = stage.name();
+        let stamp_failed = |e: &dyn std::fmt::Display| {
+            stage.fail(Direction::Up, format!("failed to stamp stage '{name}': {e}"))
+        };
+        let image = match stamper.render(name, &templates[&id]) {
+            Ok(image) => image,
+            Err(e) => return stamp_failed(&e),
+        };
+        let decision = match plan::decide(
+            project,
+            &project.state,
+            id,
+            (&templates[&id], &image),
+            &config_digest,
+            options.force,
+        ) {
+            Ok(decision) => decision,
+            Err(e) => return Outcome::failed(e.to_string()),
+        };
+        match stamper.write(name, &image) {
+            Ok(report) if report.written + report.removed > 0 => sink.note(&format!(
+                "stamped ({} written, {} unchanged, {} removed)",
+                report.written, report.unchanged, report.removed
+            )),
+            Ok(_) => {}
+            Err(e) => return stamp_failed(&e),
+        }
+        kinds[project.kinds[id]].up(&stage, decision, sink)
+    };
+    schedule(project, options, members, Direction::Up, &work)
+}
+
+/// `down` of `members`, each from its existing stamped dir (never re-stamped), after every
+/// stage that depends on it. Stages never stamped or already down are skipped.
+pub(crate) fn down(
+    project: &Project,
+    options: &RunOptions,
+    kinds: &[&dyn Kind],
+    config: &serde_json::Value,
+    members: &[bool],
+) -> Result<(), Error> {
+    project.state.recover().map_err(|e| Error::Bookkeeping(e.into()))?;
+    let work = |id: StageId, sink: &Sink<'_>| -> Outcome {
+        let stage = Stage { project, options, config, id };
+        let name = stage.name();
+        if !stage.dir().is_dir() {
+            return Outcome::Skipped("never stamped".into());
+        }
+        let previous = match project.state.load(name) {
+            Ok(state) if state.status == Status::Down => return Outcome::Skipped("already down".into()),
+            Ok(state) => state,
+            Err(e) => return Outcome::failed(e.to_string()),
+        };
+        let why = Reason::Recorded(previous.status);
+        let on_success = |state: &mut StageState| {
+            state.status = Status::Down;
+            state.stamp_digest = None;
+        };
+        let run =
+            StageRun { stage: name, direction: Direction::Down, previous, why, on_success: &on_success };
+        kinds[project.kinds[id]].down(&stage, run, sink)
+    };
+    schedule(project, options, members, Direction::Down, &work)
+}
+
+/// Runs `work` over `members` and reports; an `Err` when any stage failed.
+fn schedule(
+    project: &Project,
+    options: &RunOptions,
+    members: &[bool],
+    direction: Direction,
+    work: &(dyn Fn(StageId, &Sink<'_>) -> Outcome + Sync),
+) -> Result<(), Error> {
+    let command = direction.command();
+    let scheduling =
+        scheduler::Options { jobs: options.jobs, keep_going: options.keep_going, grace: options.grace };
+    let log_path = |stage: &str| project.wave.log_path(stage, command);
+    let total = members.iter().filter(|&&m| m).count();
+    let mut reporter: Box<dyn Reporter + '_> = match options.display {
+        Display::Live => Box::new(LiveReporter::new(&project.dag, command, total, &log_path)),
+        Display::Grouped => Box::new(GroupedReporter::new(&project.dag, command)),
+        Display::Stream => Box::new(LineReporter::new(&project.dag, command)),
+    };
+    let started = SystemTime::now();
+    let run = scheduler::run(&project.dag, members, direction, scheduling, reporter.as_mut(), work);
+    let finished = project.state.finish_run();
+    // The live display clears its bars when dropped, before the summary is printed.
+    drop(reporter);
+    let ended = SystemTime::now();
+    let results = run.results;
+    let log_of = |stage: &str| display_path(&project.wave.log_path(stage, command));
+    eprint_line(render_summary(&project.dag, &results, command, &log_of).trim_end());
+    let outcome = match run.stop {
+        Some(Stop::Interrupt) => Err(Error::Interrupted { name: "SIGINT", code: 130 }),
+        Some(Stop::Terminate) => Err(Error::Interrupted { name: "SIGTERM", code: 143 }),
+        Some(Stop::Failure) | None => {
+            let failed: Vec<&str> = (0..project.dag.len())
+                .filter(|&s| {
+                    matches!(&results[s], Some(crate::events::Result::Done { outcome, .. }) if outcome.is_failure())
+                })
+                .map(|s| project.dag.name(s))
+                .collect();
+            if failed.is_empty() {
+                Ok(())
+            } else {
+                let noun = if failed.len() == 1 { "stage" } else { "stages" };
+                Err(Error::StagesFailed(format!("{noun} failed: {}", failed.join(", "))))
+            }
+        }
+    };
+    // The stages' records could not be made durable: the journal stays, so they read
+    // `unknown` (safe), but say so.
+    let outcome = match (outcome, finished) {
+        (outcome, Ok(())) => outcome,
+        (Ok(()), Err(e)) => Err(Error::Bookkeeping(e.into())),
+        (Err(failed), Err(e)) => {
+            eprint_line(&format!("error: {e}"));
+            Err(failed)
+        }
+    };
+    if options.report.is_some() || options.junit.is_some() {
+        let (started, ended, duration_ms) = span(started, ended);
+        let report = RunReport {
+            command,
+            started,
+            ended,
+            duration_ms,
+            exit_code: outcome.as_ref().map_or_else(Error::exit_code, |()| 0),
+            stages: records(&project.dag, &results, &|stage| project.wave.log_path(stage, command)),
+        };
+        let mut written = Ok(());
+        if let Some(path) = &options.report {
+            written = written.and(write_json(path, &report).map_err(|e| (path, e)));
+        }
+        if let Some(path) = &options.junit {
+            written = written.and(write_junit(path, &report).map_err(|e| (path, e)));
+        }
+        if let Err((path, e)) = written {
+            let e = Error::Bookkeeping(anyhow::anyhow!("cannot write {}: {e}", path.display()));
+            // A failed stage's exit code matters more than the report; still say it.
+            match outcome {
+                Ok(()) => return Err(e),
+                Err(_) => eprint_line(&format!("error: {e}")),
+            }
+        }
+    }
+    outcome
+}
