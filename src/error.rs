@@ -1,5 +1,5 @@
 //! The error type that crosses module boundaries to the top, and the one place that maps
-//! errors to exit codes (contract §1).
+//! errors to exit codes (README: "Exit codes").
 
 use crate::config::ConfigError;
 use crate::dagfile::{DagError, ReadError};

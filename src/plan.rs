@@ -53,7 +53,7 @@ pub(crate) fn config_digest(config_text: &str) -> String {
     blake3::hash(config_text.as_bytes()).to_hex().to_string()
 }
 
-/// A step-package stage also runs when its step changed (step-packages.md §3.10): `reason` is
+/// A step-package stage also runs when its step changed (README: "Step-package stages"): `reason` is
 /// what [`decide`] said, `previous` the step digest of the last successful `up`.
 pub(crate) fn step_reason(reason: Option<Reason>, previous: Option<&str>, digest: &str) -> Option<Reason> {
     match reason {
@@ -115,7 +115,7 @@ pub(crate) fn deps_not_up<'p>(
 }
 
 /// Why a stage must run, or `None` when it is up to date: its last `up` succeeded on a
-/// byte-identical render and no dependency has completed an `up` since (contract §6).
+/// byte-identical render and no dependency has completed an `up` since (README: "Running").
 pub(crate) fn reason_to_run(
     previous: &StageState,
     digest: &str,

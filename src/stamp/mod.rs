@@ -1,4 +1,4 @@
-//! Stamping: rendering a stage template dir into `$GENFILES/<stage>` (contract §5).
+//! Stamping: rendering a stage template dir into `$GENFILES/<stage>` (README: "Templates and stamping").
 
 mod error;
 mod render;

@@ -1,6 +1,6 @@
 //! The template engine (minijinja, Jinja2 syntax) as stamping uses it: strict undefined
 //! values, configurable expression delimiters, the `cfg`/`env`/`stage_name` context and the
-//! file-reading functions of contract §5.
+//! file-reading functions the README lists under "Templates and stamping".
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

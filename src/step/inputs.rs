@@ -1,4 +1,4 @@
-//! A step's inputs against its `inputs.json` (step-packages.md §3.3–3.4, seed 002):
+//! A step's inputs against its `inputs.json` (README: "Step-package stages"):
 //! bind `#{…}` expressions, coerce bound strings to the schema's types, map package
 //! references to what the executor sees (`{"extractedToPath": …}`), collect secrets, then
 //! validate with JSON Schema (draft-07) and report every error at its input path.

@@ -1,4 +1,4 @@
-//! Running a prepared step (step-packages.md §3.5–3.8): extract the packages, write the
+//! Running a prepared step (README: "Step-package stages"): extract the packages, write the
 //! inputs to a private file, launch through the `node` bootstrapper or the `exec` entry
 //! point, and interpret the service messages the step prints. The private dir (inputs,
 //! variables, bootstrapper) is removed whatever happens.

@@ -1,4 +1,4 @@
-//! The execution manifest (seed 000): the ordered instructions betterform enacts for one
+//! The execution manifest (README: "Step-package stages"): the ordered instructions betterform enacts for one
 //! step run, written beside the stage (secrets redacted) so `plan` and operators can see
 //! exactly what ran with which inputs.
 

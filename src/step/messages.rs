@@ -1,4 +1,4 @@
-//! Service messages a step prints on stdout (step-packages.md §3.7):
+//! Service messages a step prints on stdout (README: "Step-package stages"):
 //! `##octopus[name key='base64' …]`, one per line. Attribute values are base64 (UTF-8);
 //! like Calamari, a value that does not decode is taken as it stands. Either quote works.
 

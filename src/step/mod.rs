@@ -1,4 +1,4 @@
-//! Step-package stages (step-packages.md): betterform builds the execution manifest of a
+//! Step-package stages (README: "Step-package stages"): betterform builds the execution manifest of a
 //! stage's step and enacts it itself, instead of running a `ctl`.
 
 mod error;

@@ -1,4 +1,4 @@
-//! Everything decided before a step is launched (step-packages.md §3.1–3.4): load the
+//! Everything decided before a step is launched (README: "Step-package stages"): load the
 //! package and check its metadata, read the referenced packages and substitute variables in
 //! their files (in memory), bind and validate the inputs, build the execution manifest, and
 //! hash it all for the already-applied check. Nothing is written here: a step whose inputs

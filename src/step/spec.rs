@@ -1,4 +1,4 @@
-//! `step.json`, the stage's description of its step (step-packages.md §2), read from the
+//! `step.json`, the stage's description of its step (README: "Step-package stages"), read from the
 //! stamped stage dir.
 
 use std::collections::BTreeMap;

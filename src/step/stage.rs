@@ -1,5 +1,5 @@
 //! A step-package stage as `up` and `down` see it: its stamped `step.json`, its variables,
-//! and the convention of §3.9: run the step; on failure run the rollback step once (its own
+//! and the step convention: run the step; on failure run the rollback step once (its own
 //! failure is logged and does not replace the original error); cleanup always.
 
 use std::collections::BTreeSet;

@@ -1,4 +1,4 @@
-//! Octopus variable syntax (step-packages.md §4): `#{Name}`, dotted and indexed names
+//! Octopus variable syntax (README: "Step-package stages"): `#{Name}`, dotted and indexed names
 //! (`#{Output[network].vpc.id}`), `##{` as an escape for a literal `#{`, filters
 //! (`#{Name | ToUpper}`), `#{if X}…#{else}…#{/if}`, `#{unless X}…#{/unless}` and
 //! `#{each x in List}…#{/each}`.
