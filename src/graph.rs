@@ -44,7 +44,11 @@ pub(crate) struct Dag {
 impl Dag {
     /// Parses and checks a DAG file's text. `path` is only used in error messages.
     pub(crate) fn parse(path: &Path, text: &str) -> Result<Dag, DagError> {
-        let wrap = |errors: Vec<DagFileError>| DagError { path: path.to_path_buf(), errors };
+        let wrap = |errors: Vec<DagFileError>| DagError {
+            path: path.to_path_buf(),
+            errors,
+            text: Some(text.to_string()),
+        };
         // With syntax errors only those are reported: a skipped line's stage would otherwise
         // show up again as an "unknown stage" wherever it is used.
         let decls = parse(text).map_err(wrap)?;
@@ -314,8 +318,23 @@ impl Dag {
 mod tests {
     use super::*;
 
+    /// The DAG, or the first line of each problem (`path:line:col: message`).
     fn dag(text: &str) -> Result<Dag, String> {
-        Dag::parse(Path::new("dag.mk"), text).map_err(|e| e.to_string())
+        Dag::parse(Path::new("dag.mk"), text)
+            .map_err(|e| e.diagnostics().iter().map(|d| d.headline()).collect::<Vec<_>>().join("\n"))
+    }
+
+    #[test]
+    fn each_problem_shows_its_line_with_a_caret() {
+        let err = Dag::parse(
+            Path::new("dag.mk"),
+            "$(call define_stage, a, )\n$(call define_stage, b, paralel_a)\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "dag.mk:2:25: unknown stage 'paralel_a'\n  |\n2 | $(call define_stage, b, paralel_a)\n  |                         ^^^^^^^^^"
+        );
     }
 
     #[test]

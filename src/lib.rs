@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod config;
 mod dagfile;
+mod diagnostic;
 mod error;
 mod events;
 mod execute;

@@ -62,7 +62,7 @@ impl Project {
             }
         }
         if !errors.is_empty() {
-            return Err(DagError { path: dag_file, errors }.into());
+            return Err(DagError { path: dag_file, errors, text: Some(text) }.into());
         }
         let state = StateStore::new(&wave, (0..dag.len()).map(|s| dag.name(s).to_string()).collect());
         Ok(Project { wave, dag, kinds, state })

@@ -71,7 +71,8 @@ fn a_dag_file_that_is_not_utf8_names_the_line_and_column_of_the_first_bad_byte()
     let err = f.run(&["validate"]).expect(2).stderr();
     assert!(err.contains(&expected), "{err}");
     let err = f.run(&["up"]).expect(2).stderr();
-    assert_eq!(err, format!("error: {expected}\n"));
+    // The line is shown with the bad byte replaced, the caret under it.
+    assert_eq!(err, format!("error: {expected}\n  |\n2 | # caf\u{fffd}\n  |      ^\n"));
     assert!(f.trace().is_empty(), "nothing ran");
 }
 
@@ -93,9 +94,12 @@ fn validate_reports_every_syntax_error_in_the_dag_file() {
         err,
         format!(
             "error: 3 problems found:\n\
-             {dag}:2:21: expected ',' after the function name, found 'parallel_a'\n\
-             {dag}:3:47: expected ')', found end of line\n\
-             {dag}:4:52: unexpected character '%'; stage names may contain letters, digits, '_', '-' and '.'\n"
+             {dag}:2:21: expected ',' after the function name, found 'parallel_a'\n  |\n\
+             2 | $(call define_stage parallel_a, state_storage)\n  |                     ^^^^^^^^^^\n\
+             {dag}:3:47: expected ')', found end of line\n  |\n\
+             3 | $(call define_stage, parallel_b, state_storage\n  |                                               ^\n\
+             {dag}:4:52: unexpected character '%'; stage names may contain letters, digits, '_', '-' and '.'\n  |\n\
+             4 | $(call define_stage, final, parallel_a parallel_b) %\n  |                                                    ^\n"
         )
     );
 }

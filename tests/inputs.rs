@@ -13,7 +13,16 @@ fn refused(dag: &str) -> String {
     assert!(f.trace().is_empty(), "no ctl may run on bad input");
     assert!(!f.exists("genfiles/state_storage"), "nothing may be stamped on bad input");
     let path = f.impl_dir.join("betterform_dag.mk").display().to_string();
-    run.stderr().replace(&path, "DAG")
+    headlines(&run.stderr().replace(&path, "DAG"))
+}
+
+/// The error without the source snippets under each problem (`  |`, `5 | …`, carets).
+fn headlines(err: &str) -> String {
+    let snippet = |l: &&str| {
+        l.trim_start().starts_with('|')
+            || l.split_once(" | ").is_some_and(|(n, _)| n.trim().parse::<usize>().is_ok())
+    };
+    err.lines().filter(|l| !snippet(l)).map(|l| format!("{l}\n")).collect()
 }
 
 #[test]
@@ -22,6 +31,17 @@ fn unknown_dependency_names_line_column_and_a_suggestion() {
         "$(call define_stage, state_storage, )\n$(call define_stage, parallel_a, state_storage)\n$(call define_stage, parallel_b, state_storage)\n$(call define_stage, final, \\\n        paralel_a parallel_b)\n",
     );
     assert_eq!(err, "error: DAG:5:9: unknown stage 'paralel_a' (did you mean 'parallel_a'?)\n");
+    // The whole error shows the line, a caret under the name.
+    let f = Fixture::new("diamond");
+    f.write_impl(
+        "betterform_dag.mk",
+        "$(call define_stage, state_storage, )\n$(call define_stage, final, stat_storage)\n",
+    );
+    let err = f.run(&["up"]).expect(2).stderr();
+    assert!(
+        err.ends_with("  |\n2 | $(call define_stage, final, stat_storage)\n  |                             ^^^^^^^^^^^^\n"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -169,8 +189,8 @@ fn template_syntax_errors_are_reported_before_any_stage_runs() {
     f.write_impl("final/broken.txt", "line one\n{% if cfg.region %}\nno endif\n");
     f.write_impl("parallel_a/also.txt", "{{ cfg.region ");
     let err = f.run(&["up"]).expect(2).stderr();
-    assert!(err.contains("final/broken.txt:2: syntax error: unexpected end of input"), "{err}");
-    assert!(err.contains("parallel_a/also.txt:1: syntax error"), "{err}");
+    assert!(err.contains("final/broken.txt:2:20: syntax error: unexpected end of input"), "{err}");
+    assert!(err.contains("parallel_a/also.txt:1:4: syntax error"), "{err}");
     assert!(f.trace().is_empty());
     assert!(!f.exists("genfiles/state_storage"));
 }

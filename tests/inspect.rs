@@ -63,8 +63,8 @@ fn validate_reports_every_problem_at_once() {
     let err = run.stderr();
     assert!(err.starts_with("error: 3 problems found:\n"), "{err}");
     assert!(err.contains("config.jsonnet:1:11: undefined local: oops"), "{err}");
-    assert!(err.contains("parallel_a/bad.txt:1: syntax error"), "{err}");
-    assert!(err.contains("final/bad.txt:1: syntax error"), "{err}");
+    assert!(err.contains("parallel_a/bad.txt:1:4: syntax error"), "{err}");
+    assert!(err.contains("final/bad.txt:1:15: syntax error"), "{err}");
     assert!(f.trace().is_empty() && !f.exists("genfiles"), "validate runs and writes nothing");
 
     let json: serde_json::Value =
@@ -174,5 +174,5 @@ fn stamp_renders_up_to_the_frontier_of_what_is_up_and_runs_nothing() {
 
     f.write_impl("parallel_a/bad.txt", "{{ cfg.nope }}");
     let err = f.run(&["stamp"]).expect(1).stderr();
-    assert!(err.contains("parallel_a/bad.txt:1: undefined value 'cfg.nope'"), "{err}");
+    assert!(err.contains("parallel_a/bad.txt:1:4: undefined value 'cfg.nope'"), "{err}");
 }

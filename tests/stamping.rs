@@ -89,7 +89,7 @@ fn an_undefined_value_fails_the_stage_and_changes_no_stamped_file() {
     let err = run.stderr();
     assert!(
         err.contains("failed to stamp stage 'web': ")
-            && err.contains("web/zz_bad.txt:2: undefined value 'cfg.network.vpc_id'"),
+            && err.contains("web/zz_bad.txt:2:10: undefined value 'cfg.network.vpc_id'"),
         "{err}"
     );
     assert_eq!(f.read("genfiles/web/main.tf"), before, "all-or-nothing: no file may change");

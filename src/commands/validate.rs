@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::cli::Global;
 use crate::config;
+use crate::diagnostic::Diagnostic;
 use crate::error::Error;
 use crate::execute::{self, KINDS, RunOptions, Stage};
 use crate::graph::StageId;
@@ -39,16 +40,38 @@ fn check_kinds(
     problems
 }
 
+/// One problem `validate` found: in a user's file at a position, or described in words.
+enum Problem {
+    At(Diagnostic),
+    Text(String),
+}
+
+impl Problem {
+    /// The first line: `path:line:col: message`, or the text's first line.
+    fn headline(&self) -> String {
+        match self {
+            Problem::At(d) => d.headline(),
+            Problem::Text(text) => text.clone(),
+        }
+    }
+
+    fn shown(&self) -> String {
+        match self {
+            Problem::At(d) => d.to_string(),
+            Problem::Text(text) => text.clone(),
+        }
+    }
+}
+
 pub(crate) fn validate(global: &Global) -> Result<(), Error> {
     let options = run_options(global)?;
     let wave = Wave::from_env(global.impl_dir.as_deref())?;
-    let mut problems: Vec<String> = Vec::new();
+    let mut problems: Vec<Problem> = Vec::new();
 
     let project = match execute::load_project(Some(&wave.impl_dir)) {
         Ok(project) => Some(project),
-        // One problem per line: each line of a DAG error is one position in the file.
-        Err(e @ Error::Dag(_)) => {
-            problems.extend(e.to_string().lines().map(String::from));
+        Err(Error::Dag(e)) => {
+            problems.extend(e.diagnostics().into_iter().map(Problem::At));
             None
         }
         Err(e) => return Err(e),
@@ -56,7 +79,7 @@ pub(crate) fn validate(global: &Global) -> Result<(), Error> {
     let cfg = match config::load(&wave, &options.jsonnet) {
         Ok(config) => config.value,
         Err(e) => {
-            problems.push(e.to_string());
+            problems.push(Problem::Text(e.to_string()));
             serde_json::json!({})
         }
     };
@@ -64,14 +87,14 @@ pub(crate) fn validate(global: &Global) -> Result<(), Error> {
     if let Some(project) = &project {
         stages = project.dag.len();
         match execute::load_templates(project, &options, &cfg, &vec![true; stages]) {
-            Ok((stamper, templates)) => {
-                problems.extend(check_kinds(project, &options, &cfg, &stamper, &templates))
-            }
+            Ok((stamper, templates)) => problems.extend(
+                check_kinds(project, &options, &cfg, &stamper, &templates).into_iter().map(Problem::Text),
+            ),
             Err(Error::Stamp(StampError::Many(errors))) => {
                 for e in errors {
                     match e {
-                        StampError::Many(many) => problems.extend(many.iter().map(ToString::to_string)),
-                        e => problems.push(e.to_string()),
+                        StampError::Template(d) => problems.push(Problem::At(d)),
+                        e => problems.push(Problem::Text(e.to_string())),
                     }
                 }
             }
@@ -81,7 +104,19 @@ pub(crate) fn validate(global: &Global) -> Result<(), Error> {
 
     let mut out = std::io::stdout().lock();
     if global.json {
-        let report = json!({ "valid": problems.is_empty(), "stages": stages, "problems": problems });
+        let headlines: Vec<String> = problems.iter().map(Problem::headline).collect();
+        let diagnostics: Vec<_> = problems
+            .iter()
+            .filter_map(|p| match p {
+                Problem::At(d) => Some(json!({
+                    "file": d.path, "line": d.line, "column": d.column, "length": d.length, "message": d.message,
+                })),
+                Problem::Text(_) => None,
+            })
+            .collect();
+        let report = json!({
+            "valid": problems.is_empty(), "stages": stages, "problems": headlines, "diagnostics": diagnostics,
+        });
         let _ = writeln!(out, "{}", serde_json::to_string_pretty(&report).expect("JSON serializes"));
     } else if problems.is_empty() {
         let _ = writeln!(out, "valid: {stages} stages, config and templates check out");
@@ -91,5 +126,6 @@ pub(crate) fn validate(global: &Global) -> Result<(), Error> {
     }
     let count = problems.len();
     let noun = if count == 1 { "problem" } else { "problems" };
-    Err(Error::Invalid(format!("{count} {noun} found:\n{}", problems.join("\n"))))
+    let shown: Vec<String> = problems.iter().map(Problem::shown).collect();
+    Err(Error::Invalid(format!("{count} {noun} found:\n{}", shown.join("\n"))))
 }

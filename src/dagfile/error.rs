@@ -4,6 +4,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::diagnostic::Diagnostic;
+
 /// A 1-based line and column in the DAG file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Pos {
@@ -24,20 +26,39 @@ impl DagFileError {
     }
 }
 
-/// Every problem found in one DAG file, each rendered as `file:line:col: message`.
+/// Every problem found in one DAG file, each rendered as a [`Diagnostic`]: `file:line:col:
+/// message`, then the line with a caret when the file's text is known.
 #[derive(Debug, thiserror::Error)]
 pub struct DagError {
     pub path: PathBuf,
     pub errors: Vec<DagFileError>,
+    /// The file's text, for the snippets.
+    pub text: Option<String>,
+}
+
+impl DagError {
+    /// Each problem as a diagnostic, in file order.
+    pub(crate) fn diagnostics(&self) -> Vec<Diagnostic> {
+        self.errors
+            .iter()
+            .map(|e| {
+                let d = Diagnostic::new(&self.path, e.pos.line, e.pos.col, e.message.clone());
+                match &self.text {
+                    Some(text) => d.with_source(text),
+                    None => d,
+                }
+            })
+            .collect()
+    }
 }
 
 impl fmt::Display for DagError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.errors.iter().enumerate() {
+        for (i, d) in self.diagnostics().iter().enumerate() {
             if i > 0 {
                 writeln!(f)?;
             }
-            write!(f, "{}:{}:{}: {}", self.path.display(), e.pos.line, e.pos.col, e.message)?;
+            write!(f, "{d}")?;
         }
         Ok(())
     }

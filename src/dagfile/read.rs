@@ -54,6 +54,8 @@ fn decode(path: &Path, bytes: Vec<u8>) -> Result<String, DagError> {
                 Pos { line, col },
                 format!("not valid UTF-8 (byte {bad:#04x}); the DAG file must be UTF-8 text"),
             )],
+            // Shown with the bad bytes replaced (U+FFFD), so the caret still points at them.
+            text: Some(String::from_utf8_lossy(bytes).into_owned()),
         }
     })
 }
@@ -66,7 +68,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("betterform_dag.mk");
         std::fs::write(&path, bytes).unwrap();
-        read(&path).map_err(|e| e.to_string().replace(&dir.path().display().to_string(), "IMPL"))
+        // The first line: the snippet below it is the diagnostic's business.
+        read(&path).map_err(|e| {
+            let text = e.to_string().replace(&dir.path().display().to_string(), "IMPL");
+            text.lines().next().unwrap_or_default().to_string()
+        })
     }
 
     #[test]

@@ -2,11 +2,13 @@
 
 use std::path::PathBuf;
 
+use crate::diagnostic::Diagnostic;
+
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum StampError {
-    /// A template failed to parse or render.
-    #[error("{}:{line}: {message}", .path.display())]
-    Template { path: PathBuf, line: usize, message: String },
+    /// A template failed to parse or render: where, what, and the line with a caret.
+    #[error("{0}")]
+    Template(Diagnostic),
     #[error("{}: {message}", .path.display())]
     Ignore { path: PathBuf, message: String },
     #[error("{action} {}: {source}", .path.display())]

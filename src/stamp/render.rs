@@ -10,6 +10,7 @@ use minijinja::value::{Serde, ValueKind};
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
 
 use super::error::StampError;
+use crate::diagnostic::Diagnostic;
 
 /// Expression delimiters (`{{ }}` unless configured).
 #[derive(Debug, Clone)]
@@ -120,18 +121,18 @@ impl Renderer {
 fn template_error(path: &Path, source: &str, e: &minijinja::Error) -> StampError {
     // minijinja's span of an attribute lookup starts at the dot; widen it to the whole dotted
     // name so the message says `cfg.network.vpc_id`, not `.network.vpc_id`.
-    let snippet = e
-        .range()
-        .map(|r| {
-            let head = &source[..r.start];
-            let start = head
-                .char_indices()
-                .rev()
-                .take_while(|(_, c)| c.is_alphanumeric() || *c == '_' || *c == '.')
-                .last()
-                .map_or(r.start, |(i, _)| i);
-            start..r.end
-        })
+    let widened = e.range().map(|r| {
+        let head = &source[..r.start];
+        let start = head
+            .char_indices()
+            .rev()
+            .take_while(|(_, c)| c.is_alphanumeric() || *c == '_' || *c == '.')
+            .last()
+            .map_or(r.start, |(i, _)| i);
+        start..r.end
+    });
+    let snippet = widened
+        .clone()
         .and_then(|r| source.get(r))
         .map(str::trim)
         .filter(|s| !s.is_empty() && s.len() <= 120);
@@ -140,5 +141,13 @@ fn template_error(path: &Path, source: &str, e: &minijinja::Error) -> StampError
         (kind, _, Some(detail)) => format!("{kind}: {detail}"),
         (kind, _, None) => kind.to_string(),
     };
-    StampError::Template { path: path.to_path_buf(), line: e.line().unwrap_or(0), message }
+    let line = e.line().unwrap_or(0);
+    // The column of the offending text on its line, in characters; unknown without a span.
+    let column = widened
+        .as_ref()
+        .and_then(|r| source.get(..r.start))
+        .map_or(0, |head| head.rsplit('\n').next().unwrap_or(head).chars().count() + 1);
+    let length = widened.and_then(|r| source.get(r)).map_or(0, |s| s.trim_end().chars().count());
+    let diagnostic = Diagnostic::new(path, line, column, message).with_length(length).with_source(source);
+    StampError::Template(diagnostic)
 }
