@@ -11,6 +11,8 @@ mod config;
 mod dagfile;
 mod error;
 mod fsutil;
+#[doc(hidden)]
+pub mod fuzz_api;
 mod graph;
 mod lock;
 mod mask;
