@@ -14,6 +14,8 @@ mod error;
 mod events;
 mod execute;
 mod fsutil;
+#[doc(hidden)]
+pub mod fuzz_api;
 mod graph;
 mod lock;
 mod mask;

@@ -190,3 +190,100 @@ fn after_a_power_cut_a_stage_the_journal_says_started_reads_unknown_and_runs_aga
     assert_eq!(again, ["parallel_a", "final"], "{}", run.stderr());
     assert_eq!(f.status("parallel_a"), "up");
 }
+
+/// A process id that is certainly not running: a child that has exited and been reaped.
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    child.wait().unwrap();
+    child.id()
+}
+
+/// Whether `child` has `path` open (it has reached the lock).
+fn has_open(child: u32, path: &Path) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{child}/fd")) else { return false };
+    fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == path))
+}
+
+/// The window between a winner taking the lock and writing its line, made wide: this test
+/// holds the lock itself with a file that is empty or names a dead run, and writes its own
+/// line only once the losing run has the file open. The loser must name that line.
+#[test]
+fn a_run_that_loses_the_race_names_the_winner_not_an_unknown_process() {
+    use std::io::Write;
+    use std::os::unix::fs::FileExt;
+    let f = Fixture::new("signals");
+    let state = f.deploy.join("genfiles/.betterform");
+    std::fs::create_dir_all(&state).unwrap();
+    let path = state.join("lock");
+    let stale = format!("pid {}, command 'up' (up), started 2020-01-01T00:00:00.000Z\n", dead_pid());
+    for before in ["", stale.as_str()] {
+        let mut lock = std::fs::File::create(&path).unwrap();
+        lock.write_all(before.as_bytes()).unwrap();
+        lock.try_lock().expect("nobody else holds the lock");
+        let loser = std::process::Command::new(assert_cmd::cargo::cargo_bin("betterform"))
+            .current_dir(&f.deploy)
+            .env("INTERACTIVE", "false")
+            .arg("--impl-dir")
+            .arg(&f.impl_dir)
+            .arg("up")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !has_open(loser.id(), &path) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // The loser has opened the file; it reads it right after try_lock fails.
+        std::thread::sleep(Duration::from_millis(100));
+        let line =
+            format!("pid {}, command 'up' (up -j 2), started 2026-01-01T00:00:00.000Z", std::process::id());
+        lock.write_all_at(format!("{line}\n").as_bytes(), 0).unwrap();
+        lock.set_len(line.len() as u64 + 1).unwrap();
+        let err = finish(loser).expect(3).stderr();
+        assert!(err.contains(&format!("({line})")), "before: {before:?}\n{err}");
+        drop(lock);
+    }
+    assert_eq!(started(&f), Vec::<String>::new(), "the loser ran nothing");
+}
+
+/// Pairs of runs started together: exactly one takes the lock, and the other names it (the
+/// file still names the previous pair's winner, a dead process, when the race starts).
+#[test]
+fn of_two_runs_started_together_one_wins_and_the_other_names_it() {
+    let f = Fixture::new("signals");
+    let genfiles = f.deploy.join("genfiles");
+    for pair in 0..10 {
+        let _ = std::fs::remove_file(genfiles.join("release"));
+        let _ = std::fs::remove_file(genfiles.join("slow.started"));
+        let spawn = || {
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("betterform"))
+                .current_dir(&f.deploy)
+                .env("INTERACTIVE", "false")
+                .arg("--impl-dir")
+                .arg(&f.impl_dir)
+                .args(["up", "-B"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let mut runs = [spawn(), spawn()];
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let loser = loop {
+            if let Some(i) = (0..2).find(|&i| runs[i].try_wait().unwrap().is_some()) {
+                break i;
+            }
+            assert!(Instant::now() < deadline, "pair {pair}: neither run lost the race");
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let [a, b] = runs;
+        let (loser, winner) = if loser == 0 { (a, b) } else { (b, a) };
+        let winner_pid = winner.id();
+        let err = finish(loser).expect(3).stderr();
+        assert!(err.contains(&format!("(pid {winner_pid}, command 'up' (")), "pair {pair}: {err}");
+        wait_for(&genfiles.join("slow.started"));
+        std::fs::write(genfiles.join("release"), "").unwrap();
+        finish(winner).expect(0);
+    }
+}

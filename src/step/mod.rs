@@ -15,4 +15,6 @@ mod variables;
 
 pub(crate) use error::StepError;
 pub(crate) use launch::StepLog;
+pub(crate) use messages::{Line, Message, parse as parse_message};
+pub(crate) use spec::Spec;
 pub(crate) use stage::{Ended, StepStage, Which, check};

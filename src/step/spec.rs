@@ -60,11 +60,17 @@ impl Spec {
 
     /// Parses `step.json` text; `path` names it in errors.
     pub(crate) fn parse(text: &str, path: &Path) -> Result<Spec, StepError> {
-        let spec: Spec = serde_json::from_str(text).map_err(|e| StepError::Spec {
-            path: path.to_path_buf(),
-            line: e.line(),
-            column: e.column(),
-            message: e.to_string().split(" at line ").next().unwrap_or_default().to_string(),
+        let spec: Spec = serde_json::from_str(text).map_err(|e| {
+            // The position is shown once, as `path:line:col`. Only the suffix serde_json added
+            // is cut: the message itself may quote the input (an unknown field's name).
+            let message = e.to_string();
+            let suffix = format!(" at line {} column {}", e.line(), e.column());
+            StepError::Spec {
+                path: path.to_path_buf(),
+                line: e.line(),
+                column: e.column(),
+                message: message.strip_suffix(&suffix).unwrap_or(&message).to_string(),
+            }
         })?;
         let at = |message: String| StepError::Spec { path: path.to_path_buf(), line: 0, column: 0, message };
         let inputs = [
@@ -126,6 +132,14 @@ mod tests {
         let err = load("{\n  \"package\": \"p\",\n  \"pakages\": {}\n}").unwrap_err().to_string();
         assert!(err.contains("step.json:3:"), "{err}");
         assert!(err.contains("unknown field `pakages`"), "{err}");
+        // Found by tests/fuzz.rs: the message was cut at the first " at line ", even one quoted
+        // from the input.
+        let err = load("{\"package\": \"p\", \"x at line 1 column 2\": 1}").unwrap_err().to_string();
+        assert!(
+            err.contains("step.json:1:") && err.contains("unknown field `x at line 1 column 2`"),
+            "{err}"
+        );
+        assert_eq!(err.matches(" at line ").count(), 1, "{err}");
         let err = load("{\"inputs\": {}}").unwrap_err().to_string();
         assert!(err.contains("missing field `package`"), "{err}");
         let err = load("{\"package\": \"p\", \"inputs\": []}").unwrap_err().to_string();
