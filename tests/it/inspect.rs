@@ -1,12 +1,10 @@
 //! Read-only commands — `graph`, `validate`, `config` — print what they should and leave the
 //! deployment dir exactly as it was.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::Fixture;
+use crate::common::Fixture;
 
 fn snapshot(dir: &Path) -> BTreeMap<String, (Vec<u8>, std::time::SystemTime)> {
     walkdir::WalkDir::new(dir)

@@ -1,9 +1,7 @@
 //! Make-like incremental runs: a stage is skipped when its last `up` succeeded on a
 //! byte-identical render and no dependency has completed an `up` since; `-B` overrides.
 
-mod common;
-
-use common::Fixture;
+use crate::common::Fixture;
 
 /// The diamond, with parallel_a reading an input file and parallel_b a config value.
 fn diamond() -> Fixture {

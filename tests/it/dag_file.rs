@@ -2,11 +2,9 @@
 //! use (a FIFO, a directory, bytes that are not UTF-8) fails with exit 2 right away, saying
 //! where, with nothing run.
 
-mod common;
-
 use std::time::Duration;
 
-use common::Fixture;
+use crate::common::Fixture;
 
 /// Long enough for a loaded CI machine; a run that blocks on the file never finishes.
 const PROMPTLY: Duration = Duration::from_secs(10);

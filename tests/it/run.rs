@@ -1,9 +1,7 @@
 //! `up` and `down` end to end over the diamond fixture: ordering, parallelism, failures,
 //! the wave environment a stage sees, stamp-time reads of upstream outputs, logs and state.
 
-mod common;
-
-use common::Fixture;
+use crate::common::Fixture;
 
 fn diamond() -> Fixture {
     let f = Fixture::new("diamond");
@@ -115,7 +113,7 @@ fn jobs_option_is_accepted_before_or_after_the_command_and_from_the_environment(
 fn a_failure_stops_new_stages_and_names_the_stage_and_its_log() {
     let f = diamond();
     let run = f.cmd().args(["up", "-j", "1"]).env("FAIL_STAGE", "parallel_a").output().unwrap();
-    let run = common::Run(run).expect(1);
+    let run = crate::common::Run(run).expect(1);
     // -j 1 starts parallel_a before parallel_b; after it fails nothing new starts.
     assert_eq!(f.started("up"), ["state_storage", "parallel_a"]);
     let err = run.stderr();
@@ -133,7 +131,7 @@ fn a_failure_stops_new_stages_and_names_the_stage_and_its_log() {
 fn keep_going_runs_independent_stages_but_never_dependents_of_a_failure() {
     let f = diamond();
     let run = f.cmd().args(["up", "-j", "1", "-k"]).env("FAIL_STAGE", "parallel_a").output().unwrap();
-    let run = common::Run(run).expect(1);
+    let run = crate::common::Run(run).expect(1);
     assert_eq!(f.started("up"), ["state_storage", "parallel_a", "parallel_b"]);
     assert_eq!(f.status("parallel_b"), "up");
     assert!(
@@ -202,7 +200,7 @@ fn a_failed_down_keeps_its_dependencies_up() {
     let f = diamond();
     f.run(&["up"]).expect(0);
     let run = f.cmd().args(["down", "-j", "1"]).env("FAIL_STAGE", "parallel_b").output().unwrap();
-    common::Run(run).expect(1);
+    crate::common::Run(run).expect(1);
     assert_eq!(f.status("state_storage"), "up", "a dependency of a failed down must not go down");
     assert_eq!(f.status("parallel_b"), "failed");
 }
@@ -274,7 +272,7 @@ fn report_and_junit_record_what_ran() {
         .env("FAIL_STAGE", "parallel_b")
         .output()
         .unwrap();
-    common::Run(run).expect(1);
+    crate::common::Run(run).expect(1);
 
     let report: serde_json::Value = serde_json::from_str(&f.read("report.json")).unwrap();
     assert_eq!(report["command"], "up");
@@ -339,7 +337,7 @@ fn grouped_output_keeps_each_stage_together_and_folds_under_github_actions() {
         .env("GITHUB_ACTIONS", "true")
         .output()
         .unwrap();
-    let err = common::Run(run).expect(0).stderr();
+    let err = crate::common::Run(run).expect(0).stderr();
     let block = err.split("::group::parallel_a: up done").nth(1).expect("a group per stage");
     let block = block.split("::endgroup::").next().unwrap();
     assert!(block.contains("[parallel_a] parallel_a is up"), "{err}");

@@ -1,9 +1,7 @@
 //! Bad input of every kind: exit 2, an error naming file, line and column, and nothing run
 //! or stamped.
 
-mod common;
-
-use common::Fixture;
+use crate::common::Fixture;
 
 /// Replaces the diamond's DAG file and checks the run is refused before anything happens.
 fn refused(dag: &str) -> String {
@@ -132,7 +130,7 @@ fn missing_dag_file_and_missing_impl_dir() {
     assert!(f.run(&["up"]).expect(2).stderr().contains("betterform_dag.mk"));
     let mut cmd = assert_cmd::Command::cargo_bin("betterform").unwrap();
     let out = cmd.env_remove("IMPL_DIR").current_dir(&f.deploy).arg("up").output().unwrap();
-    let run = common::Run(out).expect(2);
+    let run = crate::common::Run(out).expect(2);
     assert_eq!(run.stderr(), "error: no impl dir: pass --impl-dir DIR or set IMPL_DIR\n");
 }
 
@@ -147,10 +145,10 @@ fn unknown_stage_on_the_command_line() {
 fn no_command_prints_help_and_succeeds() {
     let mut cmd = assert_cmd::Command::cargo_bin("betterform").unwrap();
     let out = cmd.env_remove("IMPL_DIR").output().unwrap();
-    let run = common::Run(out).expect(0);
+    let run = crate::common::Run(out).expect(0);
     assert!(run.stdout().contains("Usage: betterform"), "{}", run.stdout());
     let mut cmd = assert_cmd::Command::cargo_bin("betterform").unwrap();
-    common::Run(cmd.arg("--no-such-flag").output().unwrap()).expect(2);
+    crate::common::Run(cmd.arg("--no-such-flag").output().unwrap()).expect(2);
 }
 
 #[test]
@@ -177,7 +175,7 @@ fn jsonnet_error_stops_everything_with_file_and_line() {
 fn explicit_config_jsonnet_file_must_exist() {
     let f = Fixture::new("diamond");
     let out = f.cmd().arg("up").env("CONFIG_JSONNET_FILE", "nope.jsonnet").output().unwrap();
-    let err = common::Run(out).expect(2).stderr();
+    let err = crate::common::Run(out).expect(2).stderr();
     assert!(err.contains("nope.jsonnet' does not exist"), "{err}");
 }
 
@@ -209,7 +207,7 @@ fn shipped_man_pages_match_the_cli() {
         if let Some(sub) = file.strip_prefix("betterform-") {
             cmd.arg(sub);
         }
-        let run = common::Run(cmd.output().unwrap()).expect(0);
+        let run = crate::common::Run(cmd.output().unwrap()).expect(0);
         assert!(
             run.stdout() == std::fs::read_to_string(&path).unwrap(),
             "{} is stale: regenerate the pages with man/generate.sh",
@@ -219,8 +217,9 @@ fn shipped_man_pages_match_the_cli() {
     }
     assert_eq!(pages, 12, "one page for betterform and one per command");
     let mut cmd = assert_cmd::Command::cargo_bin("betterform").unwrap();
-    let err =
-        common::Run(cmd.env_remove("IMPL_DIR").args(["man", "upp"]).output().unwrap()).expect(2).stderr();
+    let err = crate::common::Run(cmd.env_remove("IMPL_DIR").args(["man", "upp"]).output().unwrap())
+        .expect(2)
+        .stderr();
     assert!(err.contains("no command 'upp'; commands: up, down,"), "{err}");
 }
 
@@ -231,7 +230,8 @@ fn completions_for_each_shell_name_the_subcommands() {
     {
         let mut cmd = assert_cmd::Command::cargo_bin("betterform").unwrap();
         let out =
-            common::Run(cmd.env_remove("IMPL_DIR").args(["completions", shell]).output().unwrap()).expect(0);
+            crate::common::Run(cmd.env_remove("IMPL_DIR").args(["completions", shell]).output().unwrap())
+                .expect(0);
         let script = out.stdout();
         assert!(script.contains(marker), "{shell}: {script}");
         assert!(script.contains("validate") && script.contains("keep-going"), "{shell}");

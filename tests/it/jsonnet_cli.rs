@@ -2,9 +2,7 @@
 //! forms, `--max-stack`), `std.thisFile`, a blank `CONFIG_JSONNET_FILE`, and inputs deep
 //! enough to exhaust any stack: each ends in a result or an exit-2 error, never an abort.
 
-mod common;
-
-use common::Fixture;
+use crate::common::Fixture;
 
 fn config(f: &Fixture, args: &[&str]) -> serde_json::Value {
     let mut all = vec!["config"];
@@ -29,7 +27,7 @@ fn external_variables_in_every_form() {
         .env("REGION_FROM_ENV", "eu-north-1")
         .output()
         .unwrap();
-    let run = common::Run(out).expect(0);
+    let run = crate::common::Run(out).expect(0);
     let v: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
     assert_eq!(
         v,
@@ -48,7 +46,7 @@ fn external_variables_in_every_form() {
         .env("REGION_FROM_ENV", "x")
         .output()
         .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&common::Run(out).expect(0).stdout()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&crate::common::Run(out).expect(0).stdout()).unwrap();
     assert_eq!((v["s"].as_str(), v["c"].as_i64()), (Some("from the environment"), Some(2)));
 }
 
@@ -76,7 +74,7 @@ fn bad_external_inputs_are_usage_errors() {
     let f = Fixture::new("diamond");
     f.write("config.jsonnet", "{ a: std.extVar('a') }");
     let err = f.cmd().args(["config", "-V", "a"]).env_remove("a").output().unwrap();
-    let err = common::Run(err).expect(2).stderr();
+    let err = crate::common::Run(err).expect(2).stderr();
     assert!(err.contains("--ext-str a: no value given and no environment variable a is set"), "{err}");
     let err = f.run(&["config", "--ext-str-file", "a"]).expect(2).stderr();
     assert!(err.contains("--ext-str-file 'a': expected NAME=FILE"), "{err}");
@@ -99,7 +97,7 @@ fn std_this_file_is_absolute() {
         .env("CONFIG_JSONNET_FILE", "prod/eu-north-1/my_infra/config.jsonnet")
         .output()
         .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&common::Run(out).expect(0).stdout()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&crate::common::Run(out).expect(0).stdout()).unwrap();
     assert_eq!(v["region"], "eu-north-1");
     let file = v["file"].as_str().unwrap();
     assert!(
@@ -121,7 +119,7 @@ fn max_stack_is_the_jsonnet_clis() {
     );
     assert_eq!(config(&f, &["--max-stack", "2000"])["depth"], 900);
     let out = f.cmd().arg("config").env("BETTERFORM_MAX_STACK", "2000").output().unwrap();
-    common::Run(out).expect(0);
+    crate::common::Run(out).expect(0);
 }
 
 #[test]
@@ -153,10 +151,12 @@ fn a_blank_config_jsonnet_file_means_no_jsonnet() {
     f.write("config.jsonnet", "{ from: 'jsonnet' }");
     f.write("genfiles/config.json", "{ \"from\": \"hand-written\", \"region\": \"r\" }\n");
     let out = f.cmd().arg("config").env("CONFIG_JSONNET_FILE", "").output().unwrap();
-    let v: serde_json::Value = serde_json::from_str(&common::Run(out).expect(0).stdout()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&crate::common::Run(out).expect(0).stdout()).unwrap();
     assert_eq!(v["from"], "hand-written");
-    common::Run(f.cmd().args(["up", "state_storage"]).env("CONFIG_JSONNET_FILE", "").output().unwrap())
-        .expect(0);
+    crate::common::Run(
+        f.cmd().args(["up", "state_storage"]).env("CONFIG_JSONNET_FILE", "").output().unwrap(),
+    )
+    .expect(0);
     assert_eq!(
         f.read("genfiles/config.json"),
         "{ \"from\": \"hand-written\", \"region\": \"r\" }\n",

@@ -1,12 +1,10 @@
 //! Unhappy paths that once gave a wrong exit code, a hang or a misleading message: each test
 //! pins the exit code and the words an operator reads.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use common::Fixture;
+use crate::common::Fixture;
 
 fn diamond() -> Fixture {
     let f = Fixture::new("diamond");

@@ -1,11 +1,9 @@
 //! `status`: what is recorded per stage, as a table or JSON, read without side effects.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::Fixture;
+use crate::common::Fixture;
 
 /// Every file under `dir` with its content and mtime, to prove a command wrote nothing.
 fn snapshot(dir: &Path) -> BTreeMap<String, (Vec<u8>, std::time::SystemTime)> {

@@ -1,11 +1,9 @@
 //! The bundled example library, run the way the README tells a newcomer to: `up` brings the
 //! diamond up with real local work, `down` leaves nothing behind but betterform's own files.
 
-mod common;
-
 use std::path::Path;
 
-use common::Fixture;
+use crate::common::Fixture;
 
 fn example(deployment: &str) -> Fixture {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");

@@ -2,12 +2,10 @@
 //! step package (`deploy`, Octopus format: metadata.json + inputs.json + executor.js), which
 //! feeds an `exec` step package (`script`) through a sensitive output.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use common::{Fixture, Run};
+use crate::common::{Fixture, Run};
 
 const TOKEN: &str = "tok-S3CRET-4711";
 

@@ -2,8 +2,6 @@
 //! CI: it runs each job in a fresh checkout, in `needs:` order, passing only the artifacts the
 //! job declares. Its final outputs must equal those of a local `betterform up`.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -336,7 +334,7 @@ fn down_pipeline_tears_down_from_checked_in_outputs() {
 
 #[test]
 fn only_acts_on_exactly_the_named_stage_and_names_a_missing_upstream_output() {
-    let f = common::Fixture::new("diamond");
+    let f = crate::common::Fixture::new("diamond");
     f.write("config.jsonnet", "{ region: 'x' }");
     let err = f.run(&["up", "--only", "final"]).expect(1).stderr();
     assert!(err.contains("output('parallel_a'): "), "{err}");
@@ -355,7 +353,7 @@ fn only_acts_on_exactly_the_named_stage_and_names_a_missing_upstream_output() {
 
 #[test]
 fn export_refuses_an_impl_dir_outside_the_repository() {
-    let f = common::Fixture::new("diamond");
+    let f = crate::common::Fixture::new("diamond");
     std::fs::create_dir_all(f.deploy.join(".git")).unwrap();
     let err = f.run(&["export", "--format", "gitlab-ci"]).expect(2).stderr();
     assert!(err.contains("is outside the repository"), "{err}");

@@ -1,11 +1,9 @@
 //! Stamping end to end: rendering, verbatim copies, modes and symlinks, the exact-image sync
 //! that keeps runtime files, all-or-nothing failure, delimiters, and config sources.
 
-mod common;
-
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-use common::Fixture;
+use crate::common::Fixture;
 
 fn stamping() -> Fixture {
     let f = Fixture::new("stamping");

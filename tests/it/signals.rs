@@ -1,12 +1,10 @@
 //! Signals, the run lock and crash recovery, end to end on the built binary.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Fixture;
+use crate::common::Fixture;
 
 fn wait_for(path: &Path) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -53,8 +51,8 @@ fn start_up(f: &Fixture, extra: &[&str], mode: &str) -> Child {
     child
 }
 
-fn finish(child: Child) -> common::Run {
-    common::Run(child.wait_with_output().unwrap())
+fn finish(child: Child) -> crate::common::Run {
+    crate::common::Run(child.wait_with_output().unwrap())
 }
 
 fn started(f: &Fixture) -> Vec<String> {
@@ -155,7 +153,7 @@ fn a_stage_that_exits_leaving_a_child_on_its_output_ends_and_the_child_is_stoppe
     std::fs::create_dir_all(f.deploy.join("genfiles")).unwrap();
     std::fs::write(f.deploy.join("genfiles/release"), "").unwrap();
     let run = f.cmd().args(["up", "-j", "1"]).timeout(Duration::from_secs(60)).output().unwrap();
-    let run = common::Run(run).expect(0);
+    let run = crate::common::Run(run).expect(0);
     assert_eq!(started(&f), ["slow", "after"], "{}", run.stderr());
     assert!(!alive(&f.read("genfiles/slow.bgpid")), "the straggler must be stopped");
     assert_eq!(f.read("genfiles/.betterform/logs/slow/up.log"), "released\n");

@@ -1,0 +1,20 @@
+//! The integration tests, one module per area, in one test binary: each drives the built
+//! `betterform` over fixture impl dirs from `testdata/` copied to a temp dir (see `common`).
+//! One binary links once, where one per file linked the whole dependency tree each time.
+//! The fuzz targets (`tests/fuzz.rs`) stay a binary of their own: CI runs them for a time.
+
+mod architecture;
+mod common;
+mod dag_file;
+mod errors;
+mod example;
+mod export;
+mod incremental;
+mod inputs;
+mod inspect;
+mod jsonnet_cli;
+mod run;
+mod signals;
+mod stamping;
+mod status;
+mod steps;
