@@ -379,6 +379,83 @@ mod tests {
         run.results[dag.lookup(name).unwrap()].clone().unwrap()
     }
 
+    /// Drives the board the way workers do, one step at a time, without threads or sleeps:
+    /// takes every ready stage, then completes them in the order given by `finish`.
+    fn take_all(board: &mut Board<'_>) -> Vec<StageId> {
+        std::iter::from_fn(|| board.take()).collect()
+    }
+
+    fn done(board: &mut Board<'_>, stage: StageId, outcome: Outcome) {
+        board.complete(stage, outcome, SystemTime::UNIX_EPOCH, Duration::ZERO);
+    }
+
+    fn ran() -> Outcome {
+        Outcome::Ran { reason: Reason::Forced, exit_code: Some(0) }
+    }
+
+    #[test]
+    fn the_board_releases_a_stage_when_the_last_thing_it_waits_for_completes() {
+        let dag = fan();
+        let all = vec![true; dag.len()];
+        let id = |name: &str| dag.lookup(name).unwrap();
+        let mut board = Board::new(&dag, &all, Direction::Up, false);
+        assert_eq!(take_all(&mut board), [id("root")], "only the root is ready");
+        assert!(!board.drained(), "root is running");
+        done(&mut board, id("root"), ran());
+        let middle = take_all(&mut board);
+        assert_eq!(middle.len(), 6, "the six middle stages, in declaration order: {middle:?}");
+        for (i, &stage) in middle.iter().enumerate() {
+            assert!(take_all(&mut board).is_empty(), "final waits for every middle stage");
+            done(&mut board, stage, ran());
+            if i < 5 {
+                assert!(board.ready.is_empty());
+            }
+        }
+        assert_eq!(take_all(&mut board), [id("final")]);
+        done(&mut board, id("final"), ran());
+        assert!(board.drained());
+        let run = board.into_run();
+        assert_eq!(run.stop, None);
+        assert!(run.results.iter().all(|r| matches!(r, Some(Result::Done { .. }))));
+    }
+
+    #[test]
+    fn the_board_blocks_what_is_downstream_of_a_failure_and_stops_without_keep_going() {
+        let dag = fan();
+        let all = vec![true; dag.len()];
+        let id = |name: &str| dag.lookup(name).unwrap();
+        for keep_going in [false, true] {
+            let mut board = Board::new(&dag, &all, Direction::Up, keep_going);
+            take_all(&mut board);
+            done(&mut board, id("root"), ran());
+            let middle = take_all(&mut board);
+            done(&mut board, middle[0], Outcome::failed("boom"));
+            assert_eq!(board.stop.is_some(), !keep_going, "keep_going {keep_going}");
+            for &stage in &middle[1..] {
+                done(&mut board, stage, ran());
+            }
+            assert!(take_all(&mut board).is_empty(), "final depends on the failure: never ready");
+            let run = board.into_run();
+            assert_eq!(run.results[id("final")], Some(Result::Blocked { by: middle[0] }));
+        }
+    }
+
+    #[test]
+    fn the_board_runs_down_dependents_first_and_only_members() {
+        let dag = fan();
+        let id = |name: &str| dag.lookup(name).unwrap();
+        // Down of m2 alone with what depends on it: final, then m2; root is not a member.
+        let members = dag.with_dependents(&[id("m2")]);
+        let mut board = Board::new(&dag, &members, Direction::Down, false);
+        assert_eq!(take_all(&mut board), [id("final")]);
+        done(&mut board, id("final"), ran());
+        assert_eq!(take_all(&mut board), [id("m2")]);
+        done(&mut board, id("m2"), ran());
+        assert!(board.drained());
+        let run = board.into_run();
+        assert_eq!(run.results[id("root")], None, "not a member: no result");
+    }
+
     #[test]
     fn never_more_than_jobs_at_once_and_never_before_what_it_waits_for() {
         let dag = fan();
