@@ -16,6 +16,7 @@ use jrsonnet_evaluator::trace::PathResolver;
 use jrsonnet_evaluator::{FileImportResolver, IStr, State};
 use jrsonnet_evaluator::{Source, Span};
 
+use crate::diagnostic::Diagnostic;
 use crate::fsutil::write_atomic_if_changed;
 use crate::wave::Wave;
 
@@ -275,6 +276,20 @@ fn span_location(span: &Span) -> String {
     location(&span.0, span.1)
 }
 
+/// A problem at `span`, shown with its source line and a caret (indented under the
+/// "jsonnet evaluation of … failed" line).
+fn at_span(span: &Span, message: &str) -> String {
+    let source = &span.0;
+    let [start, end] = source.map_source_locations(&[span.1, span.2]);
+    let path = source.source_path();
+    let file = path.path().map_or_else(|| path.to_string(), |p| PathResolver::new_cwd_fallback().resolve(p));
+    let length = if end.line == start.line { end.column.saturating_sub(start.column) } else { 0 };
+    let diagnostic = Diagnostic::new(file, start.line, start.column, message)
+        .with_length(length)
+        .with_source(source.code());
+    diagnostic.to_string().lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+}
+
 /// Renders a jsonnet error so that every line starts with the `file:line:col` it is about:
 /// syntax errors, each static-analysis finding (undefined locals, …), and runtime errors with
 /// their stack, innermost first.
@@ -283,12 +298,12 @@ fn format_jsonnet_error(file: &Path, e: &jrsonnet_evaluator::Error, max_stack: u
     let mut lines = Vec::new();
     match e.error() {
         ErrorKind::ImportSyntaxError { error, .. } => {
-            lines.push(format!("  {}: syntax error: {}", span_location(&error.location), error.message));
+            lines.push(at_span(&error.location, &format!("syntax error: {}", error.message)));
         }
         ErrorKind::StaticAnalysisError(diagnostics) => {
             for d in diagnostics {
                 match &d.span {
-                    Some(span) => lines.push(format!("  {}: {}", span_location(span), d.message)),
+                    Some(span) => lines.push(at_span(span, &d.message)),
                     None => lines.push(format!("  {file}: {}", d.message)),
                 }
             }
@@ -302,7 +317,7 @@ fn format_jsonnet_error(file: &Path, e: &jrsonnet_evaluator::Error, max_stack: u
             };
             let first = e.trace().0.iter().find_map(|el| el.location.as_ref());
             match first {
-                Some(span) => lines.push(format!("  {}: {kind}", span_location(span))),
+                Some(span) => lines.push(at_span(span, &kind)),
                 // jrsonnet records no position for some errors (a missing field, an import that
                 // cannot be resolved): name at least the file evaluated.
                 None => lines.push(format!("  {file}: {kind}")),

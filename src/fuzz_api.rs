@@ -73,7 +73,7 @@ pub fn step_message(line: &[u8]) -> StepLine {
 pub fn step_json(text: &str) -> Result<(), Problem> {
     match Spec::parse(text, Path::new("step.json")) {
         Ok(_) => Ok(()),
-        Err(StepError::Spec { line, column, message, .. }) => Err(Problem { line, column, message }),
+        Err(StepError::Spec(d)) => Err(Problem { line: d.line, column: d.column, message: d.message }),
         Err(other) => Err(Problem { line: 0, column: 0, message: other.to_string() }),
     }
 }

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use crate::diagnostic::Diagnostic;
+
 /// One problem with a step's inputs, at an input path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct InputError {
@@ -23,9 +25,9 @@ impl std::fmt::Display for InputError {
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum StepError {
-    /// `step.json` is not what it must be. `line` 0: no position known.
-    #[error("{}{}: {message}", .path.display(), if *.line > 0 { format!(":{line}:{column}") } else { String::new() })]
-    Spec { path: PathBuf, line: usize, column: usize, message: String },
+    /// `step.json` is not what it must be: where (when known), what, and the line.
+    #[error("{0}")]
+    Spec(Diagnostic),
     /// A package that cannot be used: unreadable archive, unsafe entry, bad metadata.
     #[error("package {}: {message}", .path.display())]
     Package { path: PathBuf, message: String },

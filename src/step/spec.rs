@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::StepError;
+use crate::diagnostic::Diagnostic;
 
 /// One step invocation: which package, with which inputs.
 #[derive(Debug, Clone, Deserialize)]
@@ -65,14 +66,10 @@ impl Spec {
             // is cut: the message itself may quote the input (an unknown field's name).
             let message = e.to_string();
             let suffix = format!(" at line {} column {}", e.line(), e.column());
-            StepError::Spec {
-                path: path.to_path_buf(),
-                line: e.line(),
-                column: e.column(),
-                message: message.strip_suffix(&suffix).unwrap_or(&message).to_string(),
-            }
+            let message = message.strip_suffix(&suffix).unwrap_or(&message).to_string();
+            StepError::Spec(Diagnostic::new(path, e.line(), e.column(), message).with_source(text))
         })?;
-        let at = |message: String| StepError::Spec { path: path.to_path_buf(), line: 0, column: 0, message };
+        let at = |message: String| StepError::Spec(Diagnostic::new(path, 0, 0, message));
         let inputs = [
             Some(&spec.inputs),
             spec.down.as_ref().map(|c| &c.inputs),
@@ -131,10 +128,13 @@ mod tests {
     fn errors_name_file_line_and_column() {
         let err = load("{\n  \"package\": \"p\",\n  \"pakages\": {}\n}").unwrap_err().to_string();
         assert!(err.contains("step.json:3:"), "{err}");
+        assert!(err.contains("\n3 |   \"pakages\": {}\n"), "the line is shown: {err}");
         assert!(err.contains("unknown field `pakages`"), "{err}");
         // Found by tests/fuzz.rs: the message was cut at the first " at line ", even one quoted
         // from the input.
         let err = load("{\"package\": \"p\", \"x at line 1 column 2\": 1}").unwrap_err().to_string();
+        // The headline; the snippet under it shows the line itself, which quotes the text again.
+        let err = err.lines().next().unwrap().to_string();
         assert!(
             err.contains("step.json:1:") && err.contains("unknown field `x at line 1 column 2`"),
             "{err}"
