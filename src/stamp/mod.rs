@@ -1,6 +1,7 @@
 //! Stamping: rendering a stage template dir into `$GENFILES/<stage>` (README: "Templates and stamping").
 
 mod error;
+mod filters;
 mod render;
 mod stamper;
 mod sync;

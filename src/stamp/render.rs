@@ -1,6 +1,13 @@
-//! The template engine (minijinja, Jinja2 syntax) as stamping uses it: strict undefined
-//! values, configurable expression delimiters, the `cfg`/`env`/`stage_name` context and the
-//! file-reading functions the README lists under "Templates and stamping".
+//! The template engine (minijinja, Jinja2 semantics) as stamping uses it: strict undefined
+//! values, the `cfg`/`env`/`stage_name` context, the file-reading functions and the filters
+//! the README lists under "Templates and stamping".
+//!
+//! Stage files are shell, HCL, YAML, Makefiles: full of `${#x}`, `{%s}`, `%{ if }`, `#}`.
+//! Jinja's default `{% %}` and `{# #}` collide with them, and a stray `{#` swallowed text up
+//! to the next `#}` without a word. So every delimiter starts with the expression delimiter:
+//! `{{ expr }}`, `{{% block %}}`, `{{# comment #}}` (built from `--left-delim/--right-delim`
+//! when those are set), and a file without the left delimiter is not parsed at all: it
+//! stamps byte for byte, whatever it holds.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,6 +17,7 @@ use minijinja::value::{Serde, ValueKind};
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
 
 use super::error::StampError;
+use super::filters;
 use crate::diagnostic::Diagnostic;
 
 /// Expression delimiters (`{{ }}` unless configured).
@@ -21,6 +29,10 @@ pub(crate) struct Delimiters {
 
 pub(crate) struct Renderer {
     env: Environment<'static>,
+    /// The expression delimiter every other delimiter starts with: a file without it is
+    /// copied as it is.
+    left: String,
+    right: String,
     cfg: Value,
     env_map: BTreeMap<String, String>,
 }
@@ -48,8 +60,11 @@ impl Renderer {
         output_dir: &Path,
     ) -> Result<Renderer, StampError> {
         let mut env = Environment::new();
+        let (left, right) = (&delimiters.left, &delimiters.right);
         let syntax = minijinja::syntax::SyntaxConfig::builder()
-            .variable_delimiters(delimiters.left.clone(), delimiters.right.clone())
+            .variable_delimiters(left.clone(), right.clone())
+            .block_delimiters(format!("{left}%"), format!("%{right}"))
+            .comment_delimiters(format!("{left}#"), format!("#{right}"))
             // Stamped files must be byte-exact: a config file's final newline matters.
             .keep_trailing_newline(true)
             .build()
@@ -62,13 +77,19 @@ impl Renderer {
         env.set_auto_escape_callback(|_| AutoEscape::None);
         // Stamped files are Terraform, YAML, JSON, shell: print booleans and null the way
         // those (and gomplate) spell them, not Python's `True`/`None`.
+        // Lists and maps print as JSON, which is also valid YAML and HCL, not Python's
+        // `['a', 'b']`, which is valid in none of them.
         env.set_formatter(|out, state, value| match value.kind() {
             ValueKind::Bool => {
                 out.write_str(if value.is_true() { "true" } else { "false" }).map_err(Into::into)
             }
             ValueKind::None => out.write_str("null").map_err(Into::into),
+            ValueKind::Seq | ValueKind::Map => {
+                out.write_str(&filters::to_json(value, false)?).map_err(Into::into)
+            }
             _ => minijinja::escape_formatter(out, state, value),
         });
+        filters::register(&mut env);
         env.add_function("read_file", |path: String| read_text(&path, "read_file"));
         env.add_function("read_json", |path: String| {
             parse_json(&path, &read_text(&path, "read_json")?, "read_json")
@@ -86,11 +107,20 @@ impl Renderer {
                 Err(e) => Err(fn_error(format!("output('{stage}'): {shown}: {e}"))),
             }
         });
-        Ok(Renderer { env, cfg: Value::from(Serde(cfg)), env_map })
+        Ok(Renderer { env, left: left.clone(), right: right.clone(), cfg: Value::from(Serde(cfg)), env_map })
+    }
+
+    /// Whether `source` holds template syntax at all.
+    pub(crate) fn is_template(&self, source: &str) -> bool {
+        source.contains(&self.left)
     }
 
     /// Checks that `source` parses, without rendering it.
     pub(crate) fn check(&self, path: &Path, source: &str) -> Result<(), StampError> {
+        if !self.is_template(source) {
+            return Ok(());
+        }
+        self.check_depth(path, source)?;
         let name = path.display().to_string();
         self.env
             .template_from_named_str(&name, source)
@@ -110,10 +140,71 @@ impl Renderer {
     }
 
     pub(crate) fn render(&self, path: &Path, source: &str, ctx: &Value) -> Result<String, StampError> {
+        if !self.is_template(source) {
+            return Ok(source.to_string());
+        }
+        self.check_depth(path, source)?;
         let ctx = ctx.clone();
         let name = path.display().to_string();
         self.env.render_named_str(&name, source, ctx).map_err(|e| template_error(path, source, &e))
     }
+}
+
+/// How many chained operations (`.x`, `[i]`, calls, filters, arithmetic) one tag may hold.
+/// minijinja's parser builds a chain as a nested tree, and its compiler and destructor recurse
+/// through it: 10,000 `.a` overflow the stack and abort the process. Real expressions hold a
+/// handful; a stage worker's stack holds thousands.
+const MAX_CHAIN: usize = 500;
+
+impl Renderer {
+    /// Refuses a tag with more than [`MAX_CHAIN`] chained operations, naming where it is.
+    fn check_depth(&self, path: &Path, source: &str) -> Result<(), StampError> {
+        let mut rest = source;
+        while let Some(start) = rest.find(&self.left) {
+            let tag = &rest[start + self.left.len()..];
+            let end = tag.find(&self.right_end()).unwrap_or(tag.len());
+            let operations = chained_operations(&tag[..end]);
+            if operations > MAX_CHAIN {
+                let offset = source.len() - rest.len() + start;
+                let head = &source[..offset];
+                let line = head.matches('\n').count() + 1;
+                let column = head.rsplit('\n').next().unwrap_or(head).chars().count() + 1;
+                let message = format!(
+                    "expression too deep: {operations} chained operations (at most {MAX_CHAIN}); \
+                     split it with {}% set … %{}",
+                    self.left,
+                    self.right_end()
+                );
+                let diagnostic = Diagnostic::new(path, line, column, message)
+                    .with_length(self.left.len())
+                    .with_source(source);
+                return Err(StampError::Template(diagnostic));
+            }
+            rest = &tag[end..];
+        }
+        Ok(())
+    }
+
+    /// The right delimiter of expressions (blocks and comments end with it too).
+    fn right_end(&self) -> String {
+        self.right.clone()
+    }
+}
+
+/// Operators in a tag's text that chain onto what precedes them, outside string literals.
+fn chained_operations(tag: &str) -> usize {
+    let mut count = 0;
+    let mut quote = None;
+    for c in tag.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '.' | '[' | '(' | '|' | '+' | '-' | '*' | '/' | '~' | '%') => count += 1,
+            (None, _) => {}
+        }
+    }
+    count
 }
 
 /// `path:line: message`, naming the offending expression for undefined values. Never uses the

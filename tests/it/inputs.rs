@@ -184,10 +184,10 @@ fn template_syntax_errors_are_reported_before_any_stage_runs() {
     let f = Fixture::new("diamond");
     f.write("config.jsonnet", "{ region: 'x' }");
     // `final` would only be stamped last; its syntax error must still stop the run up front.
-    f.write_impl("final/broken.txt", "line one\n{% if cfg.region %}\nno endif\n");
+    f.write_impl("final/broken.txt", "line one\n{{% if cfg.region %}}\nno endif\n");
     f.write_impl("parallel_a/also.txt", "{{ cfg.region ");
     let err = f.run(&["up"]).expect(2).stderr();
-    assert!(err.contains("final/broken.txt:2:20: syntax error: unexpected end of input"), "{err}");
+    assert!(err.contains("final/broken.txt:2:22: syntax error: unexpected end of input"), "{err}");
     assert!(err.contains("parallel_a/also.txt:1:4: syntax error"), "{err}");
     assert!(f.trace().is_empty());
     assert!(!f.exists("genfiles/state_storage"));

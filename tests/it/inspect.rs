@@ -56,13 +56,13 @@ fn validate_reports_every_problem_at_once() {
     let f = Fixture::new("diamond");
     f.write("config.jsonnet", "{ region: oops }");
     f.write_impl("parallel_a/bad.txt", "{{ cfg.region ");
-    f.write_impl("final/bad.txt", "{% for x in y %}");
+    f.write_impl("final/bad.txt", "{{% for x in y %}}");
     let run = f.run(&["validate"]).expect(2);
     let err = run.stderr();
     assert!(err.starts_with("error: 3 problems found:\n"), "{err}");
     assert!(err.contains("config.jsonnet:1:11: undefined local: oops"), "{err}");
     assert!(err.contains("parallel_a/bad.txt:1:4: syntax error"), "{err}");
-    assert!(err.contains("final/bad.txt:1:15: syntax error"), "{err}");
+    assert!(err.contains("final/bad.txt:1:16: syntax error"), "{err}");
     assert!(f.trace().is_empty() && !f.exists("genfiles"), "validate runs and writes nothing");
 
     let json: serde_json::Value =

@@ -18,3 +18,4 @@ mod signals;
 mod stamping;
 mod status;
 mod steps;
+mod syntax;

@@ -1,5 +1,5 @@
 region = "{{ cfg.region }}"
 name   = "{{ stage_name }}"
-{% for z in cfg.zones -%}
+{{% for z in cfg.zones -%}}
 zone "{{ z }}"
-{% endfor -%}
+{{% endfor -%}}

@@ -1,0 +1,1 @@
+$(call define_stage, web, )
