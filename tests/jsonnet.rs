@@ -163,7 +163,7 @@ const KNOWN_GAPS: &[Gap] = &[
     // engine's output ("result is not JSON: recursion limit exceeded"); C++ prints it.
     Gap {
         name: "config_nested_deeper_than_128",
-        code: "local f(n) = if n == 0 then [] else [f(n - 1)]; f(130)",
+        code: "local f(n) = if n == 0 then [] else [f(n - 1)]; f(129)",
         cpp: DEEP_ARRAY_130,
     },
     // C++ parses YAML 1.2 (y/n/yes/no/on/off are strings); betterform takes YAML 1.1 booleans.
