@@ -1,0 +1,1 @@
+{ v: (import '../sibling.libsonnet').value + ' (via ..)' }

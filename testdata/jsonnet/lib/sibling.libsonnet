@@ -1,0 +1,1 @@
+{ value: 'found beside helper.libsonnet' }

@@ -1,0 +1,43 @@
+// Manifestation of values as text: JSON, YAML, INI, Python, XML (JsonML), TOML.
+local v = {
+  name: 'svc',
+  port: 8080,
+  enabled: true,
+  ratio: 0.5,
+  nothing: null,
+  tags: ['a', 'b'],
+  empty_list: [],
+  empty_obj: {},
+  nested: { k: 'v', list: [1, { x: 2 }] },
+  'needs quote': 'x: y',
+};
+{
+  json: std.manifestJson(v),
+  json_ex_indent: std.manifestJsonEx(v, '  '),
+  json_ex_tab: std.manifestJsonEx({ a: [1, 2], b: {} }, '\t'),
+  json_minified: std.manifestJsonMinified(v),
+  yaml_doc: std.manifestYamlDoc(v),
+  yaml_doc_indented_arrays: std.manifestYamlDoc({ a: [1, 2], b: { c: ['x'] } }, indent_array_in_object=true),
+  yaml_doc_multiline: std.manifestYamlDoc({ text: 'line1\nline2\n', short: 'one line', num_string: '123', bool_string: 'true', empty: '' }),
+  yaml_doc_block_leading_spaces: std.manifestYamlDoc({ s: '  indented\nnext\n' }),
+  yaml_doc_top_array: std.manifestYamlDoc([1, 'two', [3, 4], { five: 5 }]),
+  yaml_doc_scalar: std.manifestYamlDoc('just a string'),
+  yaml_stream: std.manifestYamlStream([{ a: 1 }, [2], 'three']),
+  yaml_stream_no_end: std.manifestYamlStream([{ a: 1 }, { b: 2 }], c_document_end=false),
+  ini: std.manifestIni({
+    main: { top: 'level', multi: ['x', 'y'] },
+    sections: { first: { a: 1, b: 'two' }, second: { flag: true } },
+  }),
+  python: std.manifestPython({ a: [1, true, null], b: 'str', c: { d: false } }),
+  python_vars: std.manifestPythonVars({ alpha: 1, beta: 'b', gamma: [null] }),
+  xml_jsonml: std.manifestXmlJsonml(['root', { id: '1' }, ['child', 'plain text'], ['empty'], 'tail']),
+  toml: std.manifestTomlEx({
+    title: 'demo',
+    num: 3,
+    arr: [1, 2],
+    server: { host: 'localhost', ports: [80, 443], inner: { deep: true } },
+    products: [{ name: 'a' }, { name: 'b' }],
+  }, '  '),
+  toml_default_indent: std.manifestToml({ a: 1, t: { b: 'x' } }),
+  to_string_object: std.toString({ b: [1, 'x'], a: { c: null } }),
+}

@@ -1,0 +1,22 @@
+// String manipulation.
+{
+  to_string: [std.toString(1), std.toString('s'), std.toString([1, 'a']), std.toString({ a: null }), std.toString(true), std.toString(1.5)],
+  codepoint: [std.codepoint('A'), std.codepoint('\u00e9'), std.codepoint('\u2603')],
+  char: [std.char(65), std.char(233), std.char(9731)],
+  substr: [std.substr('hello world', 6, 5), std.substr('abc', 1, 10), std.substr('abc', 3, 1)],
+  find_substr: [std.findSubstr('a', 'banana'), std.findSubstr('ana', 'banana'), std.findSubstr('x', 'banana'), std.findSubstr('', 'ab')],
+  starts_ends: [std.startsWith('foobar', 'foo'), std.startsWith('foobar', 'bar'), std.endsWith('foobar', 'bar'), std.endsWith('', '')],
+  strip_chars: [std.stripChars('  xx  ', ' '), std.stripChars('abcXcba', 'abc'), std.stripChars('', 'a')],
+  lstrip_chars: [std.lstripChars('aaxaa', 'a'), std.lstripChars('xyz', 'zy')],
+  rstrip_chars: [std.rstripChars('aaxaa', 'a'), std.rstripChars('xyz', 'zy')],
+  split: [std.split('a,b,,c', ','), std.split('abc', ','), std.split('', ',')],
+  split_limit: [std.splitLimit('a,b,c,d', ',', 2), std.splitLimit('a,b,c', ',', -1), std.splitLimit('a,b', ',', 0)],
+  str_replace: [std.strReplace('a-b-c', '-', '+'), std.strReplace('aaa', 'aa', 'b'), std.strReplace('abc', 'x', 'y'), std.strReplace('abc', 'abc', '')],
+  ascii_upper_lower: [std.asciiUpper('Hello, w\u00f6rld!'), std.asciiLower('HeLLo ÄB')],
+  string_chars: std.stringChars('ab\u00e9'),
+  escape_bash: std.escapeStringBash("it's $HOME"),
+  escape_dollars: std.escapeStringDollars('cost: $5 and $$'),
+  escape_json: std.escapeStringJson('quote " backslash \\ newline \n tab \t ctrl \u0001 unicode \u00e9'),
+  escape_python: std.escapeStringPython('line\n"quoted"'),
+  repeat_via_join: std.join('-', ['x', 'y']),
+}
