@@ -11,7 +11,7 @@ use assert_cmd::Command;
 use tempfile::TempDir;
 
 /// Variables of the caller's environment that must not leak into a test run.
-const LEAKY_VARS: [&str; 11] = [
+const LEAKY_VARS: [&str; 13] = [
     "IMPL_DIR",
     "GENFILES",
     "OUTPUT_DIR",
@@ -19,6 +19,8 @@ const LEAKY_VARS: [&str; 11] = [
     "CONFIG_JSON_FILE",
     "JSONNET_PATH",
     "BETTERFORM_JOBS",
+    "BETTERFORM_OUTPUT",
+    "BETTERFORM_MAX_STACK",
     "BETTERFORM_LEFT_DELIM",
     "BETTERFORM_RIGHT_DELIM",
     "FAIL_STAGE",
