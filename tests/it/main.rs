@@ -15,6 +15,7 @@ mod inspect;
 mod jsonnet_cli;
 mod run;
 mod signals;
+mod snapshots;
 mod stamping;
 mod status;
 mod steps;

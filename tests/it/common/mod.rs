@@ -11,7 +11,7 @@ use assert_cmd::Command;
 use tempfile::TempDir;
 
 /// Variables of the caller's environment that must not leak into a test run.
-const LEAKY_VARS: [&str; 11] = [
+const LEAKY_VARS: [&str; 13] = [
     "IMPL_DIR",
     "GENFILES",
     "OUTPUT_DIR",
@@ -19,6 +19,8 @@ const LEAKY_VARS: [&str; 11] = [
     "CONFIG_JSON_FILE",
     "JSONNET_PATH",
     "BETTERFORM_JOBS",
+    "BETTERFORM_OUTPUT",
+    "BETTERFORM_MAX_STACK",
     "BETTERFORM_LEFT_DELIM",
     "BETTERFORM_RIGHT_DELIM",
     "FAIL_STAGE",
@@ -46,6 +48,18 @@ fn copy_tree(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), &dest).unwrap();
         }
     }
+}
+
+/// `text` as a regex that matches it literally.
+fn regex_escape(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$#&-~".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// [`copy_tree`] without what `.gitignore` files (the tree's own and its parents') ignore;
@@ -149,6 +163,28 @@ impl Fixture {
             std::thread::sleep(Duration::from_millis(20));
         }
         Run(child.wait_with_output().unwrap())
+    }
+
+    /// Regex filters (for `insta`) that make output machine-independent: this fixture's temp
+    /// dir becomes `[TMP]`; durations, timestamps and pids become placeholders of the usual
+    /// width, so the snapshots still show how columns line up.
+    pub fn redactions(&self) -> Vec<(String, String)> {
+        let root = self.impl_dir.parent().unwrap();
+        let mut filters = Vec::new();
+        // The canonical form first: it may be the longer one (macOS: /private/var/...).
+        for dir in [root.canonicalize().unwrap(), root.to_path_buf()] {
+            filters.push((regex_escape(&dir.display().to_string()), "[TMP]".to_string()));
+        }
+        for (regex, replacement) in [
+            (r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "YYYY-MM-DDTHH:MM:SS.mmmZ"),
+            (r"\b\d+\.\ds\b", "#.#s"),
+            (r"\b\d+m\d\ds\b", "#m##s"),
+            (r#"\btime="\d+\.\d+""#, r##"time="#.###""##),
+            (r"\bpid \d+", "pid [PID]"),
+        ] {
+            filters.push((regex.to_string(), replacement.to_string()));
+        }
+        filters
     }
 
     pub fn write(&self, rel: &str, text: &str) {
