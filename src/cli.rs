@@ -138,7 +138,7 @@ pub(crate) struct Global {
 
     /// Deepest jsonnet call stack allowed, as the jsonnet CLI's --max-stack
     #[arg(long, value_name = "N", env = "BETTERFORM_MAX_STACK", default_value_t = 500, global = true,
-          value_parser = clap::value_parser!(u32).range(1..100_000), help_heading = JSONNET)]
+          value_parser = clap::value_parser!(u32).range(1..=100_000), help_heading = JSONNET)]
     pub(crate) max_stack: u32,
 }
 

@@ -256,11 +256,21 @@ fn evaluate(file: &Path, args: &JsonnetArgs, env_json: String) -> Result<Config,
     let value = state.import(file).map_err(format_error)?;
     let value = jrsonnet_evaluator::apply_tla(&tla, value).map_err(format_error)?;
     let text = value.manifest(JsonFormat::default()).map_err(format_error)?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| fail(format!("result is not JSON: {e}")))?;
+    let value: serde_json::Value = parse_deep(&text).map_err(|e| fail(format!("result is not JSON: {e}")))?;
     let mut text = serde_json::to_string_pretty(&value).expect("JSON values serialize");
     text.push('\n');
     Ok(Config { value, text, origin: Origin::Jsonnet })
+}
+
+/// Parses the engine's JSON output at any depth: serde_json stops at 128 levels by default,
+/// and a config may nest deeper (the C++ CLI prints it). The depth is bounded anyway: each
+/// level costs the engine a frame of `--max-stack`, and this runs on the evaluation thread's
+/// large stack.
+fn parse_deep(text: &str) -> Result<serde_json::Value, serde_json::Error> {
+    use serde::Deserialize;
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    deserializer.disable_recursion_limit();
+    serde_json::Value::deserialize(&mut deserializer)
 }
 
 /// `file:line:col` of a position in a jsonnet source, the file shown relative to the working

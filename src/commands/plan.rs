@@ -64,7 +64,8 @@ pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
         };
         let (action, reason) = if !running.is_empty() {
             // Its render reads what those dependencies produce: it runs after them.
-            (Action::Run, format!("{} will run (rendered after it)", names_of("dependency", &running)))
+            let them = if running.len() == 1 { "it" } else { "them" };
+            (Action::Run, format!("{} will run (rendered after {them})", names_of("dependency", &running)))
         } else if !not_up.is_empty() {
             (Action::Blocked, format!("can't be rendered until {}", are_up(&not_up)))
         } else {

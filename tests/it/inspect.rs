@@ -107,7 +107,7 @@ fn plan_says_what_up_would_do_and_why_without_writing() {
     let before = snapshot(&f.deploy);
     assert_eq!(
         f.run(&["plan"]).expect(0).stdout(),
-        "wave 1:\n  state_storage  run      never brought up\nwave 2:\n  parallel_a     run      dependency state_storage will run (rendered after it)\n  parallel_b     run      dependency state_storage will run (rendered after it)\nwave 3:\n  final          run      dependencies parallel_a, parallel_b will run (rendered after it)\nplan: 4 to run, 0 up to date, 0 blocked\n"
+        "wave 1:\n  state_storage  run      never brought up\nwave 2:\n  parallel_a     run      dependency state_storage will run (rendered after it)\n  parallel_b     run      dependency state_storage will run (rendered after it)\nwave 3:\n  final          run      dependencies parallel_a, parallel_b will run (rendered after them)\nplan: 4 to run, 0 up to date, 0 blocked\n"
     );
     assert_eq!(snapshot(&f.deploy), before, "plan must write nothing");
 

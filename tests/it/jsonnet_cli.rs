@@ -123,6 +123,17 @@ fn max_stack_is_the_jsonnet_clis() {
 }
 
 #[test]
+fn a_config_nested_deeper_than_serde_jsons_default_is_fine() {
+    // 201 levels: past serde_json's default of 128, well within --max-stack 500.
+    let f = Fixture::new("diamond");
+    f.write("config.jsonnet", "local f(n) = if n == 0 then [] else [f(n - 1)];\n{ deep: f(200) }");
+    let out = f.run(&["config"]).expect(0).stdout();
+    // Counted in the text: this test's own serde_json would stop at 128 levels.
+    let squeezed: String = out.split_whitespace().collect();
+    assert_eq!(squeezed, format!("{{\"deep\":{}{}}}", "[".repeat(201), "]".repeat(201)));
+}
+
+#[test]
 fn no_input_aborts_the_process() {
     let f = Fixture::new("diamond");
     let deep = |open: &str, close: &str, n: usize| format!("{{ a: {}1{} }}", open.repeat(n), close.repeat(n));

@@ -108,7 +108,7 @@ fn validate_config_and_template_problems() {
     let f = Fixture::new("diamond");
     f.write("config.jsonnet", "{ region: oops }\n");
     f.write_impl("parallel_a/bad.txt", "region={{ cfg.region \n");
-    f.write_impl("final/bad.txt", "{% for x in y %}\n");
+    f.write_impl("final/bad.txt", "{{% for x in y %}}\n");
     let run = f.run(&["validate"]).expect(2);
     assert_eq!(run.stdout(), "");
     check(
