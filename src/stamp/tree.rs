@@ -1,5 +1,7 @@
 //! Reading a stage template dir into memory: which entries exist, their modes, symlink
-//! targets, and which files `.betterformignore` says to copy verbatim.
+//! targets, and which files `.betterformignore` (or the original tool's `.gomplateignore`;
+//! both may exist) says to copy verbatim, with git's semantics exactly: a path under an
+//! excluded directory stays excluded, whatever a later `!` pattern says.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -11,6 +13,9 @@ use walkdir::WalkDir;
 use super::error::StampError;
 
 pub(crate) const IGNORE_FILE: &str = ".betterformignore";
+/// The original make+gomplate betterform's ignore file, read the same way.
+pub(crate) const GOMPLATE_IGNORE_FILE: &str = ".gomplateignore";
+const IGNORE_FILES: [&str; 2] = [GOMPLATE_IGNORE_FILE, IGNORE_FILE];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -36,15 +41,26 @@ pub(crate) struct Entry {
     pub(crate) kind: Kind,
 }
 
+/// The patterns of both ignore files, `.betterformignore`'s last (its patterns win).
 fn matcher(root: &Path) -> Result<Gitignore, StampError> {
-    let file = root.join(IGNORE_FILE);
     let mut builder = GitignoreBuilder::new(root);
-    if file.is_file()
-        && let Some(err) = builder.add(&file)
-    {
-        return Err(StampError::Ignore { path: file, message: err.to_string() });
+    for name in IGNORE_FILES {
+        let file = root.join(name);
+        if file.is_file()
+            && let Some(err) = builder.add(&file)
+        {
+            return Err(StampError::Ignore { path: file, message: err.to_string() });
+        }
     }
-    builder.build().map_err(|e| StampError::Ignore { path: file, message: e.to_string() })
+    builder.build().map_err(|e| StampError::Ignore { path: root.join(IGNORE_FILE), message: e.to_string() })
+}
+
+/// Whether `rel` (a path below `root`) is excluded: git never looks inside an excluded
+/// directory, so a `!pattern` cannot bring back a file below one.
+fn excluded(matcher: &Gitignore, root: &Path, rel: &Path, is_dir: bool) -> bool {
+    let parents: Vec<&Path> = rel.ancestors().skip(1).filter(|a| !a.as_os_str().is_empty()).collect();
+    parents.iter().rev().any(|dir| matcher.matched(root.join(dir), true).is_ignore())
+        || matcher.matched(root.join(rel), is_dir).is_ignore()
 }
 
 /// Every entry under `root` except the ignore file itself, sorted by path.
@@ -58,7 +74,7 @@ pub(crate) fn read(root: &Path) -> Result<Vec<Entry>, StampError> {
         })?;
         let path = item.path();
         let rel = path.strip_prefix(root).expect("walkdir stays under its root").to_path_buf();
-        if rel == Path::new(IGNORE_FILE) {
+        if IGNORE_FILES.iter().any(|name| rel == Path::new(name)) {
             continue;
         }
         let meta = item.metadata().map_err(|e| StampError::Io {
@@ -74,7 +90,7 @@ pub(crate) fn read(root: &Path) -> Result<Vec<Entry>, StampError> {
             Kind::Dir { mode }
         } else if meta.is_file() {
             let bytes = fs::read(path).map_err(StampError::io("cannot read", path))?;
-            let render = !verbatim.matched_path_or_any_parents(path, false).is_ignore();
+            let render = !excluded(&verbatim, root, &rel, false);
             Kind::File { bytes, mode, render }
         } else {
             // Sockets, FIFOs and devices have no place in a template library, and leaving

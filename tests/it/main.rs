@@ -9,6 +9,7 @@ mod dag_file;
 mod errors;
 mod example;
 mod export;
+mod ignore;
 mod incremental;
 mod inputs;
 mod inspect;
