@@ -18,13 +18,20 @@ impl Render {
     pub fn new(cfg: &serde_json::Value) -> Render {
         let delimiters = Delimiters { left: "{{".into(), right: "}}".into() };
         Render(
-            Renderer::new(&delimiters, cfg, Default::default(), Path::new("/nonexistent")).expect("renderer"),
+            Renderer::new(
+                &delimiters,
+                cfg,
+                Default::default(),
+                Path::new("/nonexistent"),
+                Default::default(),
+            )
+            .expect("renderer"),
         )
     }
 
     /// Renders one template for `stage`.
     pub fn render(&self, source: &str, stage: &str) -> String {
-        let ctx = self.0.context(stage);
+        let (ctx, _) = self.0.context(stage, Default::default(), false);
         self.0.render(Path::new("bench.tf"), source, &ctx).expect("renders")
     }
 }

@@ -38,6 +38,8 @@ pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
     let members = project.select(stages, Pull::Dependencies, options.only)?;
     let config = config::load(&project.wave, &options.jsonnet)?;
     let (stamper, templates) = execute::load_templates(&project, &options, &config.value, &members)?;
+    // What `up` would refuse before running anything, `plan` refuses too.
+    execute::prove(&project, &stamper, &templates, &members)?;
     let store = &project.state;
     let dag = &project.dag;
     let config_digest = plan::config_digest(&config.text);
@@ -69,7 +71,7 @@ pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
         } else if !not_up.is_empty() {
             (Action::Blocked, format!("can't be rendered until {}", are_up(&not_up)))
         } else {
-            match stamper.render(dag.name(stage), &templates[&stage]) {
+            match stamper.render(dag.name(stage), &templates[&stage], project.upstream(stage)) {
                 Err(e) => (Action::Run, format!("will fail: its templates do not render: {e}")),
                 Ok(image) => {
                     let decision = plan::decide(

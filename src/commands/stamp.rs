@@ -34,7 +34,9 @@ pub(crate) fn stamp(global: &Global, stages: &[String]) -> Result<(), Error> {
             blocked += 1;
             continue;
         }
-        let result = stamper.render(name, &templates[&stage]).and_then(|image| stamper.write(name, &image));
+        let result = stamper
+            .render(name, &templates[&stage], project.upstream(stage))
+            .and_then(|image| stamper.write(name, &image));
         match result {
             Ok(r) => {
                 eprint_line(&format!(

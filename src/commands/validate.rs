@@ -31,7 +31,7 @@ fn check_kinds(
     let mut problems = Vec::new();
     for &id in project.dag.order() {
         let name = project.dag.name(id);
-        let Ok(image) = stamper.render(name, &templates[&id]) else { continue };
+        let Ok(image) = stamper.render(name, &templates[&id], project.upstream(id)) else { continue };
         let stage = Stage { project, options, config, id };
         for problem in KINDS[project.kinds[id]].check(&stage, &image) {
             problems.push(format!("stage '{name}': {problem}"));
@@ -87,9 +87,19 @@ pub(crate) fn validate(global: &Global) -> Result<(), Error> {
     if let Some(project) = &project {
         stages = project.dag.len();
         match execute::load_templates(project, &options, &cfg, &vec![true; stages]) {
-            Ok((stamper, templates)) => problems.extend(
-                check_kinds(project, &options, &cfg, &stamper, &templates).into_iter().map(Problem::Text),
-            ),
+            Ok((stamper, templates)) => {
+                // Every stage rendered with stand-ins for upstream outputs (as `up` does first).
+                if let Err(Error::Stamp(StampError::Many(errors))) =
+                    execute::prove(project, &stamper, &templates, &vec![true; stages])
+                {
+                    problems.extend(errors.into_iter().map(|e| match e {
+                        StampError::Template(d) => Problem::At(d),
+                        e => Problem::Text(e.to_string()),
+                    }));
+                }
+                let checks = check_kinds(project, &options, &cfg, &stamper, &templates);
+                problems.extend(checks.into_iter().map(Problem::Text));
+            }
             Err(Error::Stamp(StampError::Many(errors))) => {
                 for e in errors {
                     match e {

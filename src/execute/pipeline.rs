@@ -34,7 +34,8 @@ pub(crate) fn load_templates<'p>(
     members: &[bool],
 ) -> Result<(Stamper<'p>, HashMap<StageId, Template>), Error> {
     let wave = &project.wave;
-    let renderer = Renderer::new(&options.delimiters, cfg, wave.env_map(), &wave.output_dir)?;
+    let stages = (0..project.dag.len()).map(|s| project.dag.name(s).to_string()).collect();
+    let renderer = Renderer::new(&options.delimiters, cfg, wave.env_map(), &wave.output_dir, stages)?;
     let stamper = Stamper { renderer, wave };
     // Parsing is independent per stage: spread it over the cores, report in DAG order.
     let targeted: Vec<StageId> = project.dag.order().iter().copied().filter(|&s| members[s]).collect();
@@ -56,6 +57,23 @@ pub(crate) fn load_templates<'p>(
     Ok((stamper, templates))
 }
 
+/// Renders every stage in `members` once, before anything runs, upstream outputs stood in
+/// for: an undefined config path, an unknown filter or function, a read of a stage that is not
+/// upstream, in any stage, is exit 2 with nothing run (see `stamp/scope.rs`).
+pub(crate) fn prove(
+    project: &Project,
+    stamper: &Stamper<'_>,
+    templates: &HashMap<StageId, Template>,
+    members: &[bool],
+) -> Result<(), Error> {
+    let targeted: Vec<StageId> = project.dag.order().iter().copied().filter(|&s| members[s]).collect();
+    let errors: Vec<StampError> = targeted
+        .par_iter()
+        .flat_map_iter(|&id| stamper.prove(project.dag.name(id), &templates[&id], project.upstream(id)))
+        .collect();
+    if errors.is_empty() { Ok(()) } else { Err(StampError::Many(errors).into()) }
+}
+
 /// `up` of `members`: every template is checked first (exit 2 before anything runs), then
 /// each stage is stamped and brought up by its kind once its dependencies are up.
 pub(crate) fn up(
@@ -66,6 +84,7 @@ pub(crate) fn up(
     members: &[bool],
 ) -> Result<(), Error> {
     let (stamper, templates) = load_templates(project, options, &config.value, members)?;
+    prove(project, &stamper, &templates, members)?;
     project.state.recover().map_err(|e| Error::Bookkeeping(e.into()))?;
     let config_digest = plan::config_digest(&config.text);
     let work = |id: StageId, sink: &Sink<'_>| -> Outcome {
@@ -77,7 +96,7 @@ pub(crate) fn up(
         let stamp_failed = |e: &dyn std::fmt::Display| {
             stage.fail(Direction::Up, format!("failed to stamp stage '{name}': {e}"))
         };
-        let image = match stamper.render(name, &templates[&id]) {
+        let image = match stamper.render(name, &templates[&id], project.upstream(id)) {
             Ok(image) => image,
             Err(e) => return stamp_failed(&e),
         };

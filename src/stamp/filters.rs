@@ -54,8 +54,13 @@ pub(crate) fn register(env: &mut Environment<'static>) {
             || value.is_none()
             || (value.kind() == ValueKind::String && value.as_str() == Some(""));
         if missing {
-            let name = state.name();
-            return Err(invalid(message.unwrap_or_else(|| format!("a required value is missing in {name}"))));
+            let message =
+                message.unwrap_or_else(|| format!("a required value is missing in {}", state.name()));
+            // Missing in the real config: no upstream output can change that.
+            return Err(match super::scope::Scope::of(state) {
+                Some(scope) => scope.certain_error(message),
+                None => invalid(message),
+            });
         }
         Ok(value)
     });

@@ -3,6 +3,7 @@
 mod error;
 mod filters;
 mod render;
+mod scope;
 mod stamper;
 mod sync;
 mod tree;

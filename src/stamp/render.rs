@@ -9,15 +9,17 @@
 //! when those are set), and a file without the left delimiter is not parsed at all: it
 //! stamps byte for byte, whatever it holds.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use minijinja::value::{Serde, ValueKind};
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
 
 use super::error::StampError;
 use super::filters;
+use super::scope::{self, Scope};
 use crate::diagnostic::Diagnostic;
 
 /// Expression delimiters (`{{ }}` unless configured).
@@ -34,30 +36,19 @@ pub(crate) struct Renderer {
     left: String,
     right: String,
     cfg: Value,
+    stages: Arc<BTreeSet<String>>,
+    output_dir: Arc<PathBuf>,
     env_map: BTreeMap<String, String>,
 }
 
-fn fn_error(message: String) -> minijinja::Error {
-    minijinja::Error::new(ErrorKind::InvalidOperation, message)
-}
-
-fn read_text(path: &str, function: &str) -> Result<String, minijinja::Error> {
-    std::fs::read_to_string(path).map_err(|e| fn_error(format!("{function}('{path}'): {e}")))
-}
-
-fn parse_json(path: &str, text: &str, function: &str) -> Result<Value, minijinja::Error> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-        fn_error(format!("{function}: {path}:{}:{}: invalid JSON: {e}", e.line(), e.column()))
-    })?;
-    Ok(Value::from(Serde(value)))
-}
-
 impl Renderer {
+    /// `stages`: every stage of the DAG (reads of another stage's outputs are checked).
     pub(crate) fn new(
         delimiters: &Delimiters,
         cfg: &serde_json::Value,
         env_map: BTreeMap<String, String>,
         output_dir: &Path,
+        stages: BTreeSet<String>,
     ) -> Result<Renderer, StampError> {
         let mut env = Environment::new();
         let (left, right) = (&delimiters.left, &delimiters.right);
@@ -90,24 +81,16 @@ impl Renderer {
             _ => minijinja::escape_formatter(out, state, value),
         });
         filters::register(&mut env);
-        env.add_function("read_file", |path: String| read_text(&path, "read_file"));
-        env.add_function("read_json", |path: String| {
-            parse_json(&path, &read_text(&path, "read_json")?, "read_json")
-        });
-        env.add_function("file_exists", |path: String| Path::new(&path).exists());
-        let output_dir: Arc<PathBuf> = Arc::new(output_dir.to_path_buf());
-        env.add_function("output", move |stage: String| {
-            let path = output_dir.join(&stage).join("output.json");
-            let shown = path.display().to_string();
-            match std::fs::read_to_string(&path) {
-                Ok(text) => parse_json(&shown, &text, "output"),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(fn_error(format!(
-                    "output('{stage}'): {shown} does not exist: stage '{stage}' has not written its outputs here (has it run 'up'? a CI job running --only must first restore them from its dependencies' artifacts)"
-                ))),
-                Err(e) => Err(fn_error(format!("output('{stage}'): {shown}: {e}"))),
-            }
-        });
-        Ok(Renderer { env, left: left.clone(), right: right.clone(), cfg: Value::from(Serde(cfg)), env_map })
+        scope::register(&mut env);
+        Ok(Renderer {
+            env,
+            left: left.clone(),
+            right: right.clone(),
+            cfg: Value::from(Serde(cfg)),
+            env_map,
+            stages: Arc::new(stages),
+            output_dir: Arc::new(output_dir.to_path_buf()),
+        })
     }
 
     /// Whether `source` holds template syntax at all.
@@ -122,21 +105,61 @@ impl Renderer {
         }
         self.check_depth(path, source)?;
         let name = path.display().to_string();
-        self.env
-            .template_from_named_str(&name, source)
-            .map(|_| ())
-            .map_err(|e| template_error(path, source, &e))
+        self.env.template_from_named_str(&name, source).map(|_| ()).map_err(|e| self.error(path, source, &e))
     }
 
-    /// The template context of one stage, built once and shared by all its files.
-    pub(crate) fn context(&self, stage: &str) -> Value {
+    /// The template context of one stage, built once and shared by all its files, and the
+    /// scope its reads of other stages are checked against (`upstream`: what it depends on;
+    /// `preflight`: upstream outputs are stand-ins).
+    pub(crate) fn context(
+        &self,
+        stage: &str,
+        upstream: BTreeSet<String>,
+        preflight: bool,
+    ) -> (Value, Arc<Scope>) {
         let mut env_map = self.env_map.clone();
         env_map.insert("STAGE_NAME".to_string(), stage.to_string());
-        minijinja::context! {
+        let scope = Arc::new(Scope {
+            stage: stage.to_string(),
+            upstream,
+            stages: self.stages.clone(),
+            output_dir: self.output_dir.clone(),
+            preflight,
+            certain: AtomicBool::new(false),
+        });
+        let ctx = minijinja::context! {
             cfg => self.cfg.clone(),
             env => Value::from(Serde(env_map)),
             stage_name => stage,
+            __betterform_scope => Value::from_dyn_object(scope.clone()),
+        };
+        (ctx, scope)
+    }
+
+    /// The proof render of one file (see `scope`): the error it finds that no stand-in can
+    /// have caused, if any.
+    pub(crate) fn prove(&self, path: &Path, source: &str, ctx: &Value, scope: &Scope) -> Option<StampError> {
+        if !self.is_template(source) {
+            return None;
         }
+        if let Err(e) = self.check_depth(path, source) {
+            return Some(e);
+        }
+        scope.certain.store(false, Ordering::SeqCst);
+        let e = self.render_raw(path, source, ctx).err()?;
+        // A stand-in has every attribute and accepts every call: an undefined value, an
+        // unknown filter, test, function or method is the template's own mistake.
+        let certain = scope.certain.load(Ordering::SeqCst)
+            || matches!(
+                e.kind(),
+                ErrorKind::UndefinedError
+                    | ErrorKind::UnknownFilter
+                    | ErrorKind::UnknownTest
+                    | ErrorKind::UnknownFunction
+                    | ErrorKind::UnknownMethod
+                    | ErrorKind::SyntaxError
+            );
+        certain.then(|| self.error(path, source, &e))
     }
 
     pub(crate) fn render(&self, path: &Path, source: &str, ctx: &Value) -> Result<String, StampError> {
@@ -144,9 +167,53 @@ impl Renderer {
             return Ok(source.to_string());
         }
         self.check_depth(path, source)?;
-        let ctx = ctx.clone();
-        let name = path.display().to_string();
-        self.env.render_named_str(&name, source, ctx).map_err(|e| template_error(path, source, &e))
+        self.render_raw(path, source, ctx).map_err(|e| self.error(path, source, &e))
+    }
+
+    fn render_raw(&self, path: &Path, source: &str, ctx: &Value) -> Result<String, minijinja::Error> {
+        self.env.render_named_str(&path.display().to_string(), source, ctx.clone())
+    }
+
+    /// A template error, with a did-you-mean for an undefined `cfg` path.
+    fn error(&self, path: &Path, source: &str, e: &minijinja::Error) -> StampError {
+        let mut error = template_error(path, source, e);
+        if let StampError::Template(d) = &mut error
+            && let Some(expr) = d.message.strip_prefix("undefined value '").and_then(|m| m.strip_suffix('\''))
+            && let Some(better) = self.suggest(expr)
+        {
+            d.message.push_str(&format!(" (did you mean '{better}'?)"));
+        }
+        error
+    }
+
+    /// The closest existing path to an undefined `cfg.a.b.c`: the first missing key replaced
+    /// by the most similar key of the object that lacks it.
+    fn suggest(&self, expr: &str) -> Option<String> {
+        let mut parts = expr.split('.');
+        if parts.next() != Some("cfg") {
+            return None;
+        }
+        let mut value = self.cfg.clone();
+        let mut path = String::from("cfg");
+        for key in parts {
+            match value.get_attr(key) {
+                Ok(next) if !next.is_undefined() => {
+                    value = next;
+                    path.push('.');
+                    path.push_str(key);
+                }
+                _ => {
+                    let keys = value.try_iter().ok()?;
+                    let best = keys
+                        .filter_map(|k| k.as_str().map(str::to_string))
+                        .map(|k| (strsim::jaro_winkler(key, &k), k))
+                        .filter(|(score, _)| *score > 0.8)
+                        .max_by(|a, b| a.0.total_cmp(&b.0))?;
+                    return Some(format!("{path}.{}", best.1));
+                }
+            }
+        }
+        None
     }
 }
 

@@ -1,6 +1,7 @@
 //! Stamping one stage: read its template dir, render every file in memory, and only when all
 //! of them rendered, sync the result into `$GENFILES/<stage>` (all-or-nothing).
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use super::error::StampError;
@@ -130,9 +131,15 @@ impl Stamper<'_> {
 
     /// Renders a loaded template of `stage` in memory: nothing is written until
     /// [`Stamper::write`].
-    pub(crate) fn render(&self, stage: &str, template: &Template) -> Result<Image, StampError> {
+    /// `upstream`: the stages `stage` depends on, whose outputs its templates may read.
+    pub(crate) fn render(
+        &self,
+        stage: &str,
+        template: &Template,
+        upstream: BTreeSet<String>,
+    ) -> Result<Image, StampError> {
         let root = self.wave.template_dir(stage);
-        let ctx = self.renderer.context(stage);
+        let (ctx, _) = self.renderer.context(stage, upstream, false);
         let mut image = Vec::new();
         for entry in &template.0 {
             let kind = match template_text(&entry.kind) {
@@ -146,6 +153,26 @@ impl Stamper<'_> {
             image.push(Rendered { rel: entry.rel.clone(), kind });
         }
         Ok(Image(image))
+    }
+
+    /// The proof render of every template file of `stage`, before anything runs, upstream
+    /// outputs stood in for: every error no upstream output can change (see `scope`).
+    pub(crate) fn prove(
+        &self,
+        stage: &str,
+        template: &Template,
+        upstream: BTreeSet<String>,
+    ) -> Vec<StampError> {
+        let root = self.wave.template_dir(stage);
+        let (ctx, scope) = self.renderer.context(stage, upstream, true);
+        template
+            .0
+            .iter()
+            .filter_map(|entry| {
+                let text = template_text(&entry.kind)?;
+                self.renderer.prove(&root.join(&entry.rel), text, &ctx, &scope)
+            })
+            .collect()
     }
 
     /// Syncs a rendered image into the stage's stamped dir.

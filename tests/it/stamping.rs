@@ -83,18 +83,34 @@ fn an_undefined_value_fails_the_stage_and_changes_no_stamped_file() {
     let before = f.read("genfiles/web/main.tf");
     f.write_impl("web/main.tf", "region = \"{{ cfg.region }}\" # changed\n");
     f.write_impl("web/zz_bad.txt", "ok line\nvalue={{ cfg.network.vpc_id }}\n");
-    let run = f.run(&["up"]).expect(1);
-    let err = run.stderr();
+    // Found by the proof render before anything runs: exit 2, nothing stamped or recorded.
+    let err = f.run(&["up"]).expect(2).stderr();
+    assert!(err.contains("web/zz_bad.txt:2:10: undefined value 'cfg.network.vpc_id'"), "{err}");
+    assert_eq!(f.read("genfiles/web/main.tf"), before, "no file may change");
+    assert!(!f.exists("genfiles/web/zz_bad.txt"));
+    assert_eq!(f.status("web"), "up", "nothing ran");
+}
+
+#[test]
+fn a_render_that_fails_at_its_turn_changes_no_stamped_file() {
+    // Only what depends on an upstream stage's actual output fails at the stage's turn.
+    let f = Fixture::new("diamond");
+    f.write("config.jsonnet", "{ region: 'eu-north-1' }");
+    f.run(&["up"]).expect(0);
+    let before = std::fs::read_to_string(f.deploy.join("genfiles/final/ctl")).unwrap();
+    f.write_impl("final/changed.txt", "changed\n");
+    f.write_impl("final/zz_bad.txt", "ok\nvalue={{ output('parallel_a').no_such_key }}\n");
+    let err = f.run(&["up", "-B"]).expect(1).stderr();
     assert!(
-        err.contains("failed to stamp stage 'web': ")
-            && err.contains("web/zz_bad.txt:2:10: undefined value 'cfg.network.vpc_id'"),
+        err.contains("failed to stamp stage 'final': ")
+            && err.contains("final/zz_bad.txt:2:10: undefined value 'output('parallel_a').no_such_key'"),
         "{err}"
     );
-    assert_eq!(f.read("genfiles/web/main.tf"), before, "all-or-nothing: no file may change");
-    assert!(!f.exists("genfiles/web/zz_bad.txt"));
-    assert_eq!(f.status("web"), "failed");
+    assert_eq!(std::fs::read_to_string(f.deploy.join("genfiles/final/ctl")).unwrap(), before);
+    assert!(!f.exists("genfiles/final/changed.txt"), "all-or-nothing: no file may change");
+    assert_eq!(f.status("final"), "failed");
     // The log the summary points at explains the failure.
-    assert!(f.read("genfiles/.betterform/logs/web/up.log").contains("undefined value 'cfg.network.vpc_id'"));
+    assert!(f.read("genfiles/.betterform/logs/final/up.log").contains("no_such_key"));
 }
 
 #[test]
@@ -131,9 +147,16 @@ fn template_functions_and_env() {
 fn output_of_a_stage_that_never_wrote_one_is_a_clear_error() {
     let f = stamping();
     f.write_impl("web/up.txt", "{{ output('network').vpc }}\n");
-    let err = f.run(&["up"]).expect(1).stderr();
-    assert!(err.contains("output('network'): "), "{err}");
-    assert!(err.contains("output/network/output.json does not exist"), "{err}");
+    let err = f.run(&["up"]).expect(2).stderr();
+    assert!(err.contains("output('network'): there is no stage 'network' in the DAG"), "{err}");
+    // An upstream stage that never wrote its outputs (a CI job running --only without the
+    // artifacts): that fails at the stage's turn, naming the file.
+    let f = Fixture::new("diamond");
+    f.write("config.jsonnet", "{ region: 'eu-north-1' }");
+    f.write_impl("final/up.txt", "{{ output('parallel_a').value }}\n");
+    let err = f.run(&["up", "--only", "final"]).expect(1).stderr();
+    assert!(err.contains("output('parallel_a'): "), "{err}");
+    assert!(err.contains("output/parallel_a/output.json does not exist"), "{err}");
 }
 
 #[test]
@@ -175,8 +198,8 @@ fn without_config_jsonnet_an_existing_config_json_is_used() {
     f.write("genfiles/config.json", "{\"region\": \"from-json\", \"zones\": []}");
     f.run(&["up"]).expect(0);
     assert!(f.read("genfiles/web/main.tf").starts_with("region = \"from-json\""));
-    // And with neither, the config is empty: the strict template fails the stage.
+    // And with neither, the config is empty: the strict template is refused before running.
     let f = Fixture::new("stamping");
-    let err = f.run(&["up"]).expect(1).stderr();
+    let err = f.run(&["up"]).expect(2).stderr();
     assert!(err.contains("undefined value 'cfg.region'"), "{err}");
 }

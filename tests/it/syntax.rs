@@ -70,7 +70,8 @@ fn filters_render_values_in_the_format_of_the_file() {
 fn required_fails_with_the_authors_message() {
     let f = realfiles();
     f.write_impl("web/r.txt", "x: {{ cfg.tags | required('set cfg.tags in config.jsonnet') }}\n");
-    let err = f.run(&["up"]).expect(1).stderr();
+    // Missing in the real config: refused before anything runs.
+    let err = f.run(&["up"]).expect(2).stderr();
     assert!(err.contains("set cfg.tags in config.jsonnet"), "{err}");
 }
 
