@@ -217,7 +217,8 @@ pub(crate) fn run(
     // Idle workers wait here for a stage to become ready or for the run to end.
     let wake = Condvar::new();
     let (tx, rx) = mpsc::channel::<Event>();
-    let groups = Groups::default();
+    let groups = Groups::new(options.grace);
+    crate::process::become_subreaper();
 
     // signal-hook's iterator receives signals through a self-pipe without blocking them, so
     // children inherit a normal signal mask (a blocked mask would make them deaf to the very

@@ -16,6 +16,9 @@ use nix::unistd::Pid;
 pub(crate) struct Groups {
     running: Mutex<HashSet<i32>>,
     interrupted: AtomicBool,
+    /// How long what a stage leaves running after its leader exits gets to stop after SIGTERM
+    /// before SIGKILL (`--grace`).
+    grace: std::time::Duration,
 }
 
 /// Returned when the run was interrupted before the command could start.
@@ -23,6 +26,14 @@ pub(crate) struct Groups {
 pub(crate) struct Interrupted;
 
 impl Groups {
+    pub(crate) fn new(grace: std::time::Duration) -> Groups {
+        Groups { grace, ..Groups::default() }
+    }
+
+    pub(crate) fn grace(&self) -> std::time::Duration {
+        self.grace
+    }
+
     /// Runs `spawn` (which returns the new group's id) unless the run is interrupted, and
     /// registers the group before anyone can signal the run.
     pub(crate) fn spawn_guarded<T, E>(

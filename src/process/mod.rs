@@ -6,4 +6,4 @@ mod spawn;
 mod terminal;
 
 pub(crate) use groups::Groups;
-pub(crate) use spawn::{Exit, Failure, Job, MAX_LINE, run};
+pub(crate) use spawn::{Exit, Failure, Job, MAX_LINE, become_subreaper, run};

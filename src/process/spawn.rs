@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, killpg};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use super::groups::{Groups, Interrupted};
@@ -188,9 +189,55 @@ pub(crate) fn run(
             if job.inherit_stdin {
                 terminal::take_back();
             }
+            // Registered until empty: a run-level signal or grace still reaches what is left.
+            stop_group(Pid::from_raw(pgid), groups.grace());
             groups.finished(pgid);
             result
         })
+}
+
+/// After the leader exits, how long to wait for a group that SIGKILL did not empty (a process
+/// stuck in the kernel) before giving up on it rather than hanging the run.
+const AFTER_KILL: Duration = Duration::from_secs(10);
+
+/// Stops what a stage left in its process group once its leader exited (it was sent SIGTERM
+/// then): waits up to `grace` for the group to empty, then SIGKILLs it, and returns only when
+/// it is gone. betterform is a child subreaper (see [`become_subreaper`]), so a straggler
+/// whose parent died is our child and is reaped here, not left a zombie that still counts as
+/// a member of the group.
+fn stop_group(pgid: Pid, grace: Duration) {
+    let started = Instant::now();
+    let mut killed = false;
+    loop {
+        // Reap the group's members that reparented to us.
+        while let Ok(status) = waitpid(Pid::from_raw(-pgid.as_raw()), Some(WaitPidFlag::WNOHANG)) {
+            if status == WaitStatus::StillAlive {
+                break;
+            }
+        }
+        if killpg(pgid, None) == Err(Errno::ESRCH) {
+            return;
+        }
+        let waited = started.elapsed();
+        if !killed && waited >= grace {
+            let _ = killpg(pgid, Signal::SIGKILL);
+            killed = true;
+        }
+        if waited >= grace + AFTER_KILL {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Makes this process the reaper of orphaned descendants (Linux `PR_SET_CHILD_SUBREAPER`):
+/// a stage's background child whose parent exited becomes our child, so it can be waited for
+/// and reaped. Elsewhere, or if refused, orphans go to init as before.
+pub(crate) fn become_subreaper() {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = nix::sys::prctl::set_child_subreaper(true);
+    }
 }
 
 fn spawn(job: &Job<'_>) -> Result<(Child, PipeReader, File), Failure> {

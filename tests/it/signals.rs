@@ -285,3 +285,44 @@ fn of_two_runs_started_together_one_wins_and_the_other_names_it() {
         finish(winner).expect(0);
     }
 }
+
+#[test]
+fn a_background_child_that_ignores_sigterm_is_killed_when_the_grace_ends() {
+    // The leader exits; what it left in its group gets SIGTERM, then SIGKILL after --grace.
+    let f = Fixture::new("signals");
+    f.write("genfiles/release", "");
+    let run = f.cmd().args(["up", "slow", "--grace", "1"]).env("SLOW_BG", "stubborn").output().unwrap();
+    crate::common::Run(run).expect(0);
+    assert!(!alive(&f.read("genfiles/slow.bgpid")), "a child ignoring SIGTERM must not outlive its stage");
+}
+
+#[test]
+fn sigterm_of_the_run_covers_background_children_and_returns_only_when_they_are_gone() {
+    let f = Fixture::new("signals");
+    let started = Instant::now();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("betterform"))
+        .current_dir(&f.deploy)
+        .env("INTERACTIVE", "false")
+        .env("SLOW_BG", "stubborn")
+        .args(["--impl-dir"])
+        .arg(&f.impl_dir)
+        .args(["up", "--grace", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&f.deploy.join("genfiles/slow.started"));
+    let bg = f.read("genfiles/slow.bgpid");
+    signal(&child, "-TERM");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143));
+    // The leader obeyed SIGTERM at once; the run still waited for the stubborn child.
+    assert!(started.elapsed() >= Duration::from_secs(2), "returned before the grace ended");
+    // Checked without the delay `alive` allows: gone by the time the run returned.
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", bg.trim())).unwrap_or_default();
+    let state = stat.rsplit(')').next().unwrap_or("").split_whitespace().next().unwrap_or("");
+    assert!(
+        stat.is_empty() || state == "Z" || state == "X",
+        "still running when betterform returned: {stat}"
+    );
+}
