@@ -107,10 +107,19 @@ impl Wave {
 
     /// What a process run for `stage` gets on top of the inherited environment: the interface
     /// variables, `STAGE_NAME`, and `BETTERFORM`, the running binary, so a stage can nest an
-    /// orchestrator (`exec "$BETTERFORM" "$@"`).
-    pub(crate) fn stage_env(&self, stage: &str) -> Vec<(&'static str, OsString)> {
+    /// orchestrator (`exec "$BETTERFORM" "$@"`). `can_answer`: whether its stdin is a terminal.
+    /// A stage is never told `INTERACTIVE=true` with a stdin that cannot answer: terraform would
+    /// ask for approval and fail on end of input instead of running with `-input=false`.
+    pub(crate) fn stage_env(&self, stage: &str, can_answer: bool) -> Vec<(&'static str, OsString)> {
         static EXE: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
         let mut env: Vec<(&'static str, OsString)> = self.vars().into();
+        if !can_answer {
+            for (name, value) in &mut env {
+                if *name == "INTERACTIVE" {
+                    *value = "false".into();
+                }
+            }
+        }
         env.push(("STAGE_NAME", stage.into()));
         if let Some(exe) = EXE.get_or_init(|| std::env::current_exe().ok()) {
             env.push(("BETTERFORM", exe.into()));

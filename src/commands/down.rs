@@ -18,11 +18,23 @@ use super::shared::{load_config, run_options};
 fn confirm(project: &Project, members: &[bool], what: &str) -> Result<bool, Error> {
     let names: Vec<&str> =
         project.dag.order().iter().rev().filter(|&&s| members[s]).map(|&s| project.dag.name(s)).collect();
-    let mut err = std::io::stderr().lock();
-    let _ = write!(err, "bring down {} {what}: {}? [y/N] ", names.len(), names.join(", "));
-    let _ = err.flush();
+    let question = format!("bring down {} {what}: {}? [y/N] ", names.len(), names.join(", "));
     let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).map_err(|e| Error::Bookkeeping(e.into()))?;
+    // Asked on the controlling terminal, so a prompt is never invisible because stderr is
+    // redirected; stdin and stderr only when there is no terminal to open.
+    match std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty") {
+        Ok(mut tty) => {
+            let _ = tty.write_all(question.as_bytes());
+            let _ = tty.flush();
+            std::io::BufReader::new(tty).read_line(&mut answer).map_err(|e| Error::Bookkeeping(e.into()))?;
+        }
+        Err(_) => {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "{question}");
+            let _ = err.flush();
+            std::io::stdin().lock().read_line(&mut answer).map_err(|e| Error::Bookkeeping(e.into()))?;
+        }
+    }
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }
 

@@ -53,13 +53,14 @@ fn run_ctl(stage: &Stage<'_>, run: StageRun<'_>, sink: &Sink<'_>) -> Outcome {
     let command = run.direction.command();
     let cwd = stage.dir();
     run_stage(stage.project, run, sink, |log| {
+        let inherit_stdin = wave.interactive() && stage.options.jobs == 1 && std::io::stdin().is_terminal();
         let job = Job {
             program: cwd.join("ctl"),
             args: vec![command.into()],
             cwd: &cwd,
-            env: wave.stage_env(stage.name()),
+            env: wave.stage_env(stage.name(), inherit_stdin),
             log,
-            inherit_stdin: wave.interactive() && stage.options.jobs == 1 && std::io::stdin().is_terminal(),
+            inherit_stdin,
             max_line: process::MAX_LINE,
             append_log: false,
         };

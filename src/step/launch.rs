@@ -211,7 +211,8 @@ pub(crate) fn run(
     write_private(&variables_file, &serde_json::to_vec(&vars.flattened()).expect("variables serialize"))?;
 
     let meta = &prepared.package.meta;
-    let mut env = wave.stage_env(stage);
+    // Its stdin is /dev/null: never told it may prompt.
+    let mut env = wave.stage_env(stage, false);
     env.push(("BETTERFORM_STEP_INPUTS", inputs_file.clone().into()));
     env.push(("BETTERFORM_STEP_VARIABLES", variables_file.into()));
     env.push(("BETTERFORM_STEP_PACKAGE", prepared.package_dir.clone().into()));

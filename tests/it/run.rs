@@ -223,6 +223,19 @@ fn down_on_a_terminal_asks_first() {
 }
 
 #[test]
+fn down_asks_on_the_terminal_even_with_stderr_redirected() {
+    let f = diamond();
+    f.run(&["up"]).expect(0);
+    let err_file = f.deploy.join("stderr.log");
+    let env = [("PTY_STDERR", err_file.to_str().unwrap())];
+    let (code, out) = f.on_terminal_with_env(&["down"], &[("[y/N]", "y\n")], &env);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("bring down 4 stage(s)"), "the question is on the terminal: {out}");
+    assert!(!f.read("stderr.log").contains("[y/N]"), "not in the redirected stderr");
+    assert_eq!(f.started("down").len(), 4);
+}
+
+#[test]
 fn down_without_a_terminal_does_not_ask() {
     let f = diamond();
     f.run(&["up"]).expect(0);
@@ -236,9 +249,12 @@ fn a_stage_gets_the_terminal_only_in_an_interactive_j1_run() {
     let (code, out) = f.on_terminal(&["up", "-j", "1"], &[]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(f.read("genfiles/final/seen_stdin.up"), "terminal\n");
+    assert!(f.read("genfiles/final/seen_env.up").contains("INTERACTIVE=true\n"));
     let (code, out) = f.on_terminal(&["up", "-j", "2", "-B"], &[]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(f.read("genfiles/final/seen_stdin.up"), "not-a-terminal\n");
+    // Never told it may prompt when its stdin cannot answer.
+    assert!(f.read("genfiles/final/seen_env.up").contains("INTERACTIVE=false\n"));
     f.run(&["up", "-j", "1", "-B"]).expect(0);
     assert_eq!(f.read("genfiles/final/seen_stdin.up"), "not-a-terminal\n");
 }

@@ -244,6 +244,9 @@ import json, os, pty, select, sys, time
 steps = json.loads(sys.stdin.read())
 pid, fd = pty.fork()
 if pid == 0:
+    # PTY_STDERR: the program's stderr goes to that file instead of the terminal.
+    if os.environ.get("PTY_STDERR"):
+        os.dup2(os.open(os.environ["PTY_STDERR"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC), 2)
     os.execv(sys.argv[1], sys.argv[1:])
 out = b""
 def read(timeout):
