@@ -18,7 +18,7 @@ use signal_hook::iterator::Signals;
 
 use crate::events::{Direction, Outcome, Reporter, Result, Stop};
 use crate::graph::{Dag, StageId};
-use crate::process::Groups;
+use crate::process::{Groups, Keyboard};
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Options {
@@ -26,6 +26,9 @@ pub(crate) struct Options {
     pub(crate) keep_going: bool,
     /// How long stages get to stop after a forwarded SIGINT/SIGTERM before SIGKILL.
     pub(crate) grace: Duration,
+    /// An interactive parallel run: stages get terminals of their own and share the
+    /// operator's keyboard (see `process::Keyboard`).
+    pub(crate) keyboard: bool,
 }
 
 /// What a run produced: each member's result, and why it stopped early, if it did.
@@ -39,6 +42,7 @@ pub(crate) struct Sink<'g> {
     stage: StageId,
     tx: mpsc::Sender<Event>,
     groups: &'g Groups,
+    keyboard: Option<&'g Keyboard>,
 }
 
 impl Sink<'_> {
@@ -49,6 +53,11 @@ impl Sink<'_> {
 
     pub(crate) fn interrupted(&self) -> bool {
         self.groups.interrupted()
+    }
+
+    /// The run's keyboard, in an interactive parallel run, and this stage's id for it.
+    pub(crate) fn keyboard(&self) -> Option<(&Keyboard, StageId)> {
+        self.keyboard.map(|k| (k, self.stage))
     }
 
     /// Shows an output line of the stage, secrets masked; returns the line as shown.
@@ -65,10 +74,22 @@ impl Sink<'_> {
 }
 
 enum Event {
-    Line { stage: StageId, text: String },
-    Note { stage: StageId, text: String },
+    Line {
+        stage: StageId,
+        text: String,
+    },
+    Note {
+        stage: StageId,
+        text: String,
+    },
     Started(StageId),
-    Done { stage: StageId, outcome: Outcome, duration: Duration },
+    Done {
+        stage: StageId,
+        outcome: Outcome,
+        duration: Duration,
+    },
+    /// A message about the whole run from elsewhere than the scheduler (the keyboard).
+    Message(String),
     WorkerExited,
     Signal(i32),
     GraceExpired,
@@ -219,6 +240,17 @@ pub(crate) fn run(
     let (tx, rx) = mpsc::channel::<Event>();
     let groups = Groups::new(options.grace);
     crate::process::become_subreaper();
+    let keyboard = options.keyboard.then(|| {
+        let tx = Mutex::new(tx.clone());
+        let notify: crate::process::Notify = Box::new(move |stage, text| {
+            let tx = tx.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let _ = tx.send(match stage {
+                usize::MAX => Event::Message(text.to_string()),
+                stage => Event::Note { stage, text: text.to_string() },
+            });
+        });
+        Keyboard::start(notify)
+    });
 
     // signal-hook's iterator receives signals through a self-pipe without blocking them, so
     // children inherit a normal signal mask (a blocked mask would make them deaf to the very
@@ -255,7 +287,7 @@ pub(crate) fn run(
             }
             drop(board);
             let _ = tx.send(Event::Started(stage));
-            let sink = Sink { stage, tx: tx.clone(), groups: &groups };
+            let sink = Sink { stage, tx: tx.clone(), groups: &groups, keyboard: keyboard.as_deref() };
             let started = SystemTime::now();
             let clock = Instant::now();
             let outcome = match work(stage, &sink) {
@@ -290,6 +322,7 @@ pub(crate) fn run(
                 Event::Line { stage, text } => reporter.line(stage, &text),
                 Event::Note { stage, text } => reporter.note(stage, &text),
                 Event::Done { stage, outcome, duration } => reporter.finished(stage, &outcome, duration),
+                Event::Message(text) => reporter.message(&text),
                 Event::Signal(number) => {
                     let (kind, signal) = if number == SIGTERM {
                         (Stop::Terminate, Signal::SIGTERM)
@@ -373,7 +406,7 @@ mod tests {
     }
 
     fn options(jobs: usize, keep_going: bool) -> Options {
-        Options { jobs, keep_going, grace: Duration::from_secs(1) }
+        Options { jobs, keep_going, grace: Duration::from_secs(1), keyboard: false }
     }
 
     fn outcome_of(run: &Run, dag: &Dag, name: &str) -> Result {

@@ -23,23 +23,26 @@ pub(crate) fn run_options(global: &Global) -> Result<RunOptions, Error> {
         force: global.force,
         only: global.only,
         grace: Duration::from_secs(global.grace),
-        display: display(global.output, jobs),
+        display: display(global.output),
         report: global.report.clone(),
         junit: global.junit.clone(),
         delimiters: Delimiters { left: global.left_delim.clone(), right: global.right_delim.clone() },
         jsonnet: jsonnet_args(global)?,
+        terminals: std::io::stdin().is_terminal()
+            && std::env::var("INTERACTIVE").map_or(true, |v| v != "false"),
     })
 }
 
-/// Resolves `--output auto`: the live display needs a real terminal on stderr, and an
-/// interactive `-j 1` stage owns the terminal itself, so it gets plain lines.
-fn display(mode: OutputMode, jobs: usize) -> Display {
+/// Resolves `--output auto`: the live display needs a real terminal on stderr, and stages of
+/// an interactive run may prompt, so that gets plain lines.
+fn display(mode: OutputMode) -> Display {
     match mode {
         OutputMode::Auto => {
             let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
-            let interactive_stage = jobs == 1
-                && std::io::stdin().is_terminal()
-                && std::env::var("INTERACTIVE").map_or(true, |v| v != "false");
+            // Stages of an interactive run may prompt (on the terminal itself with -j 1, on
+            // terminals of their own in parallel): plain lines keep prompts and answers readable.
+            let interactive_stage =
+                std::io::stdin().is_terminal() && std::env::var("INTERACTIVE").map_or(true, |v| v != "false");
             if std::io::stderr().is_terminal() && !dumb && !interactive_stage {
                 Display::Live
             } else {

@@ -1,7 +1,6 @@
 //! `ctl` stages: an executable wave program in the stage dir, run as `ctl up` / `ctl down` in
 //! the stamped dir, in its own process group, its output logged.
 
-use std::io::IsTerminal;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -53,14 +52,16 @@ fn run_ctl(stage: &Stage<'_>, run: StageRun<'_>, sink: &Sink<'_>) -> Outcome {
     let command = run.direction.command();
     let cwd = stage.dir();
     run_stage(stage.project, run, sink, |log| {
-        let inherit_stdin = wave.interactive() && stage.options.jobs == 1 && std::io::stdin().is_terminal();
+        let inherit_stdin = stage.options.terminals && stage.options.jobs == 1;
+        let keyboard = if stage.options.terminals { sink.keyboard() } else { None };
         let job = Job {
             program: cwd.join("ctl"),
             args: vec![command.into()],
             cwd: &cwd,
-            env: wave.stage_env(stage.name(), inherit_stdin),
+            env: wave.stage_env(stage.name(), inherit_stdin || keyboard.is_some()),
             log,
             inherit_stdin,
+            keyboard,
             max_line: process::MAX_LINE,
             append_log: false,
         };

@@ -29,4 +29,7 @@ pub(crate) struct RunOptions {
     pub(crate) delimiters: Delimiters,
     /// The jsonnet CLI's inputs for the config.
     pub(crate) jsonnet: JsonnetArgs,
+    /// An interactive run (stdin a terminal, `INTERACTIVE` not `false`): stages may prompt.
+    /// With `-j 1` a stage gets the terminal itself; in parallel, one of its own each.
+    pub(crate) terminals: bool,
 }

@@ -166,8 +166,12 @@ fn schedule(
     work: &(dyn Fn(StageId, &Sink<'_>) -> Outcome + Sync),
 ) -> Result<(), Error> {
     let command = direction.command();
-    let scheduling =
-        scheduler::Options { jobs: options.jobs, keep_going: options.keep_going, grace: options.grace };
+    let scheduling = scheduler::Options {
+        jobs: options.jobs,
+        keep_going: options.keep_going,
+        grace: options.grace,
+        keyboard: options.terminals && options.jobs > 1,
+    };
     let log_path = |stage: &str| project.wave.log_path(stage, command);
     let total = members.iter().filter(|&&m| m).count();
     let mut reporter: Box<dyn Reporter + '_> = match options.display {

@@ -93,6 +93,7 @@ fn a_third_kind_is_one_file_and_runs_in_the_same_pipeline() {
             tla: Vec::new(),
             max_stack: 500,
         },
+        terminals: false,
     };
     let config = crate::config::Config {
         value: serde_json::json!({ "region": "eu-north-1" }),

@@ -3,11 +3,13 @@
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{PipeReader, Read, Write};
+use std::io::{Read, Write};
 use std::os::fd::AsFd;
+use std::os::fd::OwnedFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -17,6 +19,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use super::groups::{Groups, Interrupted};
+use super::keyboard::Keyboard;
 use super::terminal;
 
 /// How a command ended.
@@ -106,6 +109,9 @@ pub(crate) struct Job<'a> {
     pub(crate) log: &'a Path,
     /// Give the child the terminal's stdin (interactive `-j 1` runs); else `/dev/null`.
     pub(crate) inherit_stdin: bool,
+    /// A pseudo-terminal of its own, its prompts answered through the run's keyboard (an
+    /// interactive parallel run): the keyboard and the stage's id.
+    pub(crate) keyboard: Option<(&'a Keyboard, usize)>,
     /// A line longer than this is handed over in pieces rather than buffered without bound.
     pub(crate) max_line: usize,
     /// Add to the log rather than start it afresh (betterform wrote to it already).
@@ -141,6 +147,10 @@ impl LineSplitter {
         if self.pending.len() >= self.max_line {
             self.flush(false, on_line);
         }
+    }
+
+    fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
     }
 
     /// Hands over what is pending: `complete` at the end of the output, else a partial line.
@@ -180,7 +190,12 @@ pub(crate) fn run(
         .map(|spawned| {
             let (child, reader, log) = spawned?;
             let pgid = i32::try_from(child.id()).expect("pids fit in i32");
-            let result = supervise(child, reader, log, job.max_line, &mut on_line)
+            // The terminal's input side, for the keyboard to write the operator's answers to.
+            let prompts = match (job.keyboard, reader.try_clone()) {
+                (Some((keyboard, stage)), Ok(input)) => Some((keyboard, stage, Arc::new(input))),
+                _ => None,
+            };
+            let result = supervise(child, reader, log, job.max_line, prompts.as_ref(), &mut on_line)
                 .map_err(|source| Failure::Supervise { program: job.program.clone(), source })
                 .and_then(|(exit, log_error)| match log_error {
                     None => Ok(exit),
@@ -188,6 +203,9 @@ pub(crate) fn run(
                 });
             if job.inherit_stdin {
                 terminal::take_back();
+            }
+            if let Some((keyboard, stage, _)) = &prompts {
+                keyboard.withdraw(*stage);
             }
             // Registered until empty: a run-level signal or grace still reaches what is left.
             stop_group(Pid::from_raw(pgid), groups.grace());
@@ -240,7 +258,23 @@ pub(crate) fn become_subreaper() {
     }
 }
 
-fn spawn(job: &Job<'_>) -> Result<(Child, PipeReader, File), Failure> {
+/// The output side given to the child, and what betterform reads: a pipe, or a
+/// pseudo-terminal for a stage that may prompt in a parallel interactive run.
+fn output_channel(job: &Job<'_>) -> std::io::Result<(File, OwnedFd)> {
+    if job.keyboard.is_none() {
+        let (reader, writer) = std::io::pipe()?;
+        return Ok((File::from(OwnedFd::from(reader)), OwnedFd::from(writer)));
+    }
+    // The operator's window size, so the stage lays out its output as on the real terminal.
+    let size = nix::libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    let mut size = size;
+    // SAFETY: TIOCGWINSZ fills a winsize; on failure it stays zeroed (the pty's default).
+    unsafe { nix::libc::ioctl(0, nix::libc::TIOCGWINSZ, &mut size) };
+    let pty = nix::pty::openpty(Some(&size), None).map_err(std::io::Error::from)?;
+    Ok((File::from(pty.master), pty.slave))
+}
+
+fn spawn(job: &Job<'_>) -> Result<(Child, File, File), Failure> {
     let log_failure = |e: std::io::Error| Failure::Start {
         program: job.program.clone(),
         reason: format!("cannot write its log {}: {e}", job.log.display()),
@@ -256,18 +290,40 @@ fn spawn(job: &Job<'_>) -> Result<(Child, PipeReader, File), Failure> {
     }
     .map_err(log_failure)?;
     let start_failure = |e: std::io::Error| Failure::start(&job.program, &e);
-    let (reader, writer) = std::io::pipe().map_err(start_failure)?;
+    let (reader, writer) = output_channel(job).map_err(start_failure)?;
+    let writer = File::from(writer);
+    let stdin = match (job.inherit_stdin, job.keyboard.is_some()) {
+        (true, _) => Stdio::inherit(),
+        // Its own terminal: it reads the answers the keyboard writes to the other side.
+        (false, true) => Stdio::from(writer.try_clone().map_err(start_failure)?),
+        (false, false) => Stdio::null(),
+    };
     let mut command = Command::new(&job.program);
     command
         .args(&job.args)
         .current_dir(job.cwd)
         .envs(job.env.iter().map(|(k, v)| (k, v)))
-        .stdin(if job.inherit_stdin { Stdio::inherit() } else { Stdio::null() })
+        .stdin(stdin)
         .stdout(writer.try_clone().map_err(start_failure)?)
-        .stderr(writer)
+        .stderr(writer);
+    if job.keyboard.is_some() {
+        // A session of its own with the pseudo-terminal as its controlling terminal (so
+        // `/dev/tty` is it too); the session's group is the stage's group, as below.
+        // SAFETY: setsid and ioctl are async-signal-safe.
+        unsafe {
+            command.pre_exec(|| {
+                nix::unistd::setsid()?;
+                if nix::libc::ioctl(0, nix::libc::TIOCSCTTY as _, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    } else {
         // Its own process group: signals can be forwarded to the stage and everything it
         // started, and terminal Ctrl-C reaches only betterform, which decides what to do.
-        .process_group(0);
+        command.process_group(0);
+    }
     if job.inherit_stdin {
         // SAFETY: the closure only makes async-signal-safe system calls.
         unsafe {
@@ -288,9 +344,10 @@ fn spawn(job: &Job<'_>) -> Result<(Child, PipeReader, File), Failure> {
 /// when its log cannot be written (it must not be left running), and it did run.
 fn supervise(
     mut child: Child,
-    mut reader: PipeReader,
+    mut reader: File,
     log: File,
     max_line: usize,
+    prompts: Option<&(&Keyboard, usize, Arc<File>)>,
     on_line: &mut impl FnMut(&str, bool) -> Option<String>,
 ) -> std::io::Result<(Exit, Option<std::io::Error>)> {
     let pgid = Pid::from_raw(i32::try_from(child.id()).expect("pids fit in i32"));
@@ -332,8 +389,13 @@ fn supervise(
             }
         } else if status.is_none() {
             // Quiet for a moment with a partial line pending: a prompt (`read -p`) waiting
-            // for an answer. Show it rather than keep it back until a newline comes.
+            // for an answer. Show it rather than keep it back until a newline comes, and,
+            // on a terminal of its own, ask for the keyboard.
+            let prompt = lines.has_pending();
             lines.flush(false, &mut handle);
+            if prompt && let Some((keyboard, stage, input)) = prompts {
+                keyboard.request(*stage, input);
+            }
         }
         if status.is_none() {
             // At the end of the output the leader is about to exit (or has): wait for it.

@@ -236,6 +236,7 @@ pub(crate) fn run(
         env,
         log: &log.path,
         inherit_stdin: false,
+        keyboard: None,
         max_line: MAX_MESSAGE,
         append_log: true,
     };

@@ -244,19 +244,23 @@ fn down_without_a_terminal_does_not_ask() {
 }
 
 #[test]
-fn a_stage_gets_the_terminal_only_in_an_interactive_j1_run() {
+fn a_stage_gets_a_terminal_in_every_interactive_run_and_never_prompts_without_one() {
     let f = diamond();
+    // -j 1: the terminal itself.
     let (code, out) = f.on_terminal(&["up", "-j", "1"], &[]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(f.read("genfiles/final/seen_stdin.up"), "terminal\n");
     assert!(f.read("genfiles/final/seen_env.up").contains("INTERACTIVE=true\n"));
+    // In parallel: a terminal of its own.
     let (code, out) = f.on_terminal(&["up", "-j", "2", "-B"], &[]);
     assert_eq!(code, 0, "{out}");
+    assert_eq!(f.read("genfiles/final/seen_stdin.up"), "terminal\n");
+    assert!(f.read("genfiles/final/seen_env.up").contains("INTERACTIVE=true\n"));
+    // No terminal to answer from: /dev/null, and never told it may prompt, whatever the
+    // caller's INTERACTIVE says.
+    f.cmd().args(["up", "-j", "2", "-B"]).env("INTERACTIVE", "true").assert().success();
     assert_eq!(f.read("genfiles/final/seen_stdin.up"), "not-a-terminal\n");
-    // Never told it may prompt when its stdin cannot answer.
     assert!(f.read("genfiles/final/seen_env.up").contains("INTERACTIVE=false\n"));
-    f.run(&["up", "-j", "1", "-B"]).expect(0);
-    assert_eq!(f.read("genfiles/final/seen_stdin.up"), "not-a-terminal\n");
 }
 
 #[test]
@@ -335,7 +339,11 @@ for c in cases:
 #[test]
 fn live_display_on_a_terminal_prints_a_failed_stage_log_at_once() {
     let f = diamond();
-    let (code, out) = f.on_terminal_with_env(&["up", "-j", "2", "-k"], &[], &[("FAIL_STAGE", "parallel_b")]);
+    let (code, out) = f.on_terminal_with_env(
+        &["up", "-j", "2", "-k", "--output", "live"],
+        &[],
+        &[("FAIL_STAGE", "parallel_b")],
+    );
     assert_eq!(code, 1, "{out}");
     let failed_at = out.find("==> parallel_b: FAILED").expect("failure line");
     let tail_at = out.find("[parallel_b] failing on purpose").expect("log tail printed");
@@ -360,4 +368,42 @@ fn grouped_output_keeps_each_stage_together_and_folds_under_github_actions() {
     assert!(!block.contains("[parallel_b]"), "another stage's line inside the group: {err}");
     assert_eq!(err.matches("::group::").count(), 4);
     assert_eq!(err.matches("::endgroup::").count(), 4);
+}
+
+fn prompts() -> Fixture {
+    let f = Fixture::new("prompts");
+    f.write("config.jsonnet", "{}");
+    f
+}
+
+#[test]
+fn parallel_stages_each_get_a_terminal_and_the_keyboard_in_turn() {
+    let f = prompts();
+    let waiting = "waiting for input: type the answer and press Enter";
+    let steps = [(waiting, "first\n"), (waiting, "second\n"), (waiting, "third\n")];
+    let (code, out) = f.on_terminal(&["up", "-j", "4"], &steps);
+    assert_eq!(code, 0, "{out}");
+    let mut answers: Vec<String> =
+        ["ask_a", "ask_b", "ask_c"].iter().map(|s| f.read(&format!("genfiles/{s}/answer"))).collect();
+    answers.sort();
+    assert_eq!(answers, ["first\n", "second\n", "third\n"], "each stage got exactly one answer: {out}");
+    for stage in ["ask_a", "ask_b", "ask_c"] {
+        assert_eq!(f.read(&format!("genfiles/{stage}/seen_stdin")), "terminal\n");
+        assert_eq!(f.read(&format!("genfiles/{stage}/seen_interactive")), "INTERACTIVE=true\n");
+        assert!(
+            out.contains(&format!("[{stage}] Enter a value for {stage}: ")),
+            "the prompt is shown: {out}"
+        );
+    }
+    // The chatty stage streamed meanwhile.
+    assert!(out.contains("[chatty] chatty line 5"), "{out}");
+}
+
+#[test]
+fn ctrl_c_while_a_stage_holds_the_keyboard_stops_the_run() {
+    let f = prompts();
+    let waiting = "waiting for input: type the answer and press Enter";
+    let (code, out) = f.on_terminal(&["up", "-j", "4", "--grace", "2"], &[(waiting, "\x03")]);
+    assert_eq!(code, 130, "{out}");
+    assert!(out.contains("interrupted"), "{out}");
 }

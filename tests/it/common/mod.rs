@@ -260,9 +260,12 @@ def read(timeout):
         return None
     out += chunk
     return bool(chunk) or None
+seen = {}
 for wait_for, send in steps:
+    # The n-th step waiting for a text waits for its n-th occurrence.
+    seen[wait_for] = seen.get(wait_for, 0) + 1
     deadline = time.time() + 20
-    while wait_for.encode() not in out and time.time() < deadline:
+    while out.count(wait_for.encode()) < seen[wait_for] and time.time() < deadline:
         if read(0.2) is None:
             break
     os.write(fd, send.encode())
