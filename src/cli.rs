@@ -183,6 +183,19 @@ pub(crate) enum Command {
         #[arg(value_name = "STAGE")]
         stages: Vec<String>,
     },
+    /// Run `ctl VERB` in every targeted stage, in dependency order (plan, validate, output, drift,
+    /// …): stamps what can be stamped, changes no stage's up/down record
+    Run {
+        /// The ctl command to run in each stage
+        #[arg(value_name = "VERB")]
+        verb: String,
+        /// Stages to run it in, with everything they depend on (all if none)
+        #[arg(value_name = "STAGE")]
+        stages: Vec<String>,
+        /// Dependents first, as `down` goes (for teardown-like verbs)
+        #[arg(long)]
+        reverse: bool,
+    },
     /// Stamp every targeted stage whose dependencies are already up; run nothing
     Stamp {
         /// Stages to stamp, with everything they depend on (all if none)
@@ -288,6 +301,18 @@ fn options_of(command: &str) -> &'static [&'static str] {
         "down" => &["impl_dir", "jobs", "keep_going", "only", "yes", "grace", "output", "report", "junit"],
         "plan" => &["impl_dir", "force", "only", "json", "left_delim", "right_delim"],
         "stamp" => &["impl_dir", "only", "left_delim", "right_delim"],
+        "run" => &[
+            "impl_dir",
+            "jobs",
+            "keep_going",
+            "only",
+            "left_delim",
+            "right_delim",
+            "grace",
+            "output",
+            "report",
+            "junit",
+        ],
         "status" => &["impl_dir", "json"],
         "graph" | "export" => &["impl_dir"],
         "validate" => &["impl_dir", "json", "left_delim", "right_delim"],
@@ -299,7 +324,8 @@ fn options_of(command: &str) -> &'static [&'static str] {
 /// Whether `command` uses the option `id`: its own, plus the jsonnet options for every command
 /// that evaluates the config.
 fn applies(command: &str, id: &str) -> bool {
-    let evaluates_config = matches!(command, "up" | "down" | "plan" | "stamp" | "validate" | "config");
+    let evaluates_config =
+        matches!(command, "up" | "down" | "plan" | "stamp" | "validate" | "config" | "run");
     options_of(command).contains(&id) || (evaluates_config && JSONNET_OPTIONS.contains(&id))
 }
 

@@ -43,6 +43,14 @@ impl Direction {
 }
 
 impl Direction {
+    /// What a stage waits for in this direction, in words: `dependency` or `dependent`.
+    pub(crate) fn waits_for_noun(self) -> &'static str {
+        match self {
+            Direction::Up => "dependency",
+            Direction::Down => "dependent",
+        }
+    }
+
     /// The stage command a run in this direction runs: `up` or `down`.
     pub(crate) fn command(self) -> &'static str {
         match self {
@@ -104,6 +112,8 @@ pub(crate) enum Reason {
     StepChanged,
     /// `down`: what was recorded.
     Recorded(Status),
+    /// `run VERB`: asked for.
+    Verb(String),
 }
 
 /// What changed a stage's render.
@@ -142,6 +152,7 @@ impl std::fmt::Display for Reason {
             }
             Reason::StepChanged => write!(f, "the step package or its bound inputs changed"),
             Reason::Recorded(status) => write!(f, "recorded {}", status.as_str()),
+            Reason::Verb(verb) => write!(f, "run {verb}"),
         }
     }
 }

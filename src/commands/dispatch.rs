@@ -9,6 +9,7 @@ pub(crate) fn dispatch(command: Command, global: &Global) -> Result<(), Error> {
         Command::Down { stages, orphans } => super::down::down(global, &stages, orphans),
         Command::Plan { stages } => super::plan::plan(global, &stages),
         Command::Stamp { stages } => super::stamp::stamp(global, &stages),
+        Command::Run { verb, stages, reverse } => super::run_verb::run_verb(global, &verb, &stages, reverse),
         Command::Status => super::status::status(global),
         Command::Graph { format } => super::graph::graph(global, format),
         Command::Validate => super::validate::validate(global),

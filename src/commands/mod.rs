@@ -7,6 +7,7 @@ mod export;
 mod graph;
 mod man;
 mod plan;
+mod run_verb;
 mod shared;
 mod show_config;
 mod stamp;

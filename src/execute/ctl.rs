@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use crate::events::{Direction, Outcome};
+use crate::events::{Direction, Outcome, Reason};
 use crate::plan::Decision;
 use crate::process::{self, Job};
 use crate::scheduler::Sink;
@@ -44,14 +44,31 @@ impl Kind for Ctl {
     fn down(&self, stage: &Stage<'_>, run: StageRun<'_>, sink: &Sink<'_>) -> Outcome {
         run_ctl(stage, run, sink)
     }
+
+    fn verb(&self, stage: &Stage<'_>, verb: &str, sink: &Sink<'_>) -> Outcome {
+        let log = stage.project.wave.log_path(stage.name(), verb);
+        match ctl(stage, verb, &log, sink) {
+            Attempt::NotStarted => Outcome::Interrupted,
+            Attempt::Finished { .. } if sink.interrupted() => Outcome::Interrupted,
+            Attempt::Finished { result: Ok(()), exit_code } => {
+                Outcome::Ran { reason: Reason::Verb(verb.to_string()), exit_code }
+            }
+            Attempt::Finished { result: Err(reason), exit_code } => Outcome::Failed { reason, exit_code },
+        }
+    }
 }
 
 /// Runs `ctl <up|down>` of a stamped stage (see [`run_stage`]).
 fn run_ctl(stage: &Stage<'_>, run: StageRun<'_>, sink: &Sink<'_>) -> Outcome {
-    let wave = &stage.project.wave;
     let command = run.direction.command();
+    run_stage(stage.project, run, sink, |log| ctl(stage, command, log, sink))
+}
+
+/// Runs `ctl <command>` in the stamped dir, its output to `log` and the run's reporter.
+fn ctl(stage: &Stage<'_>, command: &str, log: &Path, sink: &Sink<'_>) -> Attempt {
+    let wave = &stage.project.wave;
     let cwd = stage.dir();
-    run_stage(stage.project, run, sink, |log| {
+    {
         let inherit_stdin = stage.options.terminals && stage.options.jobs == 1;
         let keyboard = if stage.options.terminals { sink.keyboard() } else { None };
         let job = Job {
@@ -91,5 +108,5 @@ fn run_ctl(stage: &Stage<'_>, run: StageRun<'_>, sink: &Sink<'_>) -> Outcome {
             },
             Err(e) => Attempt::Finished { result: Err(e.to_string()), exit_code: None },
         }
-    })
+    }
 }

@@ -59,6 +59,12 @@ pub(crate) trait Kind: Sync {
     /// recorded).
     fn down(&self, stage: &Stage<'_>, run: StageRun<'_>, sink: &Sink<'_>) -> Outcome;
 
+    /// `run VERB`: runs the stamped stage's `VERB` without changing its recorded state. A kind
+    /// without verbs of its own skips it.
+    fn verb(&self, _stage: &Stage<'_>, verb: &str, _sink: &Sink<'_>) -> Outcome {
+        Outcome::Skipped(format!("a stage with {} has no '{verb}'", self.marker()))
+    }
+
     /// `plan`: the reason `up` would act on, once the kind has had its say (`reason` is the
     /// render's), and the instructions `up` would enact, if the kind has such a manifest.
     /// `Err`: `up` would fail, and why.

@@ -121,7 +121,7 @@ pub(crate) fn up(
         }
         kinds[project.kinds[id]].up(&stage, decision, sink)
     };
-    schedule(project, options, members, Direction::Up, &work)
+    schedule(project, options, members, Direction::Up, "up", &work)
 }
 
 /// `down` of `members`, each from its existing stamped dir (never re-stamped), after every
@@ -154,18 +154,66 @@ pub(crate) fn down(
             StageRun { stage: name, direction: Direction::Down, previous, why, on_success: &on_success };
         kinds[project.kinds[id]].down(&stage, run, sink)
     };
-    schedule(project, options, members, Direction::Down, &work)
+    schedule(project, options, members, Direction::Down, "down", &work)
 }
 
-/// Runs `work` over `members` and reports; an `Err` when any stage failed.
+/// `run VERB` over `members`: each stage whose dependencies are up is stamped and its
+/// `ctl VERB` run, in dependency order (`direction` `Down`: dependents first). Nothing is
+/// recorded: a stage's up/down state is `up`'s and `down`'s business.
+pub(crate) fn run_verb(
+    project: &Project,
+    options: &RunOptions,
+    kinds: &[&dyn Kind],
+    config: &serde_json::Value,
+    members: &[bool],
+    verb: &str,
+    direction: Direction,
+) -> Result<(), Error> {
+    let (stamper, templates) = load_templates(project, options, config, members)?;
+    prove(project, &stamper, &templates, members)?;
+    let work = |id: StageId, sink: &Sink<'_>| -> Outcome {
+        if sink.interrupted() {
+            return Outcome::Interrupted;
+        }
+        let stage = Stage { project, options, config, id };
+        let name = stage.name();
+        let not_up = if options.only {
+            Vec::new()
+        } else {
+            match plan::deps_not_up(project, &project.state, id) {
+                Ok(not_up) => not_up,
+                Err(e) => return Outcome::failed(e.to_string()),
+            }
+        };
+        if !not_up.is_empty() {
+            return Outcome::Skipped(format!("blocked: dependency {} is not up", not_up.join(", ")));
+        }
+        let stamped = stamper
+            .render(name, &templates[&id], project.upstream(id))
+            .and_then(|image| stamper.write(name, &image));
+        match stamped {
+            Ok(report) if report.written + report.removed > 0 => sink.note(&format!(
+                "stamped ({} written, {} unchanged, {} removed)",
+                report.written, report.unchanged, report.removed
+            )),
+            Ok(_) => {}
+            Err(e) => return Outcome::failed(format!("failed to stamp stage '{name}': {e}")),
+        }
+        kinds[project.kinds[id]].verb(&stage, verb, sink)
+    };
+    schedule(project, options, members, direction, verb, &work)
+}
+
+/// Runs `work` over `members` and reports; an `Err` when any stage failed. `command`: what the
+/// stages run (`up`, `down`, a verb), for logs and messages.
 fn schedule(
     project: &Project,
     options: &RunOptions,
     members: &[bool],
     direction: Direction,
+    command: &str,
     work: &(dyn Fn(StageId, &Sink<'_>) -> Outcome + Sync),
 ) -> Result<(), Error> {
-    let command = direction.command();
     let scheduling = scheduler::Options {
         jobs: options.jobs,
         keep_going: options.keep_going,
@@ -187,7 +235,7 @@ fn schedule(
     let ended = SystemTime::now();
     let results = run.results;
     let log_of = |stage: &str| display_path(&project.wave.log_path(stage, command));
-    eprint_line(render_summary(&project.dag, &results, command, &log_of).trim_end());
+    eprint_line(render_summary(&project.dag, &results, command, &log_of, direction).trim_end());
     let outcome = match run.stop {
         Some(Stop::Interrupt) => Err(Error::Interrupted { name: "SIGINT", code: 130 }),
         Some(Stop::Terminate) => Err(Error::Interrupted { name: "SIGTERM", code: 143 }),
@@ -224,7 +272,12 @@ fn schedule(
             ended,
             duration_ms,
             exit_code: outcome.as_ref().map_or_else(Error::exit_code, |()| 0),
-            stages: records(&project.dag, &results, &|stage| project.wave.log_path(stage, command)),
+            stages: records(
+                &project.dag,
+                &results,
+                &|stage| project.wave.log_path(stage, command),
+                direction,
+            ),
         };
         let mut written = Ok(());
         if let Some(path) = &options.report {

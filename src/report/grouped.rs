@@ -10,13 +10,13 @@ use crate::graph::{Dag, StageId};
 
 pub(crate) struct GroupedReporter<'a> {
     dag: &'a Dag,
-    command: &'static str,
+    command: &'a str,
     buffers: Vec<Vec<String>>,
     github: bool,
 }
 
 impl<'a> GroupedReporter<'a> {
-    pub(crate) fn new(dag: &'a Dag, command: &'static str) -> Self {
+    pub(crate) fn new(dag: &'a Dag, command: &'a str) -> Self {
         let github = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true");
         GroupedReporter { dag, command, buffers: vec![Vec::new(); dag.len()], github }
     }

@@ -17,7 +17,7 @@ const TAIL: usize = 20;
 
 pub(crate) struct LiveReporter<'a> {
     dag: &'a Dag,
-    command: &'static str,
+    command: &'a str,
     log_of: &'a dyn Fn(&str) -> PathBuf,
     multi: MultiProgress,
     bars: Vec<Option<ProgressBar>>,
@@ -34,7 +34,7 @@ pub(crate) fn tail(path: &std::path::Path, lines: usize) -> Vec<String> {
 impl<'a> LiveReporter<'a> {
     pub(crate) fn new(
         dag: &'a Dag,
-        command: &'static str,
+        command: &'a str,
         total: usize,
         log_of: &'a dyn Fn(&str) -> PathBuf,
     ) -> Self {

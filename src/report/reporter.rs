@@ -59,11 +59,11 @@ pub(crate) fn eprint_line(text: &str) {
 pub(crate) struct LineReporter<'a> {
     dag: &'a Dag,
     /// `up` or `down`: what the stages are running.
-    command: &'static str,
+    command: &'a str,
 }
 
 impl<'a> LineReporter<'a> {
-    pub(crate) fn new(dag: &'a Dag, command: &'static str) -> Self {
+    pub(crate) fn new(dag: &'a Dag, command: &'a str) -> Self {
         LineReporter { dag, command }
     }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use super::live::tail;
-use crate::events::{Outcome, Result, Stop};
+use crate::events::{Direction, Outcome, Result, Stop};
 use crate::fsutil::write_atomic;
 use crate::graph::Dag;
 use crate::state::{millis, timestamp};
@@ -30,8 +30,8 @@ pub(crate) struct StageRecord {
 }
 
 #[derive(Debug, Serialize)]
-pub(crate) struct RunReport {
-    pub(crate) command: &'static str,
+pub(crate) struct RunReport<'a> {
+    pub(crate) command: &'a str,
     pub(crate) started: String,
     pub(crate) ended: String,
     pub(crate) duration_ms: u64,
@@ -44,6 +44,7 @@ pub(crate) fn records(
     dag: &Dag,
     results: &[Option<Result>],
     log_of: &dyn Fn(&str) -> PathBuf,
+    direction: Direction,
 ) -> Vec<StageRecord> {
     let mut records = Vec::new();
     for &s in dag.order() {
@@ -70,7 +71,9 @@ pub(crate) fn records(
                     name,
                 }
             }
-            Result::Blocked { by } => not_run(name, format!("dependency '{}' failed", dag.name(*by))),
+            Result::Blocked { by } => {
+                not_run(name, format!("{} '{}' failed", direction.waits_for_noun(), dag.name(*by)))
+            }
             Result::Stopped(Stop::Failure) => not_run(name, "run stopped after a failure".into()),
             Result::Stopped(Stop::Interrupt | Stop::Terminate) => not_run(name, "run interrupted".into()),
         };
@@ -93,7 +96,7 @@ fn not_run(name: String, reason: String) -> StageRecord {
     }
 }
 
-pub(crate) fn write_json(path: &Path, report: &RunReport) -> std::io::Result<()> {
+pub(crate) fn write_json(path: &Path, report: &RunReport<'_>) -> std::io::Result<()> {
     let mut text = serde_json::to_vec_pretty(report).expect("reports serialize");
     text.push(b'\n');
     write_atomic(path, &text, None)
@@ -116,7 +119,7 @@ fn xml_escape(text: &str) -> String {
     out
 }
 
-pub(crate) fn write_junit(path: &Path, report: &RunReport) -> std::io::Result<()> {
+pub(crate) fn write_junit(path: &Path, report: &RunReport<'_>) -> std::io::Result<()> {
     let count = |r: &str| report.stages.iter().filter(|s| s.result == r).count();
     let failures = count("failed") + count("interrupted");
     let skipped = report.stages.len() - failures - count("ran");

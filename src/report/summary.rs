@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::reporter::format_duration;
-use crate::events::{Outcome, Result, Stop};
+use crate::events::{Direction, Outcome, Result, Stop};
 use crate::graph::Dag;
 
 /// Counts of how a run went.
@@ -39,6 +39,7 @@ pub(crate) fn render(
     results: &[Option<Result>],
     command: &str,
     log_of: &dyn Fn(&str) -> String,
+    direction: Direction,
 ) -> String {
     let mut rows: Vec<(String, &str, String, String)> = Vec::new();
     let mut ordered: Vec<usize> = (0..dag.len()).filter(|&s| results[s].is_some()).collect();
@@ -70,7 +71,8 @@ pub(crate) fn render(
                 }
             }
             Result::Blocked { by } => {
-                (name, "not run", "-".into(), format!("dependency '{}' failed", dag.name(*by)))
+                let noun = direction.waits_for_noun();
+                (name, "not run", "-".into(), format!("{noun} '{}' failed", dag.name(*by)))
             }
             Result::Stopped(Stop::Failure) => {
                 (name, "not run", "-".into(), "run stopped after a failure (use -k to keep going)".into())

@@ -176,7 +176,7 @@ fn an_option_the_command_would_ignore_is_refused() {
     assert_eq!(err, "error: --json does not apply to `up` (it is for plan, status, validate)\n");
     assert!(!f.exists("genfiles"), "nothing ran");
     let err = f.run(&["status", "--report", "x.json"]).expect(2).stderr();
-    assert_eq!(err, "error: --report does not apply to `status` (it is for up, down)\n");
+    assert_eq!(err, "error: --report does not apply to `status` (it is for up, down, run)\n");
     let err = f.run(&["config", "-k", "-B", "--only"]).expect(2).stderr();
     assert!(err.starts_with("error: --keep-going does not apply to `config`"), "{err}");
     // Before the command counts the same; what applies is accepted either side.

@@ -22,3 +22,4 @@ mod stamping;
 mod status;
 mod steps;
 mod syntax;
+mod verbs;
