@@ -29,6 +29,10 @@ pub(crate) enum Error {
     /// The run was interrupted by a signal; the summary said which stages were running.
     #[error("interrupted by {name}")]
     Interrupted { name: &'static str, code: i32 },
+    /// Not an error: an exit code that answers a question (`plan --exit-code`); the command
+    /// already printed everything.
+    #[error("")]
+    Answer(i32),
     /// betterform could not do its own bookkeeping: the lock file, stage records, the run
     /// journal, a report file. No stage failed (or none ran); exit 4 tells scripts so.
     #[error(transparent)]
@@ -59,6 +63,7 @@ impl Error {
             Error::StagesFailed(_) => 1,
             Error::Locked(_) => 3,
             Error::Bookkeeping(_) => 4,
+            Error::Answer(code) => *code,
             Error::Interrupted { code, .. } => *code,
         }
     }

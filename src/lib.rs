@@ -57,6 +57,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     }
     match commands::dispatch(command, &cli.global) {
         Ok(()) => 0,
+        Err(e @ error::Error::Answer(_)) => e.exit_code(),
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "error: {}", mask::mask(&e.to_string()));
             e.exit_code()

@@ -7,7 +7,7 @@ pub(crate) fn dispatch(command: Command, global: &Global) -> Result<(), Error> {
     match command {
         Command::Up { stages } => super::up::up(global, &stages),
         Command::Down { stages, orphans } => super::down::down(global, &stages, orphans),
-        Command::Plan { stages } => super::plan::plan(global, &stages),
+        Command::Plan { stages, exit_code } => super::plan::plan(global, &stages, exit_code),
         Command::Stamp { stages } => super::stamp::stamp(global, &stages),
         Command::Run { verb, stages, reverse } => super::run_verb::run_verb(global, &verb, &stages, reverse),
         Command::Status => super::status::status(global),

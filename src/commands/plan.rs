@@ -32,7 +32,12 @@ impl Action {
     }
 }
 
-pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
+/// `plan --exit-code`: something would run.
+const PENDING: i32 = 5;
+/// `plan --exit-code`: something would fail, or cannot run until something else is up.
+const WOULD_FAIL: i32 = 6;
+
+pub(crate) fn plan(global: &Global, stages: &[String], exit_code: bool) -> Result<(), Error> {
     let options = run_options(global)?;
     let project = execute::load_project(global.impl_dir.as_deref())?;
     let members = project.select(stages, Pull::Dependencies, options.only)?;
@@ -45,6 +50,8 @@ pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
     let config_digest = plan::config_digest(&config.text);
 
     let mut decided: Vec<Option<(Action, String, usize)>> = vec![None; dag.len()];
+    // Whether some stage would fail at its turn (its action is still `run`).
+    let mut fails = false;
     // Stages whose kind has a manifest (step packages whose inputs could be bound): the
     // instructions `up` would enact.
     let mut manifests: Vec<Option<Vec<String>>> = vec![None; dag.len()];
@@ -72,7 +79,10 @@ pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
             (Action::Blocked, format!("can't be rendered until {}", are_up(&not_up)))
         } else {
             match stamper.render(dag.name(stage), &templates[&stage], project.upstream(stage)) {
-                Err(e) => (Action::Run, format!("will fail: its templates do not render: {e}")),
+                Err(e) => {
+                    fails = true;
+                    (Action::Run, format!("will fail: its templates do not render: {e}"))
+                }
                 Ok(image) => {
                     let decision = plan::decide(
                         &project,
@@ -86,7 +96,10 @@ pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
                     let at = Stage { project: &project, options: &options, config: &config.value, id: stage };
                     let kind = KINDS[project.kinds[stage]];
                     match kind.plan(&at, &image, &decision.previous, decision.reason) {
-                        Err(e) => (Action::Run, format!("will fail: {}", first_line(&e))),
+                        Err(e) => {
+                            fails = true;
+                            (Action::Run, format!("will fail: {}", first_line(&e)))
+                        }
                         Ok((reason, manifest)) => {
                             manifests[stage] = manifest;
                             match reason {
@@ -132,7 +145,7 @@ pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
         let text = serde_json::to_string_pretty(&json!({ "stages": stages, "orphans": orphans }))
             .expect("JSON serializes");
         let _ = writeln!(out, "{text}");
-        return Ok(());
+        return answer(exit_code, &rows, fails);
     }
     let width = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
     let mut current = 0;
@@ -157,7 +170,21 @@ pub(crate) fn plan(global: &Global, stages: &[String]) -> Result<(), Error> {
     if !orphans.is_empty() {
         let _ = writeln!(out, "{}", orphan_note(&orphans));
     }
-    Ok(())
+    answer(exit_code, &rows, fails)
+}
+
+/// With `--exit-code`, the plan's answer as the exit status.
+fn answer<T>(exit_code: bool, rows: &[(usize, &str, Action, &str, T)], fails: bool) -> Result<(), Error> {
+    if !exit_code {
+        return Ok(());
+    }
+    if fails || rows.iter().any(|r| r.2 == Action::Blocked) {
+        Err(Error::Answer(WOULD_FAIL))
+    } else if rows.iter().any(|r| r.2 == Action::Run) {
+        Err(Error::Answer(PENDING))
+    } else {
+        Ok(())
+    }
 }
 
 /// What `plan` and `status` say of orphaned stages: `up` never touches them again.

@@ -174,3 +174,27 @@ fn stamp_renders_up_to_the_frontier_of_what_is_up_and_runs_nothing() {
     let err = f.run(&["stamp"]).expect(1).stderr();
     assert!(err.contains("parallel_a/bad.txt:1:4: undefined value 'cfg.nope'"), "{err}");
 }
+
+#[test]
+fn plan_exit_code_answers_whether_anything_is_pending() {
+    let f = Fixture::new("diamond");
+    f.write("config.jsonnet", "{ region: 'eu-north-1' }");
+    // Everything would run.
+    let run = f.run(&["plan", "--exit-code"]).expect(5);
+    assert!(run.stderr().is_empty(), "an answer, not an error: {}", run.stderr());
+    f.run(&["up"]).expect(0);
+    // Nothing pending.
+    f.run(&["plan", "--exit-code"]).expect(0);
+    // Something would run.
+    f.write_impl("final/extra.txt", "x\n");
+    f.run(&["plan", "--exit-code"]).expect(5);
+    // Something would fail at its turn.
+    f.write_impl("final/extra.txt", "{{ output('parallel_a').no_such_key }}\n");
+    f.run(&["plan", "--exit-code"]).expect(6);
+    // Without the flag, plan exits 0 whatever it found.
+    f.run(&["plan"]).expect(0);
+    // A CI job planning one stage whose upstream outputs were not restored: it would fail.
+    let f = Fixture::new("diamond");
+    f.write("config.jsonnet", "{ region: 'eu-north-1' }");
+    f.run(&["plan", "--exit-code", "--only", "final"]).expect(6);
+}
