@@ -84,6 +84,15 @@ pub(crate) struct Global {
     #[arg(long, value_name = "SECONDS", default_value_t = 30, global = true)]
     pub(crate) grace: u64,
 
+    /// Stop a stage's command that runs longer than this (`90s`, `30m`, `2h`), like an
+    /// interrupted one, and record it failed
+    #[arg(long, value_name = "DURATION", env = "BETTERFORM_STAGE_TIMEOUT", global = true)]
+    pub(crate) stage_timeout: Option<humantime::Duration>,
+
+    /// Run as if started in DIR (before anything else: relative paths, ./config.jsonnet, …)
+    #[arg(short = 'C', value_name = "DIR", global = true)]
+    pub(crate) directory: Option<PathBuf>,
+
     /// Machine-readable JSON output (for `plan`, `status` and `validate`)
     #[arg(long, global = true)]
     pub(crate) json: bool,
@@ -299,11 +308,23 @@ fn options_of(command: &str) -> &'static [&'static str] {
             "left_delim",
             "right_delim",
             "grace",
+            "stage_timeout",
             "output",
             "report",
             "junit",
         ],
-        "down" => &["impl_dir", "jobs", "keep_going", "only", "yes", "grace", "output", "report", "junit"],
+        "down" => &[
+            "impl_dir",
+            "jobs",
+            "keep_going",
+            "only",
+            "yes",
+            "grace",
+            "stage_timeout",
+            "output",
+            "report",
+            "junit",
+        ],
         "plan" => &["impl_dir", "force", "only", "json", "left_delim", "right_delim"],
         "stamp" => &["impl_dir", "only", "left_delim", "right_delim"],
         "run" => &[
@@ -314,6 +335,7 @@ fn options_of(command: &str) -> &'static [&'static str] {
             "left_delim",
             "right_delim",
             "grace",
+            "stage_timeout",
             "output",
             "report",
             "junit",
@@ -331,7 +353,9 @@ fn options_of(command: &str) -> &'static [&'static str] {
 fn applies(command: &str, id: &str) -> bool {
     let evaluates_config =
         matches!(command, "up" | "down" | "plan" | "stamp" | "validate" | "config" | "run");
-    options_of(command).contains(&id) || (evaluates_config && JSONNET_OPTIONS.contains(&id))
+    id == "directory"
+        || options_of(command).contains(&id)
+        || (evaluates_config && JSONNET_OPTIONS.contains(&id))
 }
 
 /// Refuses an option given on the command line to a command that would ignore it. Values from

@@ -55,6 +55,13 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         let _ = writeln!(std::io::stderr(), "error: {message}");
         return 2;
     }
+    // `-C DIR`: as if started there, before any path is resolved.
+    if let Some(dir) = &cli.global.directory
+        && let Err(e) = std::env::set_current_dir(dir)
+    {
+        let _ = writeln!(std::io::stderr(), "error: -C {}: {e}", dir.display());
+        return 2;
+    }
     match commands::dispatch(command, &cli.global) {
         Ok(()) => 0,
         Err(e @ error::Error::Answer(_)) => e.exit_code(),

@@ -29,6 +29,8 @@ pub(crate) struct Options {
     /// An interactive parallel run: stages get terminals of their own and share the
     /// operator's keyboard (see `process::Keyboard`).
     pub(crate) keyboard: bool,
+    /// How long one stage's command may run (`--stage-timeout`).
+    pub(crate) stage_timeout: Option<Duration>,
 }
 
 /// What a run produced: each member's result, and why it stopped early, if it did.
@@ -238,7 +240,7 @@ pub(crate) fn run(
     // Idle workers wait here for a stage to become ready or for the run to end.
     let wake = Condvar::new();
     let (tx, rx) = mpsc::channel::<Event>();
-    let groups = Groups::new(options.grace);
+    let groups = Groups::new(options.grace, options.stage_timeout);
     crate::process::become_subreaper();
     let keyboard = options.keyboard.then(|| {
         let tx = Mutex::new(tx.clone());
@@ -406,7 +408,7 @@ mod tests {
     }
 
     fn options(jobs: usize, keep_going: bool) -> Options {
-        Options { jobs, keep_going, grace: Duration::from_secs(1), keyboard: false }
+        Options { jobs, keep_going, grace: Duration::from_secs(1), keyboard: false, stage_timeout: None }
     }
 
     fn outcome_of(run: &Run, dag: &Dag, name: &str) -> Result {

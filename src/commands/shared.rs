@@ -23,6 +23,7 @@ pub(crate) fn run_options(global: &Global) -> Result<RunOptions, Error> {
         force: global.force,
         only: global.only,
         grace: Duration::from_secs(global.grace),
+        stage_timeout: global.stage_timeout.map(Into::into),
         display: display(global.output),
         report: global.report.clone(),
         junit: global.junit.clone(),

@@ -20,6 +20,8 @@ pub(crate) struct RunOptions {
     pub(crate) only: bool,
     /// How long stages get to stop after a forwarded signal before SIGKILL.
     pub(crate) grace: Duration,
+    /// How long one stage's command may run before it is stopped and recorded failed.
+    pub(crate) stage_timeout: Option<Duration>,
     /// How stage output is shown.
     pub(crate) display: Display,
     /// Where to write the JSON run report and the JUnit XML, if anywhere.

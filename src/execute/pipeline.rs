@@ -219,6 +219,7 @@ fn schedule(
         keep_going: options.keep_going,
         grace: options.grace,
         keyboard: options.terminals && options.jobs > 1,
+        stage_timeout: options.stage_timeout,
     };
     let log_path = |stage: &str| project.wave.log_path(stage, command);
     let total = members.iter().filter(|&&m| m).count();

@@ -83,6 +83,7 @@ fn a_third_kind_is_one_file_and_runs_in_the_same_pipeline() {
         force: false,
         only: false,
         grace: std::time::Duration::from_secs(1),
+        stage_timeout: None,
         display: crate::report::Display::Stream,
         report: None,
         junit: None,

@@ -19,6 +19,8 @@ pub(crate) struct Groups {
     /// How long what a stage leaves running after its leader exits gets to stop after SIGTERM
     /// before SIGKILL (`--grace`).
     grace: std::time::Duration,
+    /// How long a stage's command may run before it is stopped as timed out (`--stage-timeout`).
+    timeout: Option<std::time::Duration>,
 }
 
 /// Returned when the run was interrupted before the command could start.
@@ -26,8 +28,12 @@ pub(crate) struct Groups {
 pub(crate) struct Interrupted;
 
 impl Groups {
-    pub(crate) fn new(grace: std::time::Duration) -> Groups {
-        Groups { grace, ..Groups::default() }
+    pub(crate) fn new(grace: std::time::Duration, timeout: Option<std::time::Duration>) -> Groups {
+        Groups { grace, timeout, ..Groups::default() }
+    }
+
+    pub(crate) fn timeout(&self) -> Option<std::time::Duration> {
+        self.timeout
     }
 
     pub(crate) fn grace(&self) -> std::time::Duration {

@@ -61,6 +61,9 @@ pub(crate) enum Failure {
     /// It ran to the end, but what it printed could not all be written to its log.
     #[error("it ran ({}), but its log {} could not be written: {source}", .exit.describe(), .log.display())]
     Log { exit: Exit, log: PathBuf, source: std::io::Error },
+    /// It ran past `--stage-timeout` and was stopped (SIGTERM, then SIGKILL after the grace).
+    #[error("timed out after {} (--stage-timeout); stopped", humantime::format_duration(*.after))]
+    TimedOut { after: Duration },
     /// Waiting for it or reading its output failed.
     #[error("lost track of {}: {source}", .program.display())]
     Supervise { program: PathBuf, source: std::io::Error },
@@ -195,11 +198,13 @@ pub(crate) fn run(
                 (Some((keyboard, stage)), Ok(input)) => Some((keyboard, stage, Arc::new(input))),
                 _ => None,
             };
-            let result = supervise(child, reader, log, job.max_line, prompts.as_ref(), &mut on_line)
+            let limit = groups.timeout().map(|after| (after, groups.grace()));
+            let result = supervise(child, reader, log, job.max_line, prompts.as_ref(), limit, &mut on_line)
                 .map_err(|source| Failure::Supervise { program: job.program.clone(), source })
-                .and_then(|(exit, log_error)| match log_error {
-                    None => Ok(exit),
-                    Some(source) => Err(Failure::Log { exit, log: job.log.to_path_buf(), source }),
+                .and_then(|(exit, log_error, timed_out)| match (log_error, timed_out) {
+                    (_, Some(after)) => Err(Failure::TimedOut { after }),
+                    (None, None) => Ok(exit),
+                    (Some(source), None) => Err(Failure::Log { exit, log: job.log.to_path_buf(), source }),
                 });
             if job.inherit_stdin {
                 terminal::take_back();
@@ -348,8 +353,13 @@ fn supervise(
     log: File,
     max_line: usize,
     prompts: Option<&(&Keyboard, usize, Arc<File>)>,
+    limit: Option<(Duration, Duration)>,
     on_line: &mut impl FnMut(&str, bool) -> Option<String>,
-) -> std::io::Result<(Exit, Option<std::io::Error>)> {
+) -> std::io::Result<(Exit, Option<std::io::Error>, Option<Duration>)> {
+    let started = Instant::now();
+    // Set when the stage ran past its time limit and was sent SIGTERM.
+    let mut timed_out: Option<Instant> = None;
+    let mut killed = false;
     let pgid = Pid::from_raw(i32::try_from(child.id()).expect("pids fit in i32"));
     let mut log = std::io::BufWriter::new(log);
     let mut log_error = None;
@@ -397,6 +407,19 @@ fn supervise(
                 keyboard.request(*stage, input);
             }
         }
+        // Past `--stage-timeout`: stopped like an interrupted stage, SIGTERM then SIGKILL.
+        if let Some((after, grace)) = limit
+            && status.is_none()
+        {
+            if timed_out.is_none() && started.elapsed() >= after {
+                let _ = killpg(pgid, Signal::SIGTERM);
+                timed_out = Some(Instant::now());
+            }
+            if !killed && timed_out.is_some_and(|t| t.elapsed() >= grace) {
+                let _ = killpg(pgid, Signal::SIGKILL);
+                killed = true;
+            }
+        }
         if status.is_none() {
             // At the end of the output the leader is about to exit (or has): wait for it.
             // Before that, notice an exit while a straggler still holds the pipe.
@@ -420,7 +443,7 @@ fn supervise(
         (None, Some(sig)) => Exit::Signal(sig),
         (None, None) => Exit::Code(-1),
     };
-    Ok((exit, log_error))
+    Ok((exit, log_error, timed_out.and(limit.map(|(after, _)| after))))
 }
 
 #[cfg(test)]

@@ -409,3 +409,15 @@ fn ctrl_c_while_a_stage_holds_the_keyboard_stops_the_run() {
     assert_eq!(code, 130, "{out}");
     assert!(out.contains("interrupted"), "{out}");
 }
+
+#[test]
+fn dash_c_runs_as_if_started_in_the_directory() {
+    let f = diamond();
+    let parent = f.deploy.parent().unwrap().to_path_buf();
+    f.cmd().current_dir(&parent).args(["-C", "deploy", "up", "state_storage"]).assert().success();
+    assert!(f.exists("genfiles/state_storage/ctl"), "genfiles of the deployment dir");
+    assert!(!parent.join("genfiles").exists());
+    let out = f.cmd().args(["-C", "no/such/dir", "status"]).output().unwrap();
+    let err = crate::common::Run(out).expect(2).stderr();
+    assert!(err.starts_with("error: -C no/such/dir: "), "{err}");
+}

@@ -326,3 +326,20 @@ fn sigterm_of_the_run_covers_background_children_and_returns_only_when_they_are_
         "still running when betterform returned: {stat}"
     );
 }
+
+#[test]
+fn a_stage_past_its_timeout_is_stopped_and_recorded_failed() {
+    let f = Fixture::new("signals");
+    let out = f
+        .cmd()
+        .args(["up", "--stage-timeout", "1s", "--grace", "1"])
+        .env("SLOW_MODE", "ignore")
+        .env("SLOW_BG", "stubborn")
+        .output()
+        .unwrap();
+    let err = crate::common::Run(out).expect(1).stderr();
+    assert!(err.contains("slow") && err.contains("timed out after 1s (--stage-timeout); stopped"), "{err}");
+    assert_eq!(f.status("slow"), "failed");
+    assert!(!f.started("up").contains(&"after".to_string()), "its dependent never ran");
+    assert!(!alive(&f.read("genfiles/slow.bgpid")), "nothing of it survives");
+}
