@@ -45,7 +45,7 @@ fn absolute(path: &Path) -> Result<PathBuf, WaveError> {
 }
 
 /// Resolves `.` and `..` of an absolute path by name (`..` of `/` is `/`).
-fn normalize(path: &Path) -> PathBuf {
+pub(crate) fn normalize(path: &Path) -> PathBuf {
     use std::path::Component;
     let mut out = PathBuf::new();
     for component in path.components() {

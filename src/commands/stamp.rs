@@ -39,10 +39,7 @@ pub(crate) fn stamp(global: &Global, stages: &[String]) -> Result<(), Error> {
             .and_then(|image| stamper.write(name, &image));
         match result {
             Ok(r) => {
-                eprint_line(&format!(
-                    "==> {name}: stamped ({} written, {} unchanged, {} removed)",
-                    r.written, r.unchanged, r.removed
-                ));
+                eprint_line(&format!("==> {name}: {}", r.describe()));
                 stamped += 1;
             }
             Err(e) => {

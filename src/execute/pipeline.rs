@@ -112,10 +112,7 @@ pub(crate) fn up(
             Err(e) => return Outcome::failed(e.to_string()),
         };
         match stamper.write(name, &image) {
-            Ok(report) if report.written + report.removed > 0 => sink.note(&format!(
-                "stamped ({} written, {} unchanged, {} removed)",
-                report.written, report.unchanged, report.removed
-            )),
+            Ok(report) if report.changed() => sink.note(&report.describe()),
             Ok(_) => {}
             Err(e) => return stamp_failed(&e),
         }
@@ -192,10 +189,7 @@ pub(crate) fn run_verb(
             .render(name, &templates[&id], project.upstream(id))
             .and_then(|image| stamper.write(name, &image));
         match stamped {
-            Ok(report) if report.written + report.removed > 0 => sink.note(&format!(
-                "stamped ({} written, {} unchanged, {} removed)",
-                report.written, report.unchanged, report.removed
-            )),
+            Ok(report) if report.changed() => sink.note(&report.describe()),
             Ok(_) => {}
             Err(e) => return Outcome::failed(format!("failed to stamp stage '{name}': {e}")),
         }

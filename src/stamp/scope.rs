@@ -51,7 +51,7 @@ impl Scope {
 
     /// The stage whose output dir holds `path`, if it is another stage's.
     fn output_of(&self, path: &Path) -> Option<String> {
-        let path = normalize(&std::path::absolute(path).ok()?);
+        let path = crate::wave::normalize(&std::path::absolute(path).ok()?);
         let rel = path.strip_prefix(self.output_dir.as_path()).ok()?;
         let Some(Component::Normal(first)) = rel.components().next() else { return None };
         let stage = first.to_str()?.to_string();
@@ -71,21 +71,6 @@ impl Scope {
         }
         Ok(self.preflight)
     }
-}
-
-/// `.` and `..` resolved by name.
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 /// A value only a stage that has not run yet will produce: accepts any use.

@@ -37,6 +37,18 @@ pub(crate) struct SyncReport {
     pub(crate) removed: usize,
 }
 
+impl SyncReport {
+    /// `stamped (2 written, 1 unchanged, 0 removed)`.
+    pub(crate) fn describe(&self) -> String {
+        format!("stamped ({} written, {} unchanged, {} removed)", self.written, self.unchanged, self.removed)
+    }
+
+    /// Whether the stamped dir changed.
+    pub(crate) fn changed(&self) -> bool {
+        self.written + self.removed > 0
+    }
+}
+
 /// The manifest at `path` and its bytes as read (empty when there is none).
 fn load_manifest(path: &Path) -> (Manifest, Vec<u8>) {
     let bytes = fs::read(path).unwrap_or_default();
