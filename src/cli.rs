@@ -89,6 +89,10 @@ pub(crate) struct Global {
     #[arg(long, value_name = "DURATION", env = "BETTERFORM_STAGE_TIMEOUT", global = true)]
     pub(crate) stage_timeout: Option<humantime::Duration>,
 
+    /// Colour outcomes: `auto` on a terminal (NO_COLOR, CLICOLOR_FORCE and FORCE_COLOR are honoured)
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto, global = true)]
+    pub(crate) color: ColorChoice,
+
     /// Run as if started in DIR (before anything else: relative paths, ./config.jsonnet, …)
     #[arg(short = 'C', value_name = "DIR", global = true)]
     pub(crate) directory: Option<PathBuf>,
@@ -255,6 +259,13 @@ pub(crate) enum Command {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum GraphFormat {
     /// One line per stage with its dependencies
     Text,
@@ -354,6 +365,7 @@ fn applies(command: &str, id: &str) -> bool {
     let evaluates_config =
         matches!(command, "up" | "down" | "plan" | "stamp" | "validate" | "config" | "run");
     id == "directory"
+        || id == "color"
         || options_of(command).contains(&id)
         || (evaluates_config && JSONNET_OPTIONS.contains(&id))
 }

@@ -55,6 +55,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         let _ = writeln!(std::io::stderr(), "error: {message}");
         return 2;
     }
+    report::color::init(match cli.global.color {
+        cli::ColorChoice::Auto => None,
+        cli::ColorChoice::Always => Some(true),
+        cli::ColorChoice::Never => Some(false),
+    });
     // `-C DIR`: as if started there, before any path is resolved.
     if let Some(dir) = &cli.global.directory
         && let Err(e) = std::env::set_current_dir(dir)
@@ -66,7 +71,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         Ok(()) => 0,
         Err(e @ error::Error::Answer(_)) => e.exit_code(),
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "error: {}", mask::mask(&e.to_string()));
+            let error = report::color::paint("error:", report::color::Tone::Bad);
+            let _ = writeln!(std::io::stderr(), "{error} {}", mask::mask(&e.to_string()));
             e.exit_code()
         }
     }

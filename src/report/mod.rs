@@ -1,5 +1,6 @@
 //! What the user sees of a run: live lines while it runs, the summary when it ends.
 
+pub(crate) mod color;
 mod grouped;
 mod live;
 mod reporter;

@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::time::Duration;
 
+use super::color::{Tone, paint};
 use crate::events::{Outcome, Reporter};
 use crate::graph::{Dag, StageId};
 
@@ -22,11 +23,15 @@ pub(crate) fn format_duration(d: Duration) -> String {
 pub(crate) fn finished_line(name: &str, command: &str, outcome: &Outcome, duration: Duration) -> String {
     let took = format_duration(duration);
     match outcome {
-        Outcome::Ran { .. } => format!("==> {name}: {command} done ({took})"),
+        Outcome::Ran { .. } => {
+            format!("==> {name}: {} ({took})", paint(&format!("{command} done"), Tone::Good))
+        }
         Outcome::UpToDate => format!("==> {name}: up to date"),
-        Outcome::Skipped(why) => format!("==> {name}: skipped: {why}"),
-        Outcome::Failed { reason, .. } => format!("==> {name}: FAILED ({took}): {reason}"),
-        Outcome::Interrupted => format!("==> {name}: interrupted ({took})"),
+        Outcome::Skipped(why) => format!("==> {name}: {}", paint(&format!("skipped: {why}"), Tone::Dim)),
+        Outcome::Failed { reason, .. } => {
+            format!("==> {name}: {} ({took}): {reason}", paint("FAILED", Tone::Bad))
+        }
+        Outcome::Interrupted => format!("==> {name}: {} ({took})", paint("interrupted", Tone::Warn)),
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use super::color::{Tone, paint};
 use super::reporter::format_duration;
 use crate::events::{Direction, Outcome, Result, Stop};
 use crate::graph::Dag;
@@ -96,7 +97,17 @@ pub(crate) fn render(
         let _ = writeln!(out, ", {} interrupted", t.interrupted);
     }
     for (name, result, took, detail) in rows {
-        let line = format!("  {name:<width$}  {result:<11} {took:>7}  {detail}");
+        let tone = match result {
+            "ran" => Some(Tone::Good),
+            "FAILED" => Some(Tone::Bad),
+            "interrupted" => Some(Tone::Warn),
+            "not run" | "skipped" => Some(Tone::Dim),
+            _ => None,
+        };
+        // Padded before it is painted: escape codes take no columns.
+        let padded = format!("{result:<11}");
+        let result = tone.map_or(padded.clone(), |tone| paint(&padded, tone));
+        let line = format!("  {name:<width$}  {result} {took:>7}  {detail}");
         let _ = writeln!(out, "{}", line.trim_end());
     }
     out

@@ -421,3 +421,27 @@ fn dash_c_runs_as_if_started_in_the_directory() {
     let err = crate::common::Run(out).expect(2).stderr();
     assert!(err.starts_with("error: -C no/such/dir: "), "{err}");
 }
+
+#[test]
+fn colour_only_when_asked_for_or_on_a_terminal() {
+    let f = diamond();
+    let failing = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = f.cmd();
+        cmd.args(["up", "-B", "-j", "1"]).args(args).env("FAIL_STAGE", "state_storage");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        crate::common::Run(cmd.output().unwrap()).expect(1).stderr()
+    };
+    let red_failed = "\x1b[1;31mFAILED\x1b[0m";
+    // Off a terminal: no colour, unless forced.
+    assert!(!failing(&[], &[]).contains('\x1b'));
+    let forced = failing(&[], &[("CLICOLOR_FORCE", "1")]);
+    assert!(forced.contains(red_failed), "{forced}");
+    assert!(forced.contains("\x1b[1;31merror:\x1b[0m"), "{forced}");
+    assert!(failing(&["--color", "always"], &[]).contains(red_failed));
+    assert!(!failing(&["--color", "never"], &[("CLICOLOR_FORCE", "1")]).contains('\x1b'));
+    assert!(!failing(&[], &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]).contains('\x1b'));
+    // Never in the logs.
+    assert!(!f.read("genfiles/.betterform/logs/state_storage/up.log").contains('\x1b'));
+}

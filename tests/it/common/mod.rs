@@ -11,8 +11,12 @@ use assert_cmd::Command;
 use tempfile::TempDir;
 
 /// Variables of the caller's environment that must not leak into a test run.
-const LEAKY_VARS: [&str; 13] = [
+const LEAKY_VARS: [&str; 17] = [
     "IMPL_DIR",
+    "NO_COLOR",
+    "CLICOLOR_FORCE",
+    "FORCE_COLOR",
+    "BETTERFORM_STAGE_TIMEOUT",
     "GENFILES",
     "OUTPUT_DIR",
     "CONFIG_JSONNET_FILE",
@@ -303,6 +307,8 @@ impl Fixture {
             .args(args)
             .current_dir(&self.deploy)
             .env("INTERACTIVE", "true")
+            // Plain text to search in: colour on a terminal is checked on its own.
+            .env("NO_COLOR", "1")
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
