@@ -16,6 +16,8 @@ pub(crate) const IGNORE_FILE: &str = ".betterformignore";
 /// The original make+gomplate betterform's ignore file, read the same way.
 pub(crate) const GOMPLATE_IGNORE_FILE: &str = ".gomplateignore";
 const IGNORE_FILES: [&str; 2] = [GOMPLATE_IGNORE_FILE, IGNORE_FILE];
+/// The longest ignore pattern accepted, in bytes.
+const MAX_PATTERN: usize = 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -46,10 +48,24 @@ fn matcher(root: &Path) -> Result<Gitignore, StampError> {
     let mut builder = GitignoreBuilder::new(root);
     for name in IGNORE_FILES {
         let file = root.join(name);
-        if file.is_file()
-            && let Some(err) = builder.add(&file)
-        {
-            return Err(StampError::Ignore { path: file, message: err.to_string() });
+        if file.symlink_metadata().is_err() {
+            continue;
+        }
+        let fail = |message: String| StampError::Ignore { path: file.clone(), message };
+        let bytes = crate::fsutil::read_regular(&file).map_err(|e| fail(format!("cannot read it: {e}")))?;
+        for (i, line) in String::from_utf8_lossy(&bytes).lines().enumerate() {
+            // A glob of thousands of `dir/` segments takes the matcher seconds to build and
+            // match (found by tests/fuzz.rs); no real pattern comes near this.
+            if line.len() > MAX_PATTERN {
+                return Err(fail(format!(
+                    "line {}: a pattern of {} bytes; patterns are at most {MAX_PATTERN} bytes",
+                    i + 1,
+                    line.len()
+                )));
+            }
+            builder
+                .add_line(Some(root.to_path_buf()), line)
+                .map_err(|e| fail(format!("line {}: {e}", i + 1)))?;
         }
     }
     builder.build().map_err(|e| StampError::Ignore { path: root.join(IGNORE_FILE), message: e.to_string() })
@@ -101,4 +117,21 @@ pub(crate) fn read(root: &Path) -> Result<Vec<Entry>, StampError> {
         entries.push(Entry { rel, kind });
     }
     Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pattern_too_long_to_match_quickly_is_refused_naming_its_line() {
+        // Found by tests/fuzz.rs: `**/e.txt/e.txt/…` 5000 segments long took the matcher 24 s.
+        let dir = tempfile::tempdir().unwrap();
+        let pattern = format!("**/{}", vec!["e.txt"; 5000].join("/"));
+        std::fs::write(dir.path().join(IGNORE_FILE), format!("*.txt\n{pattern}\n")).unwrap();
+        let started = std::time::Instant::now();
+        let e = read(dir.path()).unwrap_err().to_string();
+        assert!(e.ends_with("line 2: a pattern of 30002 bytes; patterns are at most 1024 bytes"), "{e}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
 }
