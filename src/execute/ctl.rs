@@ -68,45 +68,42 @@ fn run_ctl(stage: &Stage<'_>, run: StageRun<'_>, sink: &Sink<'_>) -> Outcome {
 fn ctl(stage: &Stage<'_>, command: &str, log: &Path, sink: &Sink<'_>) -> Attempt {
     let wave = &stage.project.wave;
     let cwd = stage.dir();
-    {
-        let inherit_stdin = stage.options.terminals && stage.options.jobs == 1;
-        let keyboard = if stage.options.terminals { sink.keyboard() } else { None };
-        let job = Job {
-            program: cwd.join("ctl"),
-            args: vec![command.into()],
-            cwd: &cwd,
-            env: wave.stage_env(stage.name(), inherit_stdin || keyboard.is_some()),
-            log,
-            inherit_stdin,
-            keyboard,
-            max_line: process::MAX_LINE,
-            append_log: false,
-        };
-        let Ok(result) = process::run(&job, sink.groups(), |line, _| Some(sink.line(line))) else {
-            return Attempt::NotStarted;
-        };
-        // A stage holding the terminal receives Ctrl-C itself, not betterform. Dying of it (or
-        // exiting 130 from a trap) is the user's interrupt: stop the run as if we had received it.
-        if job.inherit_stdin && matches!(result, Ok(process::Exit::Signal(2)) | Ok(process::Exit::Code(130)))
-        {
-            sink.groups().interrupt(nix::sys::signal::Signal::SIGINT);
-            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGINT);
-        }
-        match result {
-            Ok(exit) if exit.success() => Attempt::Finished { result: Ok(()), exit_code: Some(0) },
-            Ok(exit) => Attempt::Finished {
-                result: Err(format!("ctl {command}: {}", exit.describe())),
-                exit_code: exit.code(),
-            },
-            Err(process::Failure::Log { exit, log, source }) => Attempt::Finished {
-                result: Err(format!(
-                    "ctl {command} ran ({}), but its log {} could not be written: {source}",
-                    exit.describe(),
-                    log.display()
-                )),
-                exit_code: exit.code(),
-            },
-            Err(e) => Attempt::Finished { result: Err(e.to_string()), exit_code: None },
-        }
+    let inherit_stdin = stage.options.terminals && stage.options.jobs == 1;
+    let keyboard = if stage.options.terminals { sink.keyboard() } else { None };
+    let job = Job {
+        program: cwd.join("ctl"),
+        args: vec![command.into()],
+        cwd: &cwd,
+        env: wave.stage_env(stage.name(), inherit_stdin || keyboard.is_some()),
+        log,
+        inherit_stdin,
+        keyboard,
+        max_line: process::MAX_LINE,
+        append_log: false,
+    };
+    let Ok(result) = process::run(&job, sink.groups(), |line, _| Some(sink.line(line))) else {
+        return Attempt::NotStarted;
+    };
+    // A stage holding the terminal receives Ctrl-C itself, not betterform. Dying of it (or
+    // exiting 130 from a trap) is the user's interrupt: stop the run as if we had received it.
+    if job.inherit_stdin && matches!(result, Ok(process::Exit::Signal(2)) | Ok(process::Exit::Code(130))) {
+        sink.groups().interrupt(nix::sys::signal::Signal::SIGINT);
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGINT);
+    }
+    match result {
+        Ok(exit) if exit.success() => Attempt::Finished { result: Ok(()), exit_code: Some(0) },
+        Ok(exit) => Attempt::Finished {
+            result: Err(format!("ctl {command}: {}", exit.describe())),
+            exit_code: exit.code(),
+        },
+        Err(process::Failure::Log { exit, log, source }) => Attempt::Finished {
+            result: Err(format!(
+                "ctl {command} ran ({}), but its log {} could not be written: {source}",
+                exit.describe(),
+                log.display()
+            )),
+            exit_code: exit.code(),
+        },
+        Err(e) => Attempt::Finished { result: Err(e.to_string()), exit_code: None },
     }
 }

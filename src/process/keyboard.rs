@@ -68,7 +68,7 @@ impl Keyboard {
     /// A line the operator typed: to the stage holding the keyboard, which gives it up.
     fn answer(&self, line: &str) {
         let mut waiting = self.lock();
-        let Some((stage, terminal)) = waiting.pop_front() else {
+        let Some((_, terminal)) = waiting.pop_front() else {
             drop(waiting);
             (self.notify)(usize::MAX, "no stage is waiting for input; the line was not sent");
             return;
@@ -80,6 +80,5 @@ impl Keyboard {
         if let Some(next) = next {
             (self.notify)(next, "waiting for input: type the answer and press Enter");
         }
-        let _ = stage;
     }
 }

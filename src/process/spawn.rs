@@ -271,8 +271,7 @@ fn output_channel(job: &Job<'_>) -> std::io::Result<(File, OwnedFd)> {
         return Ok((File::from(OwnedFd::from(reader)), OwnedFd::from(writer)));
     }
     // The operator's window size, so the stage lays out its output as on the real terminal.
-    let size = nix::libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
-    let mut size = size;
+    let mut size = nix::libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
     // SAFETY: TIOCGWINSZ fills a winsize; on failure it stays zeroed (the pty's default).
     unsafe { nix::libc::ioctl(0, nix::libc::TIOCGWINSZ, &mut size) };
     let pty = nix::pty::openpty(Some(&size), None).map_err(std::io::Error::from)?;

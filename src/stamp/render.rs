@@ -229,7 +229,7 @@ impl Renderer {
         let mut rest = source;
         while let Some(start) = rest.find(&self.left) {
             let tag = &rest[start + self.left.len()..];
-            let end = tag.find(&self.right_end()).unwrap_or(tag.len());
+            let end = tag.find(&self.right).unwrap_or(tag.len());
             let operations = chained_operations(&tag[..end]);
             if operations > MAX_CHAIN {
                 let offset = source.len() - rest.len() + start;
@@ -239,8 +239,7 @@ impl Renderer {
                 let message = format!(
                     "expression too deep: {operations} chained operations (at most {MAX_CHAIN}); \
                      split it with {}% set … %{}",
-                    self.left,
-                    self.right_end()
+                    self.left, self.right
                 );
                 let diagnostic = Diagnostic::new(path, line, column, message)
                     .with_length(self.left.len())
@@ -250,11 +249,6 @@ impl Renderer {
             rest = &tag[end..];
         }
         Ok(())
-    }
-
-    /// The right delimiter of expressions (blocks and comments end with it too).
-    fn right_end(&self) -> String {
-        self.right.clone()
     }
 }
 
