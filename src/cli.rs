@@ -281,11 +281,13 @@ pub(crate) enum GraphFormat {
 pub(crate) enum OutputMode {
     /// `live` on a terminal, `stream` otherwise (pipes, CI logs, TERM=dumb)
     Auto,
-    /// One spinner line per running stage; outcomes and failed logs printed above
+    /// One spinner line per running stage; outcomes and failed logs printed above (`stream`
+    /// off a terminal)
     Live,
     /// Every output line as it comes, prefixed `[stage] `
     Stream,
-    /// Each stage's output as one block when it ends (`::group::` under GitHub Actions)
+    /// Each stage's output as one block when it ends: collapsible sections under GitHub
+    /// Actions and GitLab CI, a failed stage's shown open with an error annotation
     Grouped,
 }
 

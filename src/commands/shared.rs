@@ -35,22 +35,21 @@ pub(crate) fn run_options(global: &Global) -> Result<RunOptions, Error> {
 }
 
 /// Resolves `--output auto`: the live display needs a real terminal on stderr, and stages of
-/// an interactive run may prompt, so that gets plain lines.
+/// an interactive run may prompt, so that gets plain lines. `--output live` off a terminal
+/// (a pipe, a CI log, `TERM=dumb`) streams lines: a display that cannot draw would show
+/// nothing but the summary, and a failed stage's log tail would be lost.
 fn display(mode: OutputMode) -> Display {
+    let drawable = std::io::stderr().is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb");
     match mode {
         OutputMode::Auto => {
-            let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
             // Stages of an interactive run may prompt (on the terminal itself with -j 1, on
             // terminals of their own in parallel): plain lines keep prompts and answers readable.
             let interactive_stage =
                 std::io::stdin().is_terminal() && std::env::var("INTERACTIVE").map_or(true, |v| v != "false");
-            if std::io::stderr().is_terminal() && !dumb && !interactive_stage {
-                Display::Live
-            } else {
-                Display::Stream
-            }
+            if drawable && !interactive_stage { Display::Live } else { Display::Stream }
         }
-        OutputMode::Live => Display::Live,
+        OutputMode::Live if drawable => Display::Live,
+        OutputMode::Live => Display::Stream,
         OutputMode::Stream => Display::Stream,
         OutputMode::Grouped => Display::Grouped,
     }

@@ -1,24 +1,48 @@
 //! `--output grouped`: each stage's output printed as one block when the stage ends, so
-//! parallel stages never interleave. Under GitHub Actions the blocks are collapsible groups.
+//! parallel stages never interleave. Under GitHub Actions and GitLab CI a stage that succeeded
+//! is a collapsed section titled with its outcome; a failed stage is never folded away: an
+//! error annotation, then its output in the open. A stage with no output gets no section.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use super::reporter::{eprint_line, finished_line};
 use crate::events::Outcome;
 use crate::events::Reporter;
 use crate::graph::{Dag, StageId};
 
+/// Whose log viewer reads the output, as far as sections and annotations go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Viewer {
+    Plain,
+    /// `::group::`/`::endgroup::` and `::error::` workflow commands.
+    GithubActions,
+    /// `section_start`/`section_end` markers.
+    GitlabCi,
+}
+
+impl Viewer {
+    fn from_env() -> Viewer {
+        let set = |var: &str| std::env::var(var).is_ok_and(|v| v == "true");
+        if set("GITHUB_ACTIONS") {
+            Viewer::GithubActions
+        } else if set("GITLAB_CI") {
+            Viewer::GitlabCi
+        } else {
+            Viewer::Plain
+        }
+    }
+}
+
 pub(crate) struct GroupedReporter<'a> {
     dag: &'a Dag,
     command: &'a str,
     buffers: Vec<Vec<String>>,
-    github: bool,
+    viewer: Viewer,
 }
 
 impl<'a> GroupedReporter<'a> {
     pub(crate) fn new(dag: &'a Dag, command: &'a str) -> Self {
-        let github = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true");
-        GroupedReporter { dag, command, buffers: vec![Vec::new(); dag.len()], github }
+        GroupedReporter { dag, command, buffers: vec![Vec::new(); dag.len()], viewer: Viewer::from_env() }
     }
 }
 
@@ -36,27 +60,70 @@ impl Reporter for GroupedReporter<'_> {
     }
 
     fn finished(&mut self, stage: StageId, outcome: &Outcome, duration: Duration) {
-        let end = finished_line(self.dag.name(stage), self.command, outcome, duration);
+        let name = self.dag.name(stage);
+        let end = finished_line(name, self.command, outcome, duration);
         let lines = std::mem::take(&mut self.buffers[stage]);
-        if self.github {
-            // The group title is the outcome, so a collapsed log still says what happened.
-            eprint_line(&format!("::group::{}", end.trim_start_matches("==> ")));
-            for line in &lines {
-                eprint_line(line);
+        let folded = !lines.is_empty() && !outcome.is_failure();
+        match self.viewer {
+            Viewer::GithubActions if folded => {
+                // The group title is the outcome, so a collapsed log still says what happened.
+                eprint_line(&format!("::group::{}", end.trim_start_matches("==> ")));
+                lines.iter().for_each(|line| eprint_line(line));
+                eprint_line("::endgroup::");
             }
-            eprint_line("::endgroup::");
-            if outcome.is_failure() {
+            Viewer::GitlabCi if folded => {
+                let section = gitlab_section(name);
+                let now =
+                    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs();
+                eprint_line(&format!("\x1b[0Ksection_start:{now}:{section}[collapsed=true]\r\x1b[0K{end}"));
+                lines.iter().for_each(|line| eprint_line(line));
+                eprint_line(&format!("\x1b[0Ksection_end:{now}:{section}\r\x1b[0K"));
+            }
+            viewer => {
+                if let (Viewer::GithubActions, Outcome::Failed { reason, .. }) = (viewer, outcome) {
+                    let title = github_escape(&format!("{name}: {} failed", self.command), true);
+                    eprint_line(&format!("::error title={title}::{}", github_escape(reason, false)));
+                }
+                lines.iter().for_each(|line| eprint_line(line));
                 eprint_line(&end);
             }
-        } else {
-            for line in &lines {
-                eprint_line(line);
-            }
-            eprint_line(&end);
         }
     }
 
     fn message(&mut self, text: &str) {
         eprint_line(&format!("==> {text}"));
+    }
+}
+
+/// A GitLab section name: letters, digits, `_`, `.` and `-` only.
+fn gitlab_section(stage: &str) -> String {
+    let name: String =
+        stage.chars().map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '_' }).collect();
+    format!("betterform_{name}")
+}
+
+/// Escapes a GitHub workflow command's message, or one of its property values.
+fn github_escape(text: &str, property: bool) -> String {
+    let mut out = text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
+    if property {
+        out = out.replace(':', "%3A").replace(',', "%2C");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn github_messages_and_properties_are_escaped() {
+        assert_eq!(github_escape("50% done\nnext", false), "50%25 done%0Anext");
+        assert_eq!(github_escape("db: up, failed", true), "db%3A up%2C failed");
+    }
+
+    #[test]
+    fn gitlab_section_names_keep_only_allowed_characters() {
+        assert_eq!(gitlab_section("db.main-1_x"), "betterform_db.main-1_x");
+        assert_eq!(gitlab_section("a b/c"), "betterform_a_b_c");
     }
 }

@@ -354,6 +354,111 @@ fn live_display_on_a_terminal_prints_a_failed_stage_log_at_once() {
     assert!(out.contains("stages done"), "the counter is shown: {out}");
 }
 
+/// The live display on a 100-column terminal with the keyboard not in use.
+const LIVE_TERMINAL: [(&str, &str); 3] =
+    [("INTERACTIVE", "false"), ("PTY_COLS", "100"), ("PTY_REPORT_ECHO", "1")];
+
+#[test]
+fn live_display_counts_from_the_start_with_stage_names_aligned() {
+    let f = diamond();
+    let mut env = LIVE_TERMINAL.to_vec();
+    env.push(("STAGE_SLEEP", "1.5"));
+    let (code, out) = f.on_terminal_with_env(&["up", "-j", "2"], &[], &env);
+    assert_eq!(code, 0, "{out}");
+    let first_done = out.find("==> state_storage: up done").expect("state_storage ran");
+    // The counter is drawn, and its elapsed time moves, before any stage has finished.
+    let counted = out.find("0/4 stages done  1s").expect("the counter ticks while the first stage runs");
+    assert!(counted < first_done, "{out}");
+    // Names padded to the longest ("state_storage"), so the elapsed times line up.
+    assert!(out.contains("state_storage   0s") || out.contains("state_storage   1s"), "{out}");
+    assert!(out.contains("parallel_a      0s") || out.contains("parallel_a      1s"), "{out}");
+    let screen = crate::common::screen::Screen::render(100, &out);
+    assert!(screen.contains("summary (up): 4 ran"), "{screen}");
+    assert!(!screen.contains("stages done"), "the counter is cleared at the end:\n{screen}");
+}
+
+#[test]
+fn ctrl_c_leaves_the_live_display_clean_and_the_terminal_echoing() {
+    let f = diamond();
+    let mut env = LIVE_TERMINAL.to_vec();
+    env.push(("STAGE_SLEEP", "3"));
+    // Ctrl-C while both parallel stages run: the terminal itself echoes `^C` unless told not
+    // to, and that shifted the display by a line, leaving a frozen spinner line behind.
+    let (code, out) = f.on_terminal_with_env(
+        &["up", "-j", "2"],
+        &[("==> state_storage: up done", ""), ("parallel_b ", "\x03")],
+        &env,
+    );
+    assert_eq!(code, 130, "{out}");
+    let screen = crate::common::screen::Screen::render(100, &out);
+    assert!(screen.contains("==> parallel_a: interrupted"), "{screen}");
+    let left: Vec<&str> =
+        screen.lines().filter(|l| l.contains("running:") || l.contains("stages done")).collect();
+    assert!(left.is_empty(), "display lines left on the screen: {left:?}\n{screen}");
+    assert!(!out.contains("^C"), "the terminal echoed ^C into the display:\n{out}");
+    assert!(out.ends_with("[pty echo: on]\n"), "echo restored after the run: {out}");
+}
+
+#[test]
+fn live_output_off_a_terminal_streams_lines() {
+    let f = diamond();
+    let run = f
+        .cmd()
+        .args(["up", "-j", "2", "-k", "--output", "live"])
+        .env("FAIL_STAGE", "parallel_b")
+        .output()
+        .unwrap();
+    let err = crate::common::Run(run).expect(1).stderr();
+    assert!(err.contains("[parallel_a] parallel_a is up"), "{err}");
+    assert!(err.contains("[parallel_b] failing on purpose"), "the failed stage's output: {err}");
+}
+
+#[test]
+fn grouped_output_under_github_actions_shows_a_failure_open_with_an_annotation() {
+    let f = diamond();
+    let run = f
+        .cmd()
+        .args(["up", "-j", "2", "-k", "--output", "grouped"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("FAIL_STAGE", "parallel_b")
+        .output()
+        .unwrap();
+    let err = crate::common::Run(run).expect(1).stderr();
+    let at =
+        err.find("::error title=parallel_b%3A up failed::").unwrap_or_else(|| panic!("no annotation: {err}"));
+    let failure = &err[at..];
+    assert!(failure.lines().next().unwrap().contains("exit status 3"), "the reason: {err}");
+    let output_at = failure.find("[parallel_b] failing on purpose").expect("the failed stage's output");
+    // Not inside a group: no group opens between the annotation and the output.
+    assert!(!failure[..output_at].contains("::group::"), "{err}");
+    assert!(failure.contains("==> parallel_b: FAILED"), "{err}");
+    assert_eq!(err.matches("::group::").count(), 2, "groups for the stages that ran: {err}");
+
+    // A second run: everything that ran is up to date and prints nothing, so no empty groups.
+    let run = f
+        .cmd()
+        .args(["up", "-j", "2", "--output", "grouped"])
+        .env("GITHUB_ACTIONS", "true")
+        .output()
+        .unwrap();
+    let err = crate::common::Run(run).expect(0).stderr();
+    assert!(err.contains("==> state_storage: up to date"), "{err}");
+    assert!(!err.contains("::group::state_storage"), "an empty group: {err}");
+}
+
+#[test]
+fn grouped_output_under_gitlab_ci_uses_collapsed_sections() {
+    let f = diamond();
+    let run =
+        f.cmd().args(["up", "-j", "2", "--output", "grouped"]).env("GITLAB_CI", "true").output().unwrap();
+    let err = crate::common::Run(run).expect(0).stderr();
+    assert_eq!(err.matches("[collapsed=true]\r\x1b[0K==> ").count(), 4, "{err}");
+    let start = err.find(":betterform_parallel_a[collapsed=true]").expect("a section per stage");
+    let end =
+        err.find("section_end:").map(|_| err[start..].find(":betterform_parallel_a\r").unwrap()).unwrap();
+    assert!(err[start..start + end].contains("[parallel_a] parallel_a is up"), "{err}");
+}
+
 #[test]
 fn grouped_output_keeps_each_stage_together_and_folds_under_github_actions() {
     let f = diamond();

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod screen;
+
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
@@ -251,6 +253,10 @@ if pid == 0:
     # PTY_STDERR: the program's stderr goes to that file instead of the terminal.
     if os.environ.get("PTY_STDERR"):
         os.dup2(os.open(os.environ["PTY_STDERR"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC), 2)
+    # PTY_COLS: the terminal's width (a fresh pty has none).
+    if os.environ.get("PTY_COLS"):
+        import fcntl, struct, termios
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 40, int(os.environ["PTY_COLS"]), 0, 0))
     os.execv(sys.argv[1], sys.argv[1:])
 out = b""
 def read(timeout):
@@ -276,6 +282,11 @@ for wait_for, send in steps:
 while read(20):
     pass
 _, status = os.waitpid(pid, 0)
+# PTY_REPORT_ECHO: say whether the terminal echoes typed keys after the program ended.
+if os.environ.get("PTY_REPORT_ECHO"):
+    import termios
+    echo = "on" if termios.tcgetattr(fd)[3] & termios.ECHO else "off"
+    out += f"\n[pty echo: {echo}]\n".encode()
 sys.stdout.write(out.decode(errors="replace"))
 sys.exit(os.waitstatus_to_exitcode(status))
 "#;
@@ -298,7 +309,6 @@ impl Fixture {
         for var in LEAKY_VARS {
             cmd.env_remove(var);
         }
-        cmd.envs(env.iter().copied());
         let out = cmd
             .args(["-c", PTY_DRIVER])
             .arg(assert_cmd::cargo::cargo_bin("betterform"))
@@ -309,6 +319,7 @@ impl Fixture {
             .env("INTERACTIVE", "true")
             // Plain text to search in: colour on a terminal is checked on its own.
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
