@@ -78,6 +78,18 @@ pub(crate) fn shorten(text: &str) -> Cow<'_, str> {
     }
 }
 
+/// What every message about make constructs says.
+pub(crate) const NOT_MAKE: &str = "betterform_dag.mk is parsed, not run by make";
+
+/// The message for something only make could evaluate: `what` is not supported, and what to
+/// write instead.
+pub(crate) fn not_make(what: &str) -> String {
+    format!(
+        "{what} is not supported: {NOT_MAKE}; \
+         write one call per stage with its dependencies spelled out, e.g. `$(call define_stage, app, db cache)`"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::shorten;

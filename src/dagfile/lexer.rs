@@ -8,7 +8,7 @@
 //! errors and goes on with the next line. Skipping the rest of the line (rather than just the
 //! bad character) keeps one mistake from being reported again as the parser's "expected ')'".
 
-use super::error::{Pos, shorten};
+use super::error::{Pos, not_make, shorten};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum TokenKind {
@@ -143,6 +143,31 @@ impl Lexer<'_> {
                     self.col += len;
                     self.push(TokenKind::Word(word), pos);
                 }
+                ':' | '=' | '?' | '+' | '!' if self.line_is_words() => {
+                    let first = self.line_words().next().unwrap_or_default();
+                    let rest = self.rest();
+                    let op = ["::=", ":=", "=", "?=", "+=", "!="].into_iter().find(|op| rest.starts_with(op));
+                    let what = if let Some(op) = op {
+                        format!("the make variable assignment '{} {op} …'", shorten(&first))
+                    } else {
+                        format!("the make rule '{}: …'", shorten(&first))
+                    };
+                    let mut message = not_make(&what);
+                    // `final: a b` means what `$(call define_stage, final, a b)` says.
+                    let prerequisites = rest[1..].split(['\n', '#']).next().unwrap_or_default();
+                    let words: Vec<&str> = prerequisites.split_whitespace().collect();
+                    if op.is_none()
+                        && self.line_words().count() == 1
+                        && words.iter().all(|w| w.chars().all(is_word_char))
+                    {
+                        message = format!(
+                            "{message}; this line would be `$(call define_stage, {}, {})`",
+                            shorten(&first),
+                            shorten(&words.join(" "))
+                        );
+                    }
+                    self.bad(pos, message);
+                }
                 other => self.bad(
                     pos,
                     format!(
@@ -153,6 +178,29 @@ impl Lexer<'_> {
         }
         let pos = self.pos();
         self.push(TokenKind::Eof, pos);
+    }
+
+    /// Whether the logical line so far is one or more words: `NET := a b` or `all: up` are then
+    /// make, not a misplaced character.
+    fn line_is_words(&self) -> bool {
+        let line = self.tokens.iter().rev().take_while(|t| t.kind != TokenKind::Newline);
+        let mut any = false;
+        for token in line {
+            if !matches!(token.kind, TokenKind::Word(_)) {
+                return false;
+            }
+            any = true;
+        }
+        any
+    }
+
+    /// The words of the logical line so far, first first.
+    fn line_words(&self) -> impl Iterator<Item = String> + '_ {
+        let count = self.tokens.iter().rev().take_while(|t| t.kind != TokenKind::Newline).count();
+        self.tokens[self.tokens.len() - count..].iter().filter_map(|t| match &t.kind {
+            TokenKind::Word(w) => Some(w.clone()),
+            _ => None,
+        })
     }
 
     /// A comment runs to the end of the line; as in make, a trailing `\` continues it.

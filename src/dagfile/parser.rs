@@ -3,17 +3,22 @@
 //! Grammar (newlines end a declaration; `\` continuations were joined by the lexer):
 //!
 //! ```text
-//! file  := { NEWLINE | decl NEWLINE } EOF
-//! decl  := '$(' 'call' FUNC ',' words [ ',' words ] ')'
-//! FUNC  := 'define_stage' | 'dag_deps'
+//! file  := { NEWLINE | decl { decl } NEWLINE } EOF
+//! decl  := '$(' 'call' FUNC [ ',' ] words [ ',' words ] ')'
+//! FUNC  := 'define_stage' | 'dag_deps' | 'dag_dep'
 //! ```
+//!
+//! The optional comma after the function name and `dag_dep` are forms the original
+//! make-based betterform's documentation shows (`$(call dag_deps stage_one, )`); their meaning
+//! is clear, so they are accepted. What only make could evaluate (variables, rules,
+//! conditionals, `include`, make functions) is refused with a message that says so.
 //!
 //! Every syntax error is reported, not just the first: a declaration is one logical line, so
 //! after an error the parser skips to the next NEWLINE and goes on. The offending token is
 //! never consumed before the error is made, which is what lets the skip stop at the right
 //! newline even when the newline itself was the unexpected token.
 
-use super::error::{DagFileError, Pos, shorten};
+use super::error::{DagFileError, NOT_MAKE, Pos, not_make, shorten};
 use super::lexer::{Token, TokenKind, lex};
 
 /// A word with the position it was written at, so later checks can point at it.
@@ -27,7 +32,7 @@ pub struct Name {
 pub enum DeclKind {
     /// `$(call define_stage, NAME, DEPS)`
     DefineStage,
-    /// `$(call dag_deps, DEPENDENTS, DEPENDENCIES)` — the older form.
+    /// `$(call dag_deps, DEPENDENTS, DEPENDENCIES)` (or `dag_dep`) — the original's form.
     DagDeps,
 }
 
@@ -91,7 +96,7 @@ impl Parser {
                 TokenKind::Eof => break,
                 TokenKind::Newline => self.advance(),
                 _ => match self.line() {
-                    Ok(decl) => decls.push(decl),
+                    Ok(line) => decls.extend(line),
                     Err(e) => {
                         errors.push(e);
                         self.skip_line();
@@ -102,15 +107,36 @@ impl Parser {
         if errors.is_empty() { Ok(decls) } else { Err(errors) }
     }
 
-    /// One declaration, up to (not including) the NEWLINE that ends its line.
-    fn line(&mut self) -> Result<Decl, DagFileError> {
+    /// The declarations of one line (usually one), up to (not including) the NEWLINE that
+    /// ends it.
+    fn line(&mut self) -> Result<Vec<Decl>, DagFileError> {
         if self.peek().kind != TokenKind::Open {
+            if let TokenKind::Word(w) = &self.peek().kind
+                && MAKE_DIRECTIVES.contains(&w.as_str())
+            {
+                return Err(DagFileError::at(
+                    self.peek().pos,
+                    not_make(&format!("the make directive '{w}'")),
+                ));
+            }
+            // `NET := a b`, `all: up`: the lexer recognised make at the ':' or '='.
+            let line = self.tokens[self.next..].iter().take_while(|t| t.kind != TokenKind::Newline);
+            for token in line {
+                if let TokenKind::Bad(message) = &token.kind
+                    && message.contains(NOT_MAKE)
+                {
+                    return Err(DagFileError::at(token.pos, message.clone()));
+                }
+            }
             return Err(self.unexpected("'$(call define_stage, NAME, DEPS)', a comment or a blank line"));
         }
-        let decl = self.decl()?;
-        match self.peek().kind {
-            TokenKind::Newline | TokenKind::Eof => Ok(decl),
-            _ => Err(self.unexpected("end of line after ')'")),
+        let mut decls = vec![self.decl()?];
+        loop {
+            match self.peek().kind {
+                TokenKind::Newline | TokenKind::Eof => return Ok(decls),
+                TokenKind::Open => decls.push(self.decl()?),
+                _ => return Err(self.unexpected("end of line after ')'")),
+            }
         }
     }
 
@@ -123,11 +149,21 @@ impl Parser {
 
     fn decl(&mut self) -> Result<Decl, DagFileError> {
         let open = self.expect(TokenKind::Open, "'$('")?;
+        if let TokenKind::Word(w) = &self.peek().kind
+            && w != "call"
+        {
+            let what = if self.tokens.get(self.next + 1).is_some_and(|t| t.kind == TokenKind::Close) {
+                format!("the make variable reference '$({})'", shorten(w))
+            } else {
+                format!("the make function '{}'", shorten(w))
+            };
+            return Err(DagFileError::at(self.peek().pos, not_make(&what)));
+        }
         self.expect(TokenKind::Word("call".into()), "'call'")?;
         let func = self.peek().pos;
         let kind = match &self.peek().kind {
             TokenKind::Word(w) if w == "define_stage" => DeclKind::DefineStage,
-            TokenKind::Word(w) if w == "dag_deps" => DeclKind::DagDeps,
+            TokenKind::Word(w) if w == "dag_deps" || w == "dag_dep" => DeclKind::DagDeps,
             TokenKind::Word(w) => {
                 return Err(DagFileError::at(
                     func,
@@ -137,7 +173,13 @@ impl Parser {
             _ => return Err(self.unexpected("'define_stage' or 'dag_deps'")),
         };
         self.advance();
-        self.expect(TokenKind::Comma, "',' after the function name")?;
+        // `$(call dag_deps stage_one, )`: make would take "dag_deps stage_one" as the function's
+        // name, but the original's documentation writes it so and the meaning is clear.
+        if self.peek().kind == TokenKind::Comma {
+            self.advance();
+        } else if !matches!(self.peek().kind, TokenKind::Word(_)) {
+            return Err(self.unexpected("',' after the function name"));
+        }
         let stages = self.words();
         // The second argument may be left out entirely, as make treats a missing argument as
         // empty: `$(call define_stage, root)`.
@@ -150,6 +192,12 @@ impl Parser {
         };
         match self.peek().kind {
             TokenKind::Close => self.advance(),
+            TokenKind::Open => {
+                return Err(DagFileError::at(
+                    self.peek().pos,
+                    not_make("a make variable or function inside a call ('$(…)')"),
+                ));
+            }
             TokenKind::Comma => {
                 return Err(DagFileError::at(
                     self.peek().pos,
@@ -185,6 +233,12 @@ impl Parser {
         words
     }
 }
+
+/// Lines of make that a DAG file may not hold, by their first word.
+const MAKE_DIRECTIVES: [&str; 16] = [
+    "ifeq", "ifneq", "ifdef", "ifndef", "else", "endif", "include", "-include", "sinclude", "define",
+    "endef", "export", "unexport", "override", "vpath", "undefine",
+];
 
 #[cfg(test)]
 mod tests {
@@ -234,7 +288,6 @@ mod tests {
         assert_eq!(err("$(call define_stage, , b)"), (1, 8, "define_stage needs a stage name".into()));
         assert_eq!(err("$(call define_stage, a b, )").1, 24);
         assert_eq!(err("$(call define_stage, a, b, c)").1, 26);
-        assert_eq!(err("$(call define_stage a, b)").1, 21);
         assert_eq!(err("$(call define_stage, a, b) x").1, 28);
         assert_eq!(err("$(call define_stage, a, $b)").1, 25);
         assert_eq!(err("$(call define_stage, a, b\\ c)").1, 26);
@@ -243,10 +296,62 @@ mod tests {
         assert_eq!(err("$(call define_stage, a, b").2, "expected ')', found end of file");
     }
 
+    fn names(v: &[Name]) -> Vec<&str> {
+        v.iter().map(|n| n.text.as_str()).collect()
+    }
+
+    #[test]
+    fn the_original_betterform_forms_are_accepted() {
+        // As the original's docs write them: no comma after the name, `dag_dep`, two calls on
+        // one line.
+        let text = "$(call dag_deps stage_one, )\n$(call dag_deps another_stage, stage_one)\n\
+                    $(call dag_dep, a b, c d) $(call define_stage x, a)\n";
+        let decls = parse(text).unwrap();
+        let shape: Vec<(DeclKind, Vec<&str>, Vec<&str>)> =
+            decls.iter().map(|d| (d.kind, names(&d.stages), names(&d.deps))).collect();
+        assert_eq!(
+            shape,
+            vec![
+                (DeclKind::DagDeps, vec!["stage_one"], vec![]),
+                (DeclKind::DagDeps, vec!["another_stage"], vec!["stage_one"]),
+                (DeclKind::DagDeps, vec!["a", "b"], vec!["c", "d"]),
+                (DeclKind::DefineStage, vec!["x"], vec!["a"]),
+            ]
+        );
+        assert_eq!(decls[3].pos, Pos { line: 3, col: 27 });
+    }
+
+    #[test]
+    fn make_constructs_are_refused_saying_the_file_is_not_run_by_make() {
+        let cases = [
+            ("NET := a b\n", 5, "the make variable assignment 'NET := …'"),
+            ("NET ?= a\n", 5, "the make variable assignment 'NET ?= …'"),
+            ("all: up\n", 4, "the make rule 'all: …'"),
+            ("final: a b # both\n", 6, "the make rule 'final: …'"),
+            ("include other.mk\n", 1, "the make directive 'include'"),
+            ("ifeq ($(ENV),prod)\n", 1, "the make directive 'ifeq'"),
+            ("$(foreach s, a b, $(call define_stage, $(s), net))\n", 3, "the make function 'foreach'"),
+            ("$(NET)\n", 3, "the make variable reference '$(NET)'"),
+            ("$(call define_stage, app, $(NET))\n", 27, "a make variable or function inside a call ('$(…)')"),
+        ];
+        for (text, col, what) in cases {
+            let (line, at, message) = err(text);
+            assert_eq!((line, at), (1, col), "{text}");
+            assert!(message.starts_with(&format!("{what} is not supported")), "{text}: {message}");
+            assert!(message.contains("parsed, not run by make"), "{message}");
+            assert!(message.contains("`$(call define_stage, app, db cache)`"), "{message}");
+        }
+        assert!(
+            err("final: a b # both\n").2.ends_with("; this line would be `$(call define_stage, final, a b)`")
+        );
+        assert!(err("all: up\n").2.ends_with("; this line would be `$(call define_stage, all, up)`"));
+        assert!(!err("a b: $(X)\n").2.contains("this line would be"));
+    }
+
     #[test]
     fn every_syntax_error_is_reported_each_at_its_position() {
         let text = "$(call define_stage, a, )\n\
-                    $(call define_stage b, a)\n\
+                    $(call define_stage, b, a) x\n\
                     $(call define_stage, c, a\n\
                     $(call define_stage, d, a)\n\
                     \n\
@@ -254,7 +359,7 @@ mod tests {
         assert_eq!(
             errs(text),
             [
-                (2, 21, "expected ',' after the function name, found 'b'".into()),
+                (2, 28, "expected end of line after ')', found 'x'".into()),
                 (3, 26, "expected ')', found end of line".into()),
                 (
                     6,

@@ -80,7 +80,7 @@ fn validate_reports_every_syntax_error_in_the_dag_file() {
     f.write_impl(
         "betterform_dag.mk",
         "$(call define_stage, state_storage, )\n\
-         $(call define_stage parallel_a, state_storage)\n\
+         $(call define_stages, parallel_a, state_storage)\n\
          $(call define_stage, parallel_b, state_storage\n\
          $(call define_stage, final, parallel_a parallel_b) %\n",
     );
@@ -92,12 +92,29 @@ fn validate_reports_every_syntax_error_in_the_dag_file() {
         err,
         format!(
             "error: 3 problems found:\n\
-             {dag}:2:21: expected ',' after the function name, found 'parallel_a'\n  |\n\
-             2 | $(call define_stage parallel_a, state_storage)\n  |                     ^^^^^^^^^^\n\
+             {dag}:2:8: unknown function 'define_stages'; expected 'define_stage' or 'dag_deps'\n  |\n\
+             2 | $(call define_stages, parallel_a, state_storage)\n  |        ^^^^^^^^^^^^^\n\
              {dag}:3:47: expected ')', found end of line\n  |\n\
              3 | $(call define_stage, parallel_b, state_storage\n  |                                               ^\n\
              {dag}:4:52: unexpected character '%'; stage names may contain letters, digits, '_', '-' and '.'\n  |\n\
              4 | $(call define_stage, final, parallel_a parallel_b) %\n  |                                                    ^\n"
         )
     );
+}
+
+#[test]
+fn the_original_betterform_dag_forms_run_as_written_in_its_docs() {
+    let f = diamond();
+    // No comma after the function name, `dag_dep`, two calls on one line: the forms the
+    // make-based original's documentation shows.
+    f.write_impl(
+        "betterform_dag.mk",
+        "$(call dag_deps state_storage, )\n\
+         $(call dag_dep, parallel_a parallel_b, state_storage) $(call dag_deps final, parallel_a parallel_b)\n",
+    );
+    f.run(&["up", "-j", "1"]).expect(0);
+    let started = f.started("up");
+    assert_eq!(started.first().map(String::as_str), Some("state_storage"));
+    assert_eq!(started.last().map(String::as_str), Some("final"));
+    assert_eq!(started.len(), 4);
 }

@@ -78,13 +78,15 @@ fn cycle_through_the_older_dag_deps_form() {
 #[test]
 fn syntax_errors_point_at_the_offending_token() {
     assert_eq!(
-        refused("# fine\n$(call define_stage, state_storage, )\n$(call define_stage parallel_a, )\n"),
-        "error: DAG:3:21: expected ',' after the function name, found 'parallel_a'\n"
+        refused("# fine\n$(call define_stage, state_storage, )\n$(call define_stage)\n"),
+        "error: DAG:3:20: expected ',' after the function name, found ')'\n"
     );
-    // One error per line, the leftmost: a make rule is not a declaration from its first word.
+    // A make rule is refused as make, with the declaration it would be.
     assert_eq!(
-        refused("$(call define_stage, state_storage, )\nstate_storage: final\n"),
-        "error: DAG:2:1: expected '$(call define_stage, NAME, DEPS)', a comment or a blank line, found 'state_storage'\n"
+        refused("$(call define_stage, state_storage, )\nfinal: state_storage\n"),
+        "error: DAG:2:6: the make rule 'final: …' is not supported: betterform_dag.mk is parsed, not run by make; \
+         write one call per stage with its dependencies spelled out, e.g. `$(call define_stage, app, db cache)`; \
+         this line would be `$(call define_stage, final, state_storage)`\n"
     );
     assert_eq!(
         refused("$(call define_stage, state_storage, )\n$(call define_stage, final: state_storage)\n"),
