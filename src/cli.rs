@@ -177,15 +177,23 @@ const JSONNET_OPTIONS: [&str; 10] = [
 pub(crate) enum Command {
     /// Bring the named stages and all their dependencies up (all stages if none named)
     Up {
-        /// Stages to bring up, with everything they depend on
+        /// Stages to bring up, with everything they depend on; `NAME=value` sets the variable
+        /// NAME for the run, as make did (`up GENFILES=/tmp/g`)
         #[arg(value_name = "STAGE")]
         stages: Vec<String>,
+        /// Change nothing: show what would run and why (make's -n; the same as `plan`)
+        #[arg(short = 'n', long)]
+        dry_run: bool,
     },
     /// Bring the named stages and all their dependents down, dependents first (all if none)
     Down {
-        /// Stages to bring down, with everything that depends on them
+        /// Stages to bring down, with everything that depends on them; `NAME=value` sets the
+        /// variable NAME for the run, as make did
         #[arg(value_name = "STAGE")]
         stages: Vec<String>,
+        /// Change nothing: list the stages whose `ctl down` would run, in order (make's -n)
+        #[arg(short = 'n', long)]
+        dry_run: bool,
         /// Bring down orphaned stages instead: recorded up but no longer in the DAG file
         /// (newest first, one at a time, from their stamped dirs); STAGEs pick some of them
         #[arg(long)]
@@ -256,6 +264,41 @@ pub(crate) enum Command {
         #[arg(value_name = "COMMAND")]
         command: Option<String>,
     },
+}
+
+impl Command {
+    /// Takes the `NAME=value` arguments out of the command's stage list, in order: make's
+    /// command-line variables, which the original betterform's `./ctl up GENFILES=/x` passed
+    /// through. A stage name never holds `=`, so nothing else can be taken for one.
+    pub(crate) fn take_assignments(&mut self) -> Vec<(String, String)> {
+        let stages = match self {
+            Command::Up { stages, .. }
+            | Command::Down { stages, .. }
+            | Command::Plan { stages, .. }
+            | Command::Run { stages, .. }
+            | Command::Stamp { stages } => stages,
+            _ => return Vec::new(),
+        };
+        let mut taken = Vec::new();
+        stages.retain(|arg| match assignment(arg) {
+            Some(pair) => {
+                taken.push(pair);
+                false
+            }
+            None => true,
+        });
+        taken
+    }
+}
+
+/// `NAME=value` with NAME a shell variable name.
+fn assignment(arg: &str) -> Option<(String, String)> {
+    let (name, value) = arg.split_once('=')?;
+    let mut chars = name.chars();
+    let first = chars.next()?;
+    let valid =
+        (first.is_ascii_alphabetic() || first == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    valid.then(|| (name.to_string(), value.to_string()))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

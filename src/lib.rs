@@ -37,16 +37,34 @@ use clap::{CommandFactory, FromArgMatches};
 
 /// Runs betterform with `args` (including the program name) and returns the exit code.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
-    let parsed = cli::Cli::command()
-        .try_get_matches_from(args)
-        .and_then(|matches| Ok((cli::Cli::from_arg_matches(&matches)?, matches)));
-    let (cli, matches) = match parsed {
-        Ok(parsed) => parsed,
-        Err(e) => {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let parse = || {
+        let parsed = cli::Cli::command()
+            .try_get_matches_from(&args)
+            .and_then(|matches| Ok((cli::Cli::from_arg_matches(&matches)?, matches)));
+        parsed.map_err(|e| {
             let _ = e.print();
-            return if e.use_stderr() { 2 } else { 0 };
-        }
+            if e.use_stderr() { 2 } else { 0 }
+        })
     };
+    let (mut cli, mut matches) = match parse() {
+        Ok(parsed) => parsed,
+        Err(code) => return code,
+    };
+    // `NAME=value` among the stage arguments: set for the whole run, as make's command-line
+    // variables were, then parsed again so that options read from the environment see them.
+    let assignments = cli.command.as_mut().map(cli::Command::take_assignments).unwrap_or_default();
+    if !assignments.is_empty() {
+        for (name, value) in &assignments {
+            // SAFETY: nothing but the parse has run; there is no other thread to race with.
+            unsafe { std::env::set_var(name, value) };
+        }
+        (cli, matches) = match parse() {
+            Ok(parsed) => parsed,
+            Err(code) => return code,
+        };
+        cli.command.as_mut().map(cli::Command::take_assignments);
+    }
     let Some(command) = cli.command else {
         let _ = cli::Cli::command().print_help();
         return 0;

@@ -130,6 +130,10 @@ pub(crate) fn reason_to_run(
         Status::Never => return Some(Reason::NeverUp),
         status => return Some(Reason::LastStatus(status)),
     }
+    // Brought up by the original betterform, which kept no digest: up on whatever it stamped.
+    if previous.adopted.is_some() {
+        return None;
+    }
     if previous.stamp_digest.as_deref() != Some(digest) {
         return Some(Reason::RenderChanged { cause: None, files: Vec::new(), more: 0 });
     }

@@ -84,6 +84,10 @@ pub(crate) struct StageState {
     /// The run that wrote this record (matched against a journal: see the module docs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) run: Option<String>,
+    /// Not a record of betterform's: the original make-based betterform's sentinel
+    /// (`$GENFILES/events/<stage>-up`) that says the stage is up. Never written.
+    #[serde(skip)]
+    pub(crate) adopted: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,8 +106,14 @@ pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// Where the original make-based betterform kept its sentinels, under `GENFILES`:
+/// `<stage>-stamped`, `<stage>-up` (removed when a `down` starts), `<stage>-down`.
+pub(crate) const ORIGINAL_EVENTS: &str = "events";
+
 pub(crate) struct StateStore {
     dir: PathBuf,
+    /// The original betterform's sentinels, read for a stage betterform has no record of.
+    events: PathBuf,
     /// Tags the records this process writes.
     run_id: String,
     /// The journal found when the store was opened: a run in progress elsewhere, or one that
@@ -231,6 +241,7 @@ impl StateStore {
         let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_nanos();
         StateStore {
             dir,
+            events: wave.genfiles.join(ORIGINAL_EVENTS),
             run_id: format!("{nanos:x}-{}", std::process::id()),
             found: Mutex::new(found),
             stages,
@@ -331,9 +342,22 @@ impl StateStore {
         match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map_err(|e| StateError::Corrupt { path, message: e.to_string() }),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(StageState::default()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(self.adopt(stage).unwrap_or_default()),
             Err(source) => Err(StateError::Io { action: "read", path, source }),
         }
+    }
+
+    /// A stage betterform never recorded that the original betterform brought up: its
+    /// `events/<stage>-up` sentinel exists. Up, on the render the original stamped; the first
+    /// `up` records it as betterform's own without running it.
+    fn adopt(&self, stage: &str) -> Option<StageState> {
+        let sentinel = self.events.join(format!("{stage}-up"));
+        sentinel.is_file().then(|| StageState {
+            status: Status::Up,
+            last_command: Some("up".into()),
+            adopted: Some(sentinel),
+            ..StageState::default()
+        })
     }
 
     /// Stages with a record that says they may still be up (anything but `down`) and that are

@@ -5,8 +5,10 @@ use crate::error::Error;
 
 pub(crate) fn dispatch(command: Command, global: &Global) -> Result<(), Error> {
     match command {
-        Command::Up { stages } => super::up::up(global, &stages),
-        Command::Down { stages, orphans } => super::down::down(global, &stages, orphans),
+        // make's -n: what would run, and why, is exactly what `plan` shows.
+        Command::Up { stages, dry_run: true } => super::plan::plan(global, &stages, false),
+        Command::Up { stages, dry_run: false } => super::up::up(global, &stages),
+        Command::Down { stages, orphans, dry_run } => super::down::down(global, &stages, orphans, dry_run),
         Command::Plan { stages, exit_code } => super::plan::plan(global, &stages, exit_code),
         Command::Stamp { stages } => super::stamp::stamp(global, &stages),
         Command::Run { verb, stages, reverse } => super::run_verb::run_verb(global, &verb, &stages, reverse),

@@ -11,7 +11,7 @@ use crate::graph::Dag;
 use crate::lock;
 use crate::project::{Project, Pull};
 use crate::report::eprint_line;
-use crate::state::StateStore;
+use crate::state::{StateStore, Status};
 
 use super::shared::{load_config, run_options};
 
@@ -38,13 +38,17 @@ fn confirm(project: &Project, members: &[bool], what: &str) -> Result<bool, Erro
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }
 
-pub(crate) fn down(global: &Global, stages: &[String], orphans: bool) -> Result<(), Error> {
+pub(crate) fn down(global: &Global, stages: &[String], orphans: bool, dry_run: bool) -> Result<(), Error> {
     let options = run_options(global)?;
     let project = execute::load_project(global.impl_dir.as_deref())?;
     if orphans {
         return down_orphans(&project, global, &options, stages);
     }
     let members = project.select(stages, Pull::Dependents, options.only)?;
+    super::shared::note_adopted(&project);
+    if dry_run {
+        return would_go_down(&project, &members);
+    }
     let _lock = lock::acquire(&project.wave, "down")?;
     let config = load_config(&project, &options)?;
     let wave = &project.wave;
@@ -56,6 +60,26 @@ pub(crate) fn down(global: &Global, stages: &[String], orphans: bool) -> Result<
         return Err(Error::StagesFailed("aborted: nothing was brought down".into()));
     }
     execute::down(&project, &options, &KINDS, &config.value, &members)
+}
+
+/// `down -n`: each targeted stage in the order `down` takes them, with what `down` would do
+/// to it. Reads records only: no lock, no config, nothing written.
+fn would_go_down(project: &Project, members: &[bool]) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    for &stage in project.dag.order().iter().rev().filter(|&&s| members[s]) {
+        let name = project.dag.name(stage);
+        let what = if !project.wave.stage_dir(name).is_dir() {
+            "skip: never stamped".to_string()
+        } else {
+            match project.state.load(name) {
+                Ok(state) if state.status == Status::Down => "skip: already down".to_string(),
+                Ok(state) => format!("would run down (recorded {})", state.status.as_str()),
+                Err(e) => return Err(Error::Bookkeeping(e.into())),
+            }
+        };
+        let _ = writeln!(out, "{name}: {what}");
+    }
+    Ok(())
 }
 
 /// `down --orphans`: stages recorded as (possibly) up that the DAG file no longer declares,

@@ -40,6 +40,7 @@ const WOULD_FAIL: i32 = 6;
 pub(crate) fn plan(global: &Global, stages: &[String], exit_code: bool) -> Result<(), Error> {
     let options = run_options(global)?;
     let project = execute::load_project(global.impl_dir.as_deref())?;
+    super::shared::note_adopted(&project);
     let members = project.select(stages, Pull::Dependencies, options.only)?;
     let config = config::load(&project.wave, &options.jsonnet)?;
     let (stamper, templates) = execute::load_templates(&project, &options, &config.value, &members)?;

@@ -9,8 +9,9 @@ use crate::config::{self, Config, External, ExternalKind, JsonnetArgs};
 use crate::error::Error;
 use crate::execute::RunOptions;
 use crate::project::Project;
-use crate::report::Display;
+use crate::report::{Display, display_path, eprint_line};
 use crate::stamp::Delimiters;
+use crate::state::ORIGINAL_EVENTS;
 
 /// The options of a run, from the command line and the environment.
 pub(crate) fn run_options(global: &Global) -> Result<RunOptions, Error> {
@@ -88,4 +89,21 @@ pub(crate) fn load_config(project: &Project, options: &RunOptions) -> Result<Con
     let config = config::load(&project.wave, &options.jsonnet)?;
     config::write(&project.wave, &config)?;
     Ok(config)
+}
+
+/// Says which stages are taken as up from the original make-based betterform's sentinels
+/// (`$GENFILES/events/<stage>-up`), for stages betterform has no record of.
+pub(crate) fn note_adopted(project: &Project) {
+    let adopted: Vec<&str> = (0..project.dag.len())
+        .map(|s| project.dag.name(s))
+        .filter(|name| project.state.load(name).is_ok_and(|state| state.adopted.is_some()))
+        .collect();
+    if !adopted.is_empty() {
+        let events = display_path(&project.wave.genfiles.join(ORIGINAL_EVENTS));
+        eprint_line(&format!(
+            "==> adopting {} stage(s) the original betterform recorded up ({events}/<stage>-up): {}",
+            adopted.len(),
+            adopted.join(", ")
+        ));
+    }
 }

@@ -15,6 +15,7 @@ use crate::report::display_path;
 
 pub(crate) fn status(global: &Global) -> Result<(), Error> {
     let project = crate::execute::load_project(global.impl_dir.as_deref())?;
+    super::shared::note_adopted(&project);
     let store = &project.state;
     let mut rows = Vec::new();
     for &stage in project.dag.order() {

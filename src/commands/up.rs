@@ -13,6 +13,7 @@ pub(crate) fn up(global: &Global, stages: &[String]) -> Result<(), Error> {
     let options = run_options(global)?;
     let project = execute::load_project(global.impl_dir.as_deref())?;
     let members = project.select(stages, Pull::Dependencies, options.only)?;
+    super::shared::note_adopted(&project);
     let _lock = lock::acquire(&project.wave, "up")?;
     let config = load_config(&project, &options)?;
     execute::up(&project, &options, &KINDS, &config, &members)

@@ -116,9 +116,30 @@ pub(crate) fn up(
             Ok(_) => {}
             Err(e) => return stamp_failed(&e),
         }
+        if let (None, Some(sentinel)) = (&decision.reason, &decision.previous.adopted) {
+            return adopt(project, &decision, name, sentinel, sink);
+        }
         kinds[project.kinds[id]].up(&stage, decision, sink)
     };
     schedule(project, options, members, Direction::Up, "up", &work)
+}
+
+/// Makes a stage the original betterform brought up betterform's own: recorded up on the
+/// render just written, nothing run. Its dependents then see an ordinary record.
+fn adopt(
+    project: &Project,
+    decision: &plan::Decision,
+    name: &str,
+    sentinel: &std::path::Path,
+    sink: &Sink<'_>,
+) -> Outcome {
+    let mut state = StageState { adopted: None, ..decision.previous.clone() };
+    decision.record_up(&mut state);
+    if let Err(e) = project.state.save(name, &state) {
+        return Outcome::failed(e.to_string());
+    }
+    sink.note(&format!("adopted: the original betterform recorded it up ({})", display_path(sentinel)));
+    Outcome::UpToDate
 }
 
 /// `down` of `members`, each from its existing stamped dir (never re-stamped), after every

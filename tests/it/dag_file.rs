@@ -101,20 +101,3 @@ fn validate_reports_every_syntax_error_in_the_dag_file() {
         )
     );
 }
-
-#[test]
-fn the_original_betterform_dag_forms_run_as_written_in_its_docs() {
-    let f = diamond();
-    // No comma after the function name, `dag_dep`, two calls on one line: the forms the
-    // make-based original's documentation shows.
-    f.write_impl(
-        "betterform_dag.mk",
-        "$(call dag_deps state_storage, )\n\
-         $(call dag_dep, parallel_a parallel_b, state_storage) $(call dag_deps final, parallel_a parallel_b)\n",
-    );
-    f.run(&["up", "-j", "1"]).expect(0);
-    let started = f.started("up");
-    assert_eq!(started.first().map(String::as_str), Some("state_storage"));
-    assert_eq!(started.last().map(String::as_str), Some("final"));
-    assert_eq!(started.len(), 4);
-}
