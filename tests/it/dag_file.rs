@@ -4,16 +4,10 @@
 
 use std::time::Duration;
 
-use crate::common::Fixture;
+use crate::common::diamond;
 
 /// Long enough for a loaded CI machine; a run that blocks on the file never finishes.
 const PROMPTLY: Duration = Duration::from_secs(10);
-
-fn diamond() -> Fixture {
-    let f = Fixture::new("diamond");
-    f.write("config.jsonnet", "{ region: 'eu-north-1' }");
-    f
-}
 
 #[test]
 fn a_fifo_or_a_directory_as_the_dag_file_is_refused_without_blocking() {

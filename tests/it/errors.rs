@@ -4,13 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use crate::common::Fixture;
-
-fn diamond() -> Fixture {
-    let f = Fixture::new("diamond");
-    f.write("config.jsonnet", "{ region: 'eu-north-1' }");
-    f
-}
+use crate::common::{Fixture, diamond};
 
 /// Runs betterform with a time limit: a regression to a hang fails instead of hanging.
 fn run_bounded(f: &Fixture, args: &[&str]) -> (i32, String) {

@@ -2,13 +2,7 @@
 //! `NAME=value` arguments and `-n`, its deployments' state, its stage utilities, and
 //! `migrate`.
 
-use crate::common::Fixture;
-
-fn diamond() -> Fixture {
-    let f = Fixture::new("diamond");
-    f.write("config.jsonnet", "{ region: 'eu-north-1' }");
-    f
-}
+use crate::common::{Fixture, diamond};
 
 #[test]
 fn the_original_betterform_dag_forms_run_as_written_in_its_docs() {

@@ -1,13 +1,7 @@
 //! `up` and `down` end to end over the diamond fixture: ordering, parallelism, failures,
 //! the wave environment a stage sees, stamp-time reads of upstream outputs, logs and state.
 
-use crate::common::Fixture;
-
-fn diamond() -> Fixture {
-    let f = Fixture::new("diamond");
-    f.write("config.jsonnet", "{ region: 'eu-north-1' }\n");
-    f
-}
+use crate::common::{Fixture, diamond};
 
 #[test]
 fn up_runs_the_diamond_in_dependency_order_and_stamps_upstream_outputs() {

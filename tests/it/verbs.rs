@@ -1,12 +1,6 @@
 //! `run VERB`: a stage command across the DAG, in dependency order, recording nothing.
 
-use crate::common::Fixture;
-
-fn diamond() -> Fixture {
-    let f = Fixture::new("diamond");
-    f.write("config.jsonnet", "{ region: 'eu-north-1' }");
-    f
-}
+use crate::common::{Fixture, diamond};
 
 #[test]
 fn a_verb_runs_in_every_stage_in_dependency_order_and_records_nothing() {

@@ -333,6 +333,14 @@ impl Fixture {
     }
 }
 
+/// The diamond fixture (`state_storage` → `parallel_a`, `parallel_b` → `final`) with the
+/// config its templates need.
+pub fn diamond() -> Fixture {
+    let f = Fixture::new("diamond");
+    f.write("config.jsonnet", "{ region: 'eu-north-1' }\n");
+    f
+}
+
 pub struct Run(pub Output);
 
 impl Run {
