@@ -258,12 +258,39 @@ pub(crate) enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Common stage utilities, for a stage's `ctl` (`exec betterform stage terraform "$@"`)
+    Stage {
+        #[command(subcommand)]
+        utility: StageUtility,
+    },
     /// Print the man page (roff) to stdout; pre-built copies ship in man/
     Man {
         /// A subcommand's own page (betterform-up(1), …) instead of betterform(1)
         #[arg(value_name = "COMMAND")]
         command: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum StageUtility {
+    /// Run terraform (or OpenTofu: TF_CMD, else `terraform` on PATH, else `tofu`) in the
+    /// stage's dir as the original betterform_stage_terraform did: init with the lock file kept
+    /// in $OUTPUT_DIR/$STAGE_NAME, apply (up) or destroy (down) with `-input=false
+    /// -auto-approve` when INTERACTIVE=false, outputs to $OUTPUT_DIR/$STAGE_NAME/output.json.
+    /// Also run as `betterform_stage_terraform up|down` (a symlink to betterform)
+    Terraform {
+        /// What ctl was asked to do
+        #[arg(value_enum)]
+        command: TerraformCommand,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum TerraformCommand {
+    /// init, apply, output -json into output.json
+    Up,
+    /// init, destroy
+    Down,
 }
 
 impl Command {

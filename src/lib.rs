@@ -37,7 +37,15 @@ use clap::{CommandFactory, FromArgMatches};
 
 /// Runs betterform with `args` (including the program name) and returns the exit code.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
-    let args: Vec<OsString> = args.into_iter().collect();
+    let mut args: Vec<OsString> = args.into_iter().collect();
+    // Run as `betterform_stage_terraform` (a symlink, as the original shipped it): that utility.
+    if args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .is_some_and(|n| n == "betterform_stage_terraform")
+    {
+        args.splice(0..1, ["betterform", "stage", "terraform"].map(OsString::from));
+    }
     let parse = || {
         let parsed = cli::Cli::command()
             .try_get_matches_from(&args)

@@ -1,6 +1,6 @@
 //! Routes a parsed subcommand to its implementation.
 
-use crate::cli::{Command, Global};
+use crate::cli::{Command, Global, StageUtility};
 use crate::error::Error;
 
 pub(crate) fn dispatch(command: Command, global: &Global) -> Result<(), Error> {
@@ -21,5 +21,6 @@ pub(crate) fn dispatch(command: Command, global: &Global) -> Result<(), Error> {
         }
         Command::Completions { shell } => super::man::completions(shell),
         Command::Man { command } => super::man::man(command.as_deref()),
+        Command::Stage { utility: StageUtility::Terraform { command } } => super::stage::terraform(command),
     }
 }

@@ -10,6 +10,7 @@ mod plan;
 mod run_verb;
 mod shared;
 mod show_config;
+mod stage;
 mod stamp;
 mod status;
 mod up;

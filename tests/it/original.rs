@@ -117,3 +117,123 @@ fn an_existing_deployment_of_the_original_is_adopted_not_run_again() {
     down.sort();
     assert_eq!(down, ["final", "parallel_a", "parallel_b", "state_storage"], "every stage went down");
 }
+
+/// The terraform fixture: two stages whose `ctl` runs the terraform utility (as
+/// `betterform_stage_terraform` and as `betterform stage terraform`), a terraform stand-in on
+/// PATH that logs every invocation to `tf.log`. `programs`: the stand-in's names to install.
+fn terraform_stages(programs: &[&str]) -> (Fixture, String) {
+    let f = Fixture::new("terraform");
+    f.write("config.jsonnet", "{ region: 'eu' }");
+    let bin = f.deploy.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let betterform = assert_cmd::cargo::cargo_bin("betterform");
+    std::os::unix::fs::symlink(&betterform, bin.join("betterform")).unwrap();
+    std::os::unix::fs::symlink(&betterform, bin.join("betterform_stage_terraform")).unwrap();
+    for program in programs {
+        std::fs::copy(f.impl_dir.join("bin/terraform"), bin.join(program)).unwrap();
+    }
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    (f, path)
+}
+
+fn tf_log(f: &Fixture) -> Vec<String> {
+    std::fs::read_to_string(f.deploy.join("tf.log")).unwrap_or_default().lines().map(String::from).collect()
+}
+
+#[test]
+fn terraform_stages_run_through_the_original_stage_utility() {
+    let (f, path) = terraform_stages(&["terraform"]);
+    let log = f.deploy.join("tf.log");
+    let run =
+        |args: &[&str]| f.cmd().args(args).env("PATH", &path).env("TF_STANDIN_LOG", &log).output().unwrap();
+
+    crate::common::Run(run(&["up", "-j", "1"])).expect(0);
+    // No prompt can be answered off a terminal: -input=false everywhere, -auto-approve to apply.
+    let network = [
+        "terraform init -input=false",
+        "terraform apply -input=false -auto-approve",
+        "terraform output -json",
+    ];
+    assert_eq!(tf_log(&f), [network, network].concat(), "network, then app");
+    // Outputs where dependents' templates read them; the lock file kept with them.
+    let outputs: serde_json::Value = serde_json::from_str(&f.read("output/network/output.json")).unwrap();
+    assert_eq!(outputs["vpc_id"]["value"], "vpc-eu");
+    assert_eq!(f.read("genfiles/app/main.tf"), "output \"endpoint\" {\n  value = \"app.vpc-eu\"\n}\n");
+    let outputs: serde_json::Value = serde_json::from_str(&f.read("output/app/output.json")).unwrap();
+    assert_eq!(outputs["endpoint"]["value"], "app.vpc-eu");
+    assert!(f.exists("output/network/.terraform.lock.hcl"));
+
+    // The committed lock file is what init starts from.
+    f.write("output/network/.terraform.lock.hcl", "# pinned providers\n");
+    crate::common::Run(run(&["up", "-B", "--only", "network"])).expect(0);
+    assert_eq!(f.read("genfiles/network/.terraform.lock.hcl"), "# pinned providers\n");
+
+    // A failed `output -json` keeps the previous outputs and says where the new text went.
+    let failed = f
+        .cmd()
+        .args(["up", "-B", "--only", "network"])
+        .env("PATH", &path)
+        .env("TF_STANDIN_FAIL", "output")
+        .output()
+        .unwrap();
+    let err = crate::common::Run(failed).expect(1).stderr();
+    assert!(err.contains("'terraform output -json' failed (exit status 1); what it printed is in "), "{err}");
+    assert!(f.exists("output/network/output.json.tmp"));
+    assert!(f.read("output/network/output.json").contains("vpc-eu"), "previous outputs kept");
+
+    std::fs::remove_file(&log).unwrap();
+    crate::common::Run(run(&["down", "-j", "1", "--yes"])).expect(0);
+    let destroyed: Vec<String> = tf_log(&f).into_iter().filter(|l| l.contains("destroy")).collect();
+    assert_eq!(destroyed, ["terraform destroy -input=false -auto-approve"; 2]);
+}
+
+#[test]
+fn the_terraform_utility_finds_opentofu_or_the_program_tf_cmd_names() {
+    let (f, path) = terraform_stages(&["tofu"]);
+    let log = f.deploy.join("tf.log");
+    f.cmd().args(["up", "--only", "network"]).env("PATH", &path).env("TF_STANDIN_LOG", &log).assert().code(0);
+    assert_eq!(tf_log(&f)[0], "tofu init -input=false", "tofu when terraform is not on PATH");
+
+    let wrapper = f.deploy.join("bin/tf-wrapper");
+    std::fs::copy(f.impl_dir.join("bin/terraform"), &wrapper).unwrap();
+    std::fs::remove_file(&log).unwrap();
+    f.cmd()
+        .args(["up", "-B", "--only", "network"])
+        .env("PATH", &path)
+        .env("TF_STANDIN_LOG", &log)
+        .env("TF_CMD", &wrapper)
+        .assert()
+        .code(0);
+    assert_eq!(tf_log(&f)[0], "tf-wrapper init -input=false", "TF_CMD wins");
+
+    // Neither on PATH: the stage fails saying what to do.
+    let (f, path) = terraform_stages(&[]);
+    let err =
+        crate::common::Run(f.cmd().args(["up"]).env("PATH", &path).output().unwrap()).expect(1).stderr();
+    assert!(err.contains("neither terraform nor tofu is on PATH; install one, or set TF_CMD"), "{err}");
+}
+
+#[test]
+fn an_interactive_terraform_stage_asks_before_applying() {
+    let (f, path) = terraform_stages(&["terraform"]);
+    let log = f.deploy.join("tf.log").display().to_string();
+    let (code, out) = f.on_terminal_with_env(
+        &["up", "--only", "network"],
+        &[("Enter a value: ", "yes\n")],
+        &[("PATH", &path), ("TF_STANDIN_LOG", &log)],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(tf_log(&f), ["terraform init", "terraform apply", "terraform output -json"]);
+    assert!(out.contains("Apply complete!"), "{out}");
+}
+
+#[test]
+fn the_terraform_utility_outside_a_stage_says_what_is_missing() {
+    let f = Fixture::new("terraform");
+    let out = f.cmd_without_impl_dir().args(["stage", "terraform", "up"]).output().unwrap();
+    let err = crate::common::Run(out).expect(2).stderr();
+    assert_eq!(
+        err,
+        "error: STAGE_NAME is not set: `stage terraform` runs inside a stage's ctl, where betterform sets it\n"
+    );
+}

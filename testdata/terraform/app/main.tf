@@ -1,0 +1,3 @@
+output "endpoint" {
+  value = "app.{{ output("network").vpc_id.value }}"
+}
