@@ -304,9 +304,9 @@ fn each_job_uploads_its_own_stages_timings_and_the_yaml_stays_valid() {
         let (stages, page) = uploaded_timings(&dir);
         assert_eq!(stages, [stage.clone()], "GitLab CI: the timings of {stage}'s job, not its upstream's");
         assert!(page);
-        let pages = std::fs::read_dir(&dir).unwrap().filter(|e| {
-            e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".html")
-        });
+        let pages = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".html"));
         assert_eq!(pages.count(), 2, "{stage}: its run's page and latest.html, no upstream page");
     }
 }

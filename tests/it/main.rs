@@ -22,4 +22,5 @@ mod stamping;
 mod status;
 mod steps;
 mod syntax;
+mod timings;
 mod verbs;
