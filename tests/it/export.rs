@@ -289,7 +289,7 @@ fn each_job_uploads_its_own_stages_timings_and_the_yaml_stays_valid() {
     for (stage, _) in &shape {
         let artifact = store.path().join(format!("timings-up-{stage}"));
         let (stages, page) = uploaded_timings(&artifact);
-        assert_eq!(stages, [stage.clone()], "GitHub Actions: the timings of {stage}'s job");
+        assert_eq!(stages, std::slice::from_ref(stage), "GitHub Actions: the timings of {stage}'s job");
         assert!(page, "{stage}: the --timings page is uploaded too");
         let record: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(artifact.join("latest.json")).unwrap()).unwrap();
@@ -302,7 +302,11 @@ fn each_job_uploads_its_own_stages_timings_and_the_yaml_stays_valid() {
     for (stage, _) in &shape {
         let dir = store.path().join(format!("up-{stage}/deploy/genfiles/.betterform/timings"));
         let (stages, page) = uploaded_timings(&dir);
-        assert_eq!(stages, [stage.clone()], "GitLab CI: the timings of {stage}'s job, not its upstream's");
+        assert_eq!(
+            stages,
+            std::slice::from_ref(stage),
+            "GitLab CI: the timings of {stage}'s job, not its upstream's"
+        );
         assert!(page);
         let pages = std::fs::read_dir(&dir)
             .unwrap()

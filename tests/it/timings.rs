@@ -293,7 +293,7 @@ fn the_summary_names_the_critical_path_and_the_slot_waits() {
     assert_eq!(path.len(), 3, "{path:?}");
     assert_eq!((path[0], path[2]), ("state_storage", "final"));
     let line = err.lines().find(|l| l.starts_with("critical path: ")).unwrap();
-    assert!(line.starts_with(&format!("critical path: state_storage ")), "{line}");
+    assert!(line.starts_with("critical path: state_storage "), "{line}");
     assert!(line.contains(&format!(" → {} ", path[1])) && line.contains(" → final "), "{line}");
     assert!(line.contains(" of "), "{line}");
     assert!(err.contains("waited for a -j slot: ") && err.contains("(-j 1)"), "{err}");
@@ -360,4 +360,20 @@ fn status_timings_shows_the_last_run_and_run_verb_writes_a_page_where_asked() {
     assert!(err.contains("status --timings takes no FILE"), "{err}");
     let err = f.run(&["plan", "--timings"]).expect(2).stderr();
     assert!(err.contains("--timings does not apply to `plan` (it is for up, down, run, status)"), "{err}");
+}
+
+#[test]
+fn status_timings_table_after_a_failure() {
+    let f = diamond();
+    f.cmd().args(["up", "-j", "1", "-k"]).env("FAIL_STAGE", "parallel_a").assert().code(1);
+    let out = f.run(&["status", "--timings"]).expect(0).stdout();
+    let mut filters = f.redactions();
+    filters.push((r"\b[0-9a-f]{16}-\d+\b".into(), "[RUN]".into()));
+    insta::with_settings!({
+        description => "FAIL_STAGE=parallel_a betterform up -j 1 -k; betterform status --timings",
+        omit_expression => true,
+        filters => filters.iter().map(|(regex, replacement)| (regex.as_str(), replacement.as_str())),
+    }, {
+        insta::assert_snapshot!("status_timings", out);
+    });
 }
