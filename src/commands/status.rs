@@ -112,10 +112,10 @@ fn status_timings(project: &Project, json: bool, record: Option<&Record>) -> Res
                 Ok(json!({ "name": name, "status": state.status.as_str(), "timing": timing_of(name) }))
             })
             .collect::<Result<_, Error>>()?;
-        let last_run = record.map(|r| Record { stages: Vec::new(), ..r.clone() });
-        let mut last_run = serde_json::to_value(last_run).expect("JSON serializes");
-        if let Some(map) = last_run.as_object_mut() {
-            map.remove("stages");
+        // The run's own figures; its stages' are in `stages`, beside their status.
+        let mut last_run = serde_json::to_value(record).expect("JSON serializes");
+        if let Some(run) = last_run.as_object_mut() {
+            run.remove("stages");
         }
         let text = serde_json::to_string_pretty(&json!({ "last_run": last_run, "stages": stages }))
             .expect("JSON serializes");
