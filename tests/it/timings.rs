@@ -377,3 +377,15 @@ fn status_timings_table_after_a_failure() {
         insta::assert_snapshot!("status_timings", out);
     });
 }
+
+#[test]
+fn a_page_that_cannot_be_written_fails_a_run_that_succeeded_but_not_one_that_failed() {
+    let f = diamond();
+    let err = f.run(&["up", "--timings=config.jsonnet/page.html"]).expect(4).stderr();
+    assert!(err.contains("cannot write config.jsonnet/page.html"), "{err}");
+    assert!(f.exists("genfiles/.betterform/timings/latest.json"), "the record is written first");
+    let run =
+        f.cmd().args(["up", "-B", "--timings=config.jsonnet/page.html"]).env("FAIL_STAGE", "final").output();
+    let err = crate::common::Run(run.unwrap()).expect(1).stderr();
+    assert!(err.contains("error: cannot write config.jsonnet/page.html"), "{err}");
+}
