@@ -114,6 +114,13 @@ pub(crate) struct Global {
     #[arg(long, value_name = "FILE", global = true)]
     pub(crate) junit: Option<PathBuf>,
 
+    /// `up`/`down`/`run`: write an HTML timeline of the run (one bar per stage, concurrency
+    /// against -j, the DAG with the critical path, log tails) to FILE [default:
+    /// $GENFILES/.betterform/timings/<run-id>.html and latest.html]; `status`: show the last
+    /// run's timings
+    #[arg(long, value_name = "FILE", num_args = 0..=1, require_equals = true, global = true)]
+    pub(crate) timings: Option<Option<PathBuf>>,
+
     /// Add a jsonnet library search dir (repeatable; searched before JSONNET_PATH)
     #[arg(short = 'J', long = "jpath", value_name = "DIR", global = true, help_heading = JSONNET)]
     pub(crate) jpath: Vec<PathBuf>,
@@ -395,6 +402,7 @@ fn options_of(command: &str) -> &'static [&'static str] {
             "output",
             "report",
             "junit",
+            "timings",
         ],
         "down" => &[
             "impl_dir",
@@ -407,6 +415,7 @@ fn options_of(command: &str) -> &'static [&'static str] {
             "output",
             "report",
             "junit",
+            "timings",
         ],
         "plan" => &["impl_dir", "force", "only", "json", "left_delim", "right_delim"],
         "stamp" => &["impl_dir", "only", "left_delim", "right_delim"],
@@ -422,8 +431,9 @@ fn options_of(command: &str) -> &'static [&'static str] {
             "output",
             "report",
             "junit",
+            "timings",
         ],
-        "status" => &["impl_dir", "json"],
+        "status" => &["impl_dir", "json", "timings"],
         "graph" | "export" => &["impl_dir"],
         "validate" => &["impl_dir", "json", "left_delim", "right_delim"],
         "config" => &["impl_dir"],

@@ -164,11 +164,11 @@ pub(crate) enum Result {
         outcome: Outcome,
         started: SystemTime,
         duration: Duration,
+        /// How long it was ready (everything it waits for done) before a `-j` slot took it.
+        waited: Duration,
     },
     /// Never started because a stage it waits for failed.
-    Blocked {
-        by: StageId,
-    },
+    Blocked { by: StageId },
     /// Never started because the run stopped (a failure elsewhere, or a signal).
     Stopped(Stop),
 }

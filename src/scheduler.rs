@@ -97,6 +97,14 @@ enum Event {
     GraceExpired,
 }
 
+/// When a stage ran: its start, how long it took, and how long it waited for a slot before.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    started: SystemTime,
+    duration: Duration,
+    waited: Duration,
+}
+
 /// Reports a worker's end when dropped. A worker that panicked stops the run first: its stage
 /// never completes, so the other workers would otherwise wait for it forever.
 struct Exit<'b, 'd> {
@@ -129,13 +137,22 @@ struct Board<'d> {
     waiting: Vec<usize>,
     ready: BTreeSet<(usize, StageId)>,
     blocked_by: Vec<Option<StageId>>,
+    /// When each stage became ready: what it then waited for was a free `-j` slot.
+    ready_at: Vec<Option<Instant>>,
     results: Vec<Option<Result>>,
     stop: Option<Stop>,
     running: usize,
 }
 
 impl<'d> Board<'d> {
-    fn new(dag: &'d Dag, members: &'d [bool], direction: Direction, keep_going: bool) -> Board<'d> {
+    /// A board for a run starting at `now`: the stages that wait for nothing are ready then.
+    fn new(
+        dag: &'d Dag,
+        members: &'d [bool],
+        direction: Direction,
+        keep_going: bool,
+        now: Instant,
+    ) -> Board<'d> {
         // Ready stages are started in a stable order: topological position (reversed for down).
         let mut rank = vec![0usize; dag.len()];
         for (i, &s) in dag.order().iter().enumerate() {
@@ -147,7 +164,12 @@ impl<'d> Board<'d> {
         let waiting: Vec<usize> = (0..dag.len())
             .map(|s| direction.waits_for(dag, s).iter().filter(|&&w| members[w]).count())
             .collect();
-        let ready = (0..dag.len()).filter(|&s| members[s] && waiting[s] == 0).map(|s| (rank[s], s)).collect();
+        let ready: BTreeSet<(usize, StageId)> =
+            (0..dag.len()).filter(|&s| members[s] && waiting[s] == 0).map(|s| (rank[s], s)).collect();
+        let mut ready_at = vec![None; dag.len()];
+        for &(_, s) in &ready {
+            ready_at[s] = Some(now);
+        }
         Board {
             dag,
             members,
@@ -157,20 +179,23 @@ impl<'d> Board<'d> {
             waiting,
             ready,
             blocked_by: vec![None; dag.len()],
+            ready_at,
             results: vec![None; dag.len()],
             stop: None,
             running: 0,
         }
     }
 
-    /// The next stage to start, unless the run is stopping.
-    fn take(&mut self) -> Option<StageId> {
+    /// The next stage to start at `now`, unless the run is stopping, and how long it waited
+    /// for a slot since it became ready.
+    fn take(&mut self, now: Instant) -> Option<(StageId, Duration)> {
         if self.stop.is_some() {
             return None;
         }
         let (_, stage) = self.ready.pop_first()?;
         self.running += 1;
-        Some(stage)
+        let waited = self.ready_at[stage].map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
+        Some((stage, waited))
     }
 
     /// Whether no stage will ever be ready: the run is over once the running ones finish.
@@ -178,9 +203,10 @@ impl<'d> Board<'d> {
         self.stop.is_some() || (self.ready.is_empty() && self.running == 0)
     }
 
-    /// Records a finished stage: unblocks what waited for it, or blocks everything downstream
-    /// of a failure.
-    fn complete(&mut self, stage: StageId, outcome: Outcome, started: SystemTime, duration: Duration) {
+    /// Records a stage finished at `now`: unblocks what waited for it, or blocks everything
+    /// downstream of a failure.
+    fn complete(&mut self, stage: StageId, outcome: Outcome, span: Span, now: Instant) {
+        let Span { started, duration, waited } = span;
         self.running -= 1;
         match &outcome {
             // A stage holding the terminal gets Ctrl-C itself and interrupts the run from its
@@ -203,11 +229,12 @@ impl<'d> Board<'d> {
                     self.waiting[next] -= 1;
                     if self.waiting[next] == 0 && self.blocked_by[next].is_none() {
                         self.ready.insert((self.rank[next], next));
+                        self.ready_at[next] = Some(now);
                     }
                 }
             }
         }
-        self.results[stage] = Some(Result::Done { outcome, started, duration });
+        self.results[stage] = Some(Result::Done { outcome, started, duration, waited });
     }
 
     /// Every member's final result: stages that never started were blocked or stopped.
@@ -236,7 +263,7 @@ pub(crate) fn run(
     reporter: &mut dyn Reporter,
     work: &(dyn Fn(StageId, &Sink<'_>) -> Outcome + Sync),
 ) -> Run {
-    let board = Mutex::new(Board::new(dag, members, direction, options.keep_going));
+    let board = Mutex::new(Board::new(dag, members, direction, options.keep_going, Instant::now()));
     // Idle workers wait here for a stage to become ready or for the run to end.
     let wake = Condvar::new();
     let (tx, rx) = mpsc::channel::<Event>();
@@ -275,8 +302,8 @@ pub(crate) fn run(
         let _exit = Exit { tx: tx.clone(), board: &board, wake: &wake };
         let mut board = lock();
         loop {
-            let stage = match board.take() {
-                Some(stage) => stage,
+            let (stage, waited) = match board.take(Instant::now()) {
+                Some(taken) => taken,
                 None if board.drained() => break,
                 None => {
                     board = wake.wait(board).expect("no worker panics holding the board");
@@ -302,7 +329,7 @@ pub(crate) fn run(
             let duration = clock.elapsed();
             let _ = tx.send(Event::Done { stage, outcome: outcome.clone(), duration });
             board = lock();
-            board.complete(stage, outcome, started, duration);
+            board.complete(stage, outcome, Span { started, duration, waited }, Instant::now());
             if board.drained() {
                 wake.notify_all();
             }
@@ -418,11 +445,12 @@ mod tests {
     /// Drives the board the way workers do, one step at a time, without threads or sleeps:
     /// takes every ready stage, then completes them in the order given by `finish`.
     fn take_all(board: &mut Board<'_>) -> Vec<StageId> {
-        std::iter::from_fn(|| board.take()).collect()
+        std::iter::from_fn(|| board.take(Instant::now()).map(|(stage, _)| stage)).collect()
     }
 
     fn done(board: &mut Board<'_>, stage: StageId, outcome: Outcome) {
-        board.complete(stage, outcome, SystemTime::UNIX_EPOCH, Duration::ZERO);
+        let span = Span { started: SystemTime::UNIX_EPOCH, duration: Duration::ZERO, waited: Duration::ZERO };
+        board.complete(stage, outcome, span, Instant::now());
     }
 
     fn ran() -> Outcome {
@@ -434,7 +462,7 @@ mod tests {
         let dag = fan();
         let all = vec![true; dag.len()];
         let id = |name: &str| dag.lookup(name).unwrap();
-        let mut board = Board::new(&dag, &all, Direction::Up, false);
+        let mut board = Board::new(&dag, &all, Direction::Up, false, Instant::now());
         assert_eq!(take_all(&mut board), [id("root")], "only the root is ready");
         assert!(!board.drained(), "root is running");
         done(&mut board, id("root"), ran());
@@ -456,12 +484,36 @@ mod tests {
     }
 
     #[test]
+    fn the_board_measures_the_wait_for_a_slot_from_when_a_stage_became_ready() {
+        let dag = fan();
+        let all = vec![true; dag.len()];
+        let id = |name: &str| dag.lookup(name).unwrap();
+        let t0 = Instant::now();
+        let at = |secs: u64| t0 + Duration::from_secs(secs);
+        let mut board = Board::new(&dag, &all, Direction::Up, false, t0);
+        assert_eq!(board.take(at(1)), Some((id("root"), Duration::from_secs(1))), "ready at the start");
+        let span = Span { started: SystemTime::UNIX_EPOCH, duration: Duration::ZERO, waited: Duration::ZERO };
+        board.complete(id("root"), ran(), span, at(5));
+        // The six middle stages were ready at 5 s; a worker that frees up at 8 s takes one.
+        let (first, waited) = board.take(at(5)).unwrap();
+        assert_eq!(waited, Duration::ZERO);
+        let (second, waited) = board.take(at(8)).unwrap();
+        assert_eq!(waited, Duration::from_secs(3));
+        board.complete(first, ran(), Span { waited: Duration::from_secs(7), ..span }, at(9));
+        assert!(matches!(
+            board.results[first],
+            Some(Result::Done { waited, .. }) if waited == Duration::from_secs(7)
+        ));
+        assert_ne!(first, second);
+    }
+
+    #[test]
     fn the_board_blocks_what_is_downstream_of_a_failure_and_stops_without_keep_going() {
         let dag = fan();
         let all = vec![true; dag.len()];
         let id = |name: &str| dag.lookup(name).unwrap();
         for keep_going in [false, true] {
-            let mut board = Board::new(&dag, &all, Direction::Up, keep_going);
+            let mut board = Board::new(&dag, &all, Direction::Up, keep_going, Instant::now());
             take_all(&mut board);
             done(&mut board, id("root"), ran());
             let middle = take_all(&mut board);
@@ -482,7 +534,7 @@ mod tests {
         let id = |name: &str| dag.lookup(name).unwrap();
         // Down of m2 alone with what depends on it: final, then m2; root is not a member.
         let members = dag.with_dependents(&[id("m2")]);
-        let mut board = Board::new(&dag, &members, Direction::Down, false);
+        let mut board = Board::new(&dag, &members, Direction::Down, false, Instant::now());
         assert_eq!(take_all(&mut board), [id("final")]);
         done(&mut board, id("final"), ran());
         assert_eq!(take_all(&mut board), [id("m2")]);

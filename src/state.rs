@@ -250,6 +250,11 @@ impl StateStore {
         }
     }
 
+    /// The id of this process's run: tags its records, names its timings page.
+    pub(crate) fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
     fn path(&self, stage: &str) -> PathBuf {
         self.dir.join(format!("{stage}.json"))
     }

@@ -7,6 +7,11 @@
 //! after the stage: its own outputs plus the upstream ones it restored. Downloading its
 //! direct dependencies' artifacts therefore gives a job every transitive upstream output,
 //! while `needs:` lists exactly the DAG's edges.
+//!
+//! Each job also uploads its stage's timings (`$GENFILES/.betterform/timings/`: the run's
+//! record `latest.json` and its `--timings` page) as an artifact of its own, `timings-<job>`
+//! on GitHub Actions (no job downloads it) and beside the outputs on GitLab CI, where a job
+//! first drops the upstream timings its `needs:` brought, so it uploads only its own.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -52,6 +57,9 @@ struct Pipeline<'a> {
     impl_dir: String,
     /// OUTPUT_DIR relative to the workspace root (artifact paths are).
     output_dir: String,
+    /// The timings dir relative to the workspace root (artifact paths) and to the deployment
+    /// dir (job commands); `None` when GENFILES is outside the workspace.
+    timings_dir: Option<(String, String)>,
     setup: Option<String>,
 }
 
@@ -76,13 +84,13 @@ impl Pipeline<'_> {
     fn commands(&self, stage: StageId) -> Vec<String> {
         let name = self.dag.name(stage);
         match self.direction {
-            ExportFor::Up => vec![format!("betterform up --only {name}")],
+            ExportFor::Up => vec![format!("betterform up --only {name} --timings")],
             // A fresh job has no stamped dir to run `down` from: stamp it first (outputs of
             // dependencies come from the checked-in OUTPUT_DIR).
             ExportFor::Down => {
                 vec![
                     format!("betterform stamp --only {name}"),
-                    format!("betterform down --only --yes {name}"),
+                    format!("betterform down --only --yes {name} --timings"),
                 ]
             }
         }
@@ -145,6 +153,14 @@ impl Pipeline<'_> {
                 q(&format!("outputs-{id}")),
                 q(&format!("{}/", self.output_dir))
             );
+            if let Some((timings, _)) = &self.timings_dir {
+                y += &format!(
+                    "      - name: {}\n        if: always()\n        uses: actions/upload-artifact@v4\n        with:\n          name: {}\n          path: {}\n          if-no-files-found: ignore\n          include-hidden-files: true\n",
+                    q("upload timings"),
+                    q(&format!("timings-{id}")),
+                    q(&format!("{timings}/"))
+                );
+            }
         }
         y
     }
@@ -172,6 +188,10 @@ impl Pipeline<'_> {
             if let Some(setup) = &self.setup {
                 y += &format!("    - {}\n", q(setup));
             }
+            if let Some((_, from_workdir)) = &self.timings_dir {
+                // The timings of upstream jobs came with their artifacts: upload only this one's.
+                y += &format!("    - {}\n", q(&format!("rm -rf {from_workdir}")));
+            }
             for command in self.commands(stage) {
                 y += &format!("    - {}\n", q(&command));
             }
@@ -179,6 +199,9 @@ impl Pipeline<'_> {
                 "  artifacts:\n    when: always\n    paths:\n      - {}\n",
                 q(&format!("{}/", self.output_dir))
             );
+            if let Some((timings, _)) = &self.timings_dir {
+                y += &format!("      - {}\n", q(&format!("{timings}/")));
+            }
         }
         y
     }
@@ -209,6 +232,12 @@ pub(crate) fn export(
             root.display()
         )));
     }
+    // Timings are uploaded when they land inside the checkout, as CI's artifact paths must.
+    let timings = crate::report::timings::dir(&project.wave.state_dir());
+    let timings_dir = match (relative(&timings, &root), relative(&timings, &cwd)) {
+        (Ok(from_root), Ok(from_workdir)) if !from_root.starts_with("..") => Some((from_root, from_workdir)),
+        _ => None,
+    };
     let prefix = match direction {
         ExportFor::Up => "up",
         ExportFor::Down => "down",
@@ -230,6 +259,7 @@ pub(crate) fn export(
         workdir: relative(&cwd, &root)?,
         impl_dir: relative(&project.wave.impl_dir, &cwd)?,
         output_dir,
+        timings_dir,
         setup,
     };
     let text = match format {

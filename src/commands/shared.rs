@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::cli::{Global, OutputMode};
 use crate::config::{self, Config, External, ExternalKind, JsonnetArgs};
 use crate::error::Error;
-use crate::execute::RunOptions;
+use crate::execute::{RunOptions, TimingsPage};
 use crate::project::Project;
 use crate::report::{Display, display_path, eprint_line};
 use crate::stamp::Delimiters;
@@ -28,6 +28,11 @@ pub(crate) fn run_options(global: &Global) -> Result<RunOptions, Error> {
         display: display(global.output),
         report: global.report.clone(),
         junit: global.junit.clone(),
+        timings: match &global.timings {
+            None => TimingsPage::Off,
+            Some(None) => TimingsPage::Default,
+            Some(Some(file)) => TimingsPage::File(file.clone()),
+        },
         delimiters: Delimiters { left: global.left_delim.clone(), right: global.right_delim.clone() },
         jsonnet: jsonnet_args(global)?,
         terminals: std::io::stdin().is_terminal()

@@ -13,5 +13,5 @@ mod step;
 mod tests;
 
 pub(crate) use kind::{KINDS, Stage, classify, load_project};
-pub(crate) use options::RunOptions;
+pub(crate) use options::{RunOptions, TimingsPage};
 pub(crate) use pipeline::{down, load_templates, prove, run_verb, up};

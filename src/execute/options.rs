@@ -27,6 +27,8 @@ pub(crate) struct RunOptions {
     /// Where to write the JSON run report and the JUnit XML, if anywhere.
     pub(crate) report: Option<PathBuf>,
     pub(crate) junit: Option<PathBuf>,
+    /// Where to write the run's HTML timeline (`--timings[=FILE]`), if anywhere.
+    pub(crate) timings: TimingsPage,
     /// Template expression delimiters.
     pub(crate) delimiters: Delimiters,
     /// The jsonnet CLI's inputs for the config.
@@ -34,4 +36,15 @@ pub(crate) struct RunOptions {
     /// An interactive run (stdin a terminal, `INTERACTIVE` not `false`): stages may prompt.
     /// With `-j 1` a stage gets the terminal itself; in parallel, one of its own each.
     pub(crate) terminals: bool,
+}
+
+/// Where `--timings` writes the run's HTML timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TimingsPage {
+    /// No `--timings`: only the timing record (`status --timings`) is kept.
+    Off,
+    /// `--timings`: `$GENFILES/.betterform/timings/<run-id>.html` and `latest.html` beside it.
+    Default,
+    /// `--timings=FILE`.
+    File(PathBuf),
 }

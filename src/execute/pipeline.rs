@@ -13,16 +13,17 @@ use crate::events::{Direction, Outcome, Reason, Reporter, Stop};
 use crate::graph::StageId;
 use crate::plan;
 use crate::project::Project;
+use crate::report::timings::{self, RunInfo};
 use crate::report::{
-    Display, GroupedReporter, LineReporter, LiveReporter, RunReport, display_path, eprint_line, records,
-    render_summary, span, write_json, write_junit,
+    Display, GroupedReporter, LineReporter, LiveReporter, RunReport, Timings, display_path, eprint_line,
+    records, render_summary, span, timeline, write_json, write_junit,
 };
 use crate::scheduler::{self, Sink};
 use crate::stamp::{Renderer, StampError, Stamper, Template};
-use crate::state::{StageState, Status};
+use crate::state::{StageState, Status, millis};
 
-use super::RunOptions;
 use super::kind::{Kind, Stage};
+use super::options::{RunOptions, TimingsPage};
 use super::record::StageRun;
 
 /// Builds the stamper and loads the templates of every stage in `members`, checking their
@@ -251,7 +252,9 @@ fn schedule(
     let ended = SystemTime::now();
     let results = run.results;
     let log_of = |stage: &str| display_path(&project.wave.log_path(stage, command));
-    eprint_line(render_summary(&project.dag, &results, command, &log_of, direction).trim_end());
+    let timings = Timings::of(&project.dag, &results, direction, (started, ended), options.jobs);
+    let summary = render_summary(&project.dag, &results, command, &log_of, direction);
+    eprint_line((summary + &timings.summary(&project.dag)).trim_end());
     let outcome = match run.stop {
         Some(Stop::Interrupt) => Err(Error::Interrupted { name: "SIGINT", code: 130 }),
         Some(Stop::Terminate) => Err(Error::Interrupted { name: "SIGTERM", code: 143 }),
@@ -280,6 +283,7 @@ fn schedule(
             Err(failed)
         }
     };
+    let outcome = keep_timings(project, options, &results, &timings, (command, direction, started), outcome);
     if options.report.is_some() || options.junit.is_some() {
         let (started, ended, duration_ms) = span(started, ended);
         let report = RunReport {
@@ -288,11 +292,16 @@ fn schedule(
             ended,
             duration_ms,
             exit_code: outcome.as_ref().map_or_else(Error::exit_code, |()| 0),
+            jobs: timings.jobs,
+            critical_path: timings.critical.iter().map(|&s| project.dag.name(s).to_string()).collect(),
+            critical_path_ms: millis(timings.critical_total()),
+            waited_for_slot_ms: millis(timings.waited().0),
             stages: records(
                 &project.dag,
                 &results,
                 &|stage| project.wave.log_path(stage, command),
                 direction,
+                &timings,
             ),
         };
         let mut written = Ok(());
@@ -312,4 +321,43 @@ fn schedule(
         }
     }
     outcome
+}
+
+/// Writes the run's timing record (what `status --timings` shows) and, with `--timings`, its
+/// HTML timeline, saying where. A file that cannot be written fails a run that succeeded
+/// (exit 4); after a failed stage the stage's exit code stays and the error is printed.
+fn keep_timings(
+    project: &Project,
+    options: &RunOptions,
+    results: &[Option<crate::events::Result>],
+    timings: &Timings,
+    (command, direction, started): (&str, Direction, SystemTime),
+    outcome: Result<(), Error>,
+) -> Result<(), Error> {
+    let state_dir = project.wave.state_dir();
+    let log_of = |stage: &str| project.wave.log_path(stage, command);
+    let run = RunInfo { id: project.state.run_id(), command, direction, started, log_of: &log_of };
+    let record = timings.record(&project.dag, results, run);
+    let mut written =
+        timings::write_record(&state_dir, &record).map_err(|e| (timings::record_path(&state_dir), e));
+    let pages = match &options.timings {
+        TimingsPage::Off => Vec::new(),
+        TimingsPage::Default => timeline::default_paths(&state_dir, &record.run).to_vec(),
+        TimingsPage::File(path) => vec![path.clone()],
+    };
+    if written.is_ok() && !pages.is_empty() {
+        written = timeline::write(&pages, &timeline::render(&record));
+        if written.is_ok() {
+            eprint_line(&format!("timings: {}", display_path(&pages[0])));
+        }
+    }
+    let Err((path, e)) = written else { return outcome };
+    let e = Error::Bookkeeping(anyhow::anyhow!("cannot write {}: {e}", path.display()));
+    match outcome {
+        Ok(()) => Err(e),
+        Err(failed) => {
+            eprint_line(&format!("error: {e}"));
+            Err(failed)
+        }
+    }
 }

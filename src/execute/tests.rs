@@ -87,6 +87,7 @@ fn a_third_kind_is_one_file_and_runs_in_the_same_pipeline() {
         display: crate::report::Display::Stream,
         report: None,
         junit: None,
+        timings: super::TimingsPage::Off,
         delimiters: crate::stamp::Delimiters { left: "{{".into(), right: "}}".into() },
         jsonnet: crate::config::JsonnetArgs {
             jpath: Vec::new(),

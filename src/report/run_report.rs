@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use super::live::tail;
+use super::timings::Timings;
 use crate::events::{Direction, Outcome, Result, Stop};
 use crate::fsutil::write_atomic;
 use crate::graph::Dag;
@@ -27,6 +28,12 @@ pub(crate) struct StageRecord {
     pub(crate) duration_ms: Option<u64>,
     pub(crate) log: Option<PathBuf>,
     pub(crate) exit_code: Option<i32>,
+    /// Start and end since the run started, and the wait for a `-j` slot before the start.
+    pub(crate) start_ms: Option<u64>,
+    pub(crate) end_ms: Option<u64>,
+    pub(crate) waited_for_slot_ms: Option<u64>,
+    /// On the run's critical path (see `timings`).
+    pub(crate) critical: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -36,6 +43,11 @@ pub(crate) struct RunReport<'a> {
     pub(crate) ended: String,
     pub(crate) duration_ms: u64,
     pub(crate) exit_code: i32,
+    pub(crate) jobs: usize,
+    /// The critical path (stage names, in run order), its length, and all slot waits.
+    pub(crate) critical_path: Vec<String>,
+    pub(crate) critical_path_ms: u64,
+    pub(crate) waited_for_slot_ms: u64,
     pub(crate) stages: Vec<StageRecord>,
 }
 
@@ -45,13 +57,15 @@ pub(crate) fn records(
     results: &[Option<Result>],
     log_of: &dyn Fn(&str) -> PathBuf,
     direction: Direction,
+    timings: &Timings,
 ) -> Vec<StageRecord> {
     let mut records = Vec::new();
     for &s in dag.order() {
         let Some(result) = &results[s] else { continue };
         let name = dag.name(s).to_string();
         let record = match result {
-            Result::Done { outcome, started, duration } => {
+            Result::Done { outcome, started, duration, .. } => {
+                let span = timings.spans[s];
                 let (action, result, reason, ran) = match outcome {
                     Outcome::Ran { reason, .. } => ("run", "ran", reason.to_string(), true),
                     Outcome::UpToDate => ("skip", "up to date", "up to date".into(), false),
@@ -68,6 +82,10 @@ pub(crate) fn records(
                     duration_ms: Some(millis(*duration)),
                     log: ran.then(|| log_of(&name)),
                     exit_code: outcome.exit_code(),
+                    start_ms: span.map(|p| millis(p.start)),
+                    end_ms: span.map(|p| millis(p.end)),
+                    waited_for_slot_ms: span.map(|p| millis(p.waited)),
+                    critical: timings.is_critical(s),
                     name,
                 }
             }
@@ -93,6 +111,10 @@ fn not_run(name: String, reason: String) -> StageRecord {
         duration_ms: None,
         log: None,
         exit_code: None,
+        start_ms: None,
+        end_ms: None,
+        waited_for_slot_ms: None,
+        critical: false,
     }
 }
 

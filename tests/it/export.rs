@@ -253,13 +253,66 @@ fn local_outputs(root: &Path) -> TempDir {
     ws
 }
 
-/// All artifact contents merged, as the final OUTPUT_DIR of the pipeline.
+/// All artifact contents merged, as the final OUTPUT_DIR of the pipeline (GitHub's timings
+/// artifacts are not outputs).
 fn pipeline_outputs(store: &Path, nested: &str) -> BTreeMap<String, String> {
     let merged = TempDir::new().unwrap();
     for artifact in std::fs::read_dir(store).unwrap() {
-        merge(&artifact.unwrap().path().join(nested), merged.path());
+        let artifact = artifact.unwrap();
+        if artifact.file_name().to_string_lossy().starts_with("timings-") {
+            continue;
+        }
+        merge(&artifact.path().join(nested), merged.path());
     }
     files(merged.path())
+}
+
+/// The stages a job's uploaded timing record names, and whether its HTML page came along.
+fn uploaded_timings(dir: &Path) -> (Vec<String>, bool) {
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("latest.json")).unwrap()).unwrap();
+    let stages = record["stages"].as_array().unwrap().iter().map(|s| str_of_json(&s["name"])).collect();
+    let page = std::fs::read_to_string(dir.join("latest.html")).unwrap();
+    (stages, page.contains("id=\"timings-data\""))
+}
+
+fn str_of_json(v: &serde_json::Value) -> String {
+    v.as_str().unwrap().to_string()
+}
+
+#[test]
+fn each_job_uploads_its_own_stages_timings_and_the_yaml_stays_valid() {
+    let shape = shapes().into_iter().find(|(n, _)| *n == "diamond").unwrap().1;
+    let repo = repo(&shape);
+    let yaml = export(repo.path(), "github-actions", "up");
+    let (store, _) = play_github(&yaml, repo.path(), None);
+    for (stage, _) in &shape {
+        let artifact = store.path().join(format!("timings-up-{stage}"));
+        let (stages, page) = uploaded_timings(&artifact);
+        assert_eq!(stages, std::slice::from_ref(stage), "GitHub Actions: the timings of {stage}'s job");
+        assert!(page, "{stage}: the --timings page is uploaded too");
+        let record: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(artifact.join("latest.json")).unwrap()).unwrap();
+        assert_eq!(record["critical_path"], serde_json::json!([stage]), "{stage}: a job of one stage");
+        assert_eq!(record["stages"][0]["result"], "ran");
+    }
+
+    let yaml = export(repo.path(), "gitlab-ci", "up");
+    let (store, _) = play_gitlab(&yaml, repo.path(), None);
+    for (stage, _) in &shape {
+        let dir = store.path().join(format!("up-{stage}/deploy/genfiles/.betterform/timings"));
+        let (stages, page) = uploaded_timings(&dir);
+        assert_eq!(
+            stages,
+            std::slice::from_ref(stage),
+            "GitLab CI: the timings of {stage}'s job, not its upstream's"
+        );
+        assert!(page);
+        let pages = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".html"));
+        assert_eq!(pages.count(), 2, "{stage}: its run's page and latest.html, no upstream page");
+    }
 }
 
 #[test]

@@ -23,4 +23,5 @@ mod stamping;
 mod status;
 mod steps;
 mod syntax;
+mod timings;
 mod verbs;
