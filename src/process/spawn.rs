@@ -3,7 +3,7 @@
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::fd::AsFd;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -61,9 +61,9 @@ pub(crate) enum Failure {
     /// It ran to the end, but what it printed could not all be written to its log.
     #[error("it ran ({}), but its log {} could not be written: {source}", .exit.describe(), .log.display())]
     Log { exit: Exit, log: PathBuf, source: std::io::Error },
-    /// It ran past `--stage-timeout` and was stopped (SIGTERM, then SIGKILL after the grace).
-    #[error("timed out after {} (--stage-timeout); stopped", humantime::format_duration(*.after))]
-    TimedOut { after: Duration },
+    /// It ran past its time limit and was stopped (SIGTERM, then SIGKILL after the grace).
+    #[error("timed out after {} ({}); stopped", humantime::format_duration(.limit.after), .limit.set_by)]
+    TimedOut { limit: TimeLimit },
     /// Waiting for it or reading its output failed.
     #[error("lost track of {}: {source}", .program.display())]
     Supervise { program: PathBuf, source: std::io::Error },
@@ -104,6 +104,14 @@ fn why_not_started(program: &Path, e: &std::io::Error) -> String {
     }
 }
 
+/// How long a command may run before it is stopped as timed out, and what set that limit
+/// (`--stage-timeout`, a stage's own file), for the message that says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TimeLimit {
+    pub(crate) after: Duration,
+    pub(crate) set_by: String,
+}
+
 pub(crate) struct Job<'a> {
     pub(crate) program: PathBuf,
     pub(crate) args: Vec<OsString>,
@@ -119,6 +127,8 @@ pub(crate) struct Job<'a> {
     pub(crate) max_line: usize,
     /// Add to the log rather than start it afresh (betterform wrote to it already).
     pub(crate) append_log: bool,
+    /// Stop it past this (SIGTERM, then SIGKILL after the run's grace).
+    pub(crate) time_limit: Option<TimeLimit>,
 }
 
 /// A partial line (no newline yet) is shown after this much silence.
@@ -198,13 +208,13 @@ pub(crate) fn run(
                 (Some((keyboard, stage)), Ok(input)) => Some((keyboard, stage, Arc::new(input))),
                 _ => None,
             };
-            let limit = groups.timeout().map(|after| (after, groups.grace()));
+            let limit = job.time_limit.as_ref().map(|limit| (limit.after, groups.grace()));
             let result = supervise(child, reader, log, job.max_line, prompts.as_ref(), limit, &mut on_line)
                 .map_err(|source| Failure::Supervise { program: job.program.clone(), source })
-                .and_then(|(exit, log_error, timed_out)| match (log_error, timed_out) {
-                    (_, Some(after)) => Err(Failure::TimedOut { after }),
-                    (None, None) => Ok(exit),
-                    (Some(source), None) => Err(Failure::Log { exit, log: job.log.to_path_buf(), source }),
+                .and_then(|(exit, log_error, timed_out)| match (log_error, timed_out, &job.time_limit) {
+                    (_, Some(_), Some(limit)) => Err(Failure::TimedOut { limit: limit.clone() }),
+                    (None, _, _) => Ok(exit),
+                    (Some(source), _, _) => Err(Failure::Log { exit, log: job.log.to_path_buf(), source }),
                 });
             if job.inherit_stdin {
                 terminal::take_back();
@@ -290,7 +300,8 @@ fn spawn(job: &Job<'_>) -> Result<(Child, File, File), Failure> {
     let log = if job.append_log {
         std::fs::OpenOptions::new().create(true).append(true).open(job.log)
     } else {
-        File::create(job.log)
+        // The last run's log is kept beside the new one.
+        crate::logfile::create(job.log)
     }
     .map_err(log_failure)?;
     let start_failure = |e: std::io::Error| Failure::start(&job.program, &e);
@@ -360,17 +371,15 @@ fn supervise(
     let mut timed_out: Option<Instant> = None;
     let mut killed = false;
     let pgid = Pid::from_raw(i32::try_from(child.id()).expect("pids fit in i32"));
-    let mut log = std::io::BufWriter::new(log);
+    let mut log = crate::logfile::Stamped::new(std::io::BufWriter::new(log));
     let mut log_error = None;
-    // The log gets each line as `on_line` wants it recorded; a partial line shown early is
-    // continued, not broken, when the rest arrives.
+    // The log gets each line as `on_line` wants it recorded, stamped with the time it came; a
+    // partial line shown early is continued, not broken, when the rest arrives.
     let mut handle = |text: &str, complete: bool| {
         if let Some(logged) = on_line(text, complete)
             && log_error.is_none()
         {
-            let written = log
-                .write_all(logged.as_bytes())
-                .and_then(|()| if complete { log.write_all(b"\n") } else { Ok(()) });
+            let written = log.piece(&logged, complete);
             // Keep supervising (the process must be waited for); report once at the end.
             log_error = written.err();
         }
@@ -406,7 +415,7 @@ fn supervise(
                 keyboard.request(*stage, input);
             }
         }
-        // Past `--stage-timeout`: stopped like an interrupted stage, SIGTERM then SIGKILL.
+        // Past its time limit: stopped like an interrupted stage, SIGTERM then SIGKILL.
         if let Some((after, grace)) = limit
             && status.is_none()
         {
