@@ -27,7 +27,7 @@ stage as absolute paths):
 
 Options apply only to the commands that use them; one given to another command is refused.
 
-Exit status: 0 success, 1 a stage failed, 2 bad usage or bad input (nothing was run),
+Exit status: 0 success, 1 a stage failed (`logs`: no such log yet), 2 bad usage or bad input (nothing was run),
 3 another run holds the lock, 4 no stage failed but betterform could not read or write its own
 files (lock, state, journal, report), 5/6 `plan --exit-code`: something would run / would fail
 or is blocked, 130 interrupted (SIGINT), 143 terminated (SIGTERM).";

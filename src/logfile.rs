@@ -197,5 +197,13 @@ mod tests {
         drop(create(&log).unwrap());
         assert_eq!(std::fs::read_to_string(previous_of(&log)).unwrap(), "first\n");
         assert_eq!(std::fs::read_to_string(&log).unwrap(), "");
+        // A symlinked log stays where the operator pointed it.
+        let elsewhere = dir.path().join("elsewhere.log");
+        std::fs::write(&elsewhere, "old\n").unwrap();
+        std::fs::remove_file(&log).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &log).unwrap();
+        drop(create(&log).unwrap());
+        assert!(std::fs::symlink_metadata(&log).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "");
     }
 }

@@ -70,7 +70,12 @@ fn read(path: &Path) -> Option<Result<Setting, Diagnostic>> {
     let text = match std::fs::read(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
         Err(e) => {
-            return Some(Err(Diagnostic::new(path, 0, 0, format!("cannot read the stage's time limit: {e}"))));
+            return Some(Err(Diagnostic::new(
+                path,
+                0,
+                0,
+                format!("cannot read the stage's time limit: {e}"),
+            )));
         }
         Ok(bytes) => bytes,
     };

@@ -351,6 +351,27 @@ fn spawn(job: &Job<'_>) -> Result<(Child, File, File), Failure> {
     Ok((child, reader, log))
 }
 
+/// A job's log being written: the first error is kept (and nothing more written) for the
+/// end, as the job must still be supervised to its end.
+struct Log {
+    file: crate::logfile::Stamped<std::io::BufWriter<File>>,
+    error: Option<std::io::Error>,
+}
+
+impl Log {
+    fn write(&mut self, text: &str, complete: bool) {
+        if self.error.is_none() {
+            self.error = self.file.piece(text, complete).err();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.error.is_none() {
+            self.error = self.file.flush().err();
+        }
+    }
+}
+
 /// Reads the output and waits for the leader on the calling thread: `poll` on the pipe, with
 /// a timeout so a pending partial line is shown and the leader is checked on while a
 /// straggler keeps the pipe open. No thread per stage, so a stage costs one `vfork`+`exec`.
@@ -371,17 +392,12 @@ fn supervise(
     let mut timed_out: Option<Instant> = None;
     let mut killed = false;
     let pgid = Pid::from_raw(i32::try_from(child.id()).expect("pids fit in i32"));
-    let mut log = crate::logfile::Stamped::new(std::io::BufWriter::new(log));
-    let mut log_error = None;
+    let mut log = Log { file: crate::logfile::Stamped::new(std::io::BufWriter::new(log)), error: None };
     // The log gets each line as `on_line` wants it recorded, stamped with the time it came; a
     // partial line shown early is continued, not broken, when the rest arrives.
-    let mut handle = |text: &str, complete: bool| {
-        if let Some(logged) = on_line(text, complete)
-            && log_error.is_none()
-        {
-            let written = log.piece(&logged, complete);
-            // Keep supervising (the process must be waited for); report once at the end.
-            log_error = written.err();
+    let mut handle = |log: &mut Log, text: &str, complete: bool| {
+        if let Some(logged) = on_line(text, complete) {
+            log.write(&logged, complete);
         }
     };
     let mut lines = LineSplitter::new(max_line);
@@ -401,7 +417,11 @@ fn supervise(
         if readable {
             match reader.read(&mut buf) {
                 Ok(0) => eof = true,
-                Ok(n) => lines.push(&buf[..n], &mut handle),
+                Ok(n) => {
+                    lines.push(&buf[..n], &mut |t, c| handle(&mut log, t, c));
+                    // What was read is in the log now, for whoever follows it (`logs -f`).
+                    log.flush();
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(_) => eof = true,
             }
@@ -410,7 +430,8 @@ fn supervise(
             // for an answer. Show it rather than keep it back until a newline comes, and,
             // on a terminal of its own, ask for the keyboard.
             let prompt = lines.has_pending();
-            lines.flush(false, &mut handle);
+            lines.flush(false, &mut |t, c| handle(&mut log, t, c));
+            log.flush();
             if prompt && let Some((keyboard, stage, input)) = prompts {
                 keyboard.request(*stage, input);
             }
@@ -443,9 +464,10 @@ fn supervise(
         }
     }
     // The end of the output ends its last line.
-    lines.flush(true, &mut handle);
+    lines.flush(true, &mut |t, c| handle(&mut log, t, c));
     let status = status.expect("the loop ends only after the leader exited");
-    let log_error = log_error.or_else(|| log.flush().err());
+    log.flush();
+    let log_error = log.error;
     let exit = match (status.code(), status.signal()) {
         (Some(code), _) => Exit::Code(code),
         (None, Some(sig)) => Exit::Signal(sig),

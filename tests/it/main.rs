@@ -14,6 +14,7 @@ mod incremental;
 mod inputs;
 mod inspect;
 mod jsonnet_cli;
+mod logs;
 mod proof;
 mod run;
 mod signals;
