@@ -19,9 +19,22 @@ const PREVIOUS: &str = ".previous.log";
 /// Width of a stamp without its trailing space: `2026-11-30T22:51:03.123Z`.
 const STAMP_WIDTH: usize = 24;
 
-/// The stamp for a line written now.
-fn stamp() -> String {
-    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+/// The stamp for now, formatted once per millisecond: a stage printing a burst of lines pays
+/// for reading the clock, not for formatting the time, on each.
+#[derive(Default)]
+struct Clock {
+    last: Option<(u128, String)>,
+}
+
+impl Clock {
+    fn now(&mut self) -> &str {
+        let now = SystemTime::now();
+        let millis = now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_millis();
+        if self.last.as_ref().is_none_or(|(at, _)| *at != millis) {
+            self.last = Some((millis, humantime::format_rfc3339_millis(now).to_string()));
+        }
+        &self.last.as_ref().expect("set above").1
+    }
 }
 
 /// Where the log kept from the run before `log` is: `up.log` → `up.previous.log`.
@@ -64,12 +77,13 @@ pub(crate) fn create(log: &Path) -> io::Result<File> {
 pub(crate) struct Stamped<W: Write> {
     inner: W,
     at_line_start: bool,
+    clock: Clock,
 }
 
 impl<W: Write> Stamped<W> {
     /// `inner` is at the start of a line (a new or complete log).
     pub(crate) fn new(inner: W) -> Self {
-        Stamped { inner, at_line_start: true }
+        Stamped { inner, at_line_start: true, clock: Clock::default() }
     }
 
     /// Writes `text` (which may hold newlines of its own); `complete` ends the line.
@@ -78,7 +92,8 @@ impl<W: Write> Stamped<W> {
         while let Some(part) = parts.next() {
             let ends_line = complete || parts.peek().is_some();
             if self.at_line_start && (ends_line || !part.is_empty()) {
-                write!(self.inner, "{} ", stamp())?;
+                self.inner.write_all(self.clock.now().as_bytes())?;
+                self.inner.write_all(b" ")?;
                 self.at_line_start = false;
             }
             self.inner.write_all(part.as_bytes())?;
@@ -174,7 +189,7 @@ mod tests {
 
     #[test]
     fn the_stamp_has_the_documented_shape() {
-        let s = stamp();
+        let s = Clock::default().now().to_string();
         assert_eq!(s.len(), STAMP_WIDTH, "{s}");
         assert_eq!(strip(&format!("{s} x")), "x");
     }

@@ -1,5 +1,6 @@
 //! Running one `ctl` command: its own process group, stdout and stderr merged into one pipe,
-//! every line captured to the stage's log file and handed to the caller as it arrives.
+//! every line captured to the stage's log file (time-stamped, see `logfile`) and handed to the
+//! caller as it arrives.
 
 use std::ffi::OsString;
 use std::fs::File;
