@@ -84,7 +84,7 @@ fn stage_command(run: &str) -> Option<String> {
 
 /// The command whose log the stage wrote last.
 fn latest(project: &Project, stage: &str) -> Result<String, Error> {
-    let dir = project.wave.log_path(stage, "up").parent().expect("a log is in a dir").to_path_buf();
+    let dir = project.wave.log_dir(stage);
     let newest = std::fs::read_dir(&dir)
         .into_iter()
         .flatten()
