@@ -27,7 +27,7 @@ stage as absolute paths):
 
 Options apply only to the commands that use them; one given to another command is refused.
 
-Exit status: 0 success, 1 a stage failed, 2 bad usage or bad input (nothing was run),
+Exit status: 0 success, 1 a stage failed (`logs`: no such log yet), 2 bad usage or bad input (nothing was run),
 3 another run holds the lock, 4 no stage failed but betterform could not read or write its own
 files (lock, state, journal, report), 5/6 `plan --exit-code`: something would run / would fail
 or is blocked, 130 interrupted (SIGINT), 143 terminated (SIGTERM).";
@@ -85,7 +85,8 @@ pub(crate) struct Global {
     pub(crate) grace: u64,
 
     /// Stop a stage's command that runs longer than this (`90s`, `30m`, `2h`), like an
-    /// interrupted one, and record it failed
+    /// interrupted one, and record it failed; a `.betterform-timeout` file in a stage's dir
+    /// (one duration, or `none`) sets that stage's own limit
     #[arg(long, value_name = "DURATION", env = "BETTERFORM_STAGE_TIMEOUT", global = true)]
     pub(crate) stage_timeout: Option<humantime::Duration>,
 
@@ -237,6 +238,25 @@ pub(crate) enum Command {
     },
     /// One line per stage: status, last command, when, duration, log (no lock, writes nothing)
     Status,
+    /// Print a stage's latest log, time-stamped: `--follow` it while the stage runs, or the
+    /// run before with `--previous` (no lock, writes nothing)
+    #[command(after_help = LOGS_HELP)]
+    Logs {
+        /// The stage whose log to print
+        #[arg(value_name = "STAGE")]
+        stage: String,
+        /// Which command's log: `up`, `down` or a `run` VERB [default: the one that ran last;
+        /// with --follow during a run, the run's command]
+        #[arg(long, value_name = "COMMAND")]
+        command: Option<String>,
+        /// Keep printing lines as they are written until the stage's command finishes (or the
+        /// run ends); Ctrl-C stops (exit 130)
+        #[arg(short = 'f', long, conflicts_with = "previous")]
+        follow: bool,
+        /// The log of the run before the latest one of the command
+        #[arg(long)]
+        previous: bool,
+    },
     /// Print the DAG, each stage with its last status (no lock, writes nothing)
     Graph {
         /// Output format
@@ -334,6 +354,16 @@ fn assignment(arg: &str) -> Option<(String, String)> {
         (first.is_ascii_alphabetic() || first == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
     valid.then(|| (name.to_string(), value.to_string()))
 }
+
+const LOGS_HELP: &str = "\
+Each command a stage runs writes $GENFILES/.betterform/logs/<stage>/<command>.log (stdout and
+stderr, secrets masked), every line prefixed with the UTC time it was written
+(`2026-11-30T22:51:03.123Z `; `cut -c26-` removes it). A new run of the command first moves the
+last log to <command>.previous.log, so the run before stays readable; a stage skipped as up to
+date keeps both.
+
+Exit status: 0 printed, 1 the stage has no such log yet, 2 unknown stage or bad usage,
+130/143 --follow stopped by SIGINT/SIGTERM.";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum ColorChoice {
@@ -434,6 +464,7 @@ fn options_of(command: &str) -> &'static [&'static str] {
             "timings",
         ],
         "status" => &["impl_dir", "json", "timings"],
+        "logs" => &["impl_dir"],
         "graph" | "export" => &["impl_dir"],
         "validate" => &["impl_dir", "json", "left_delim", "right_delim"],
         "config" => &["impl_dir"],

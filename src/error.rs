@@ -23,6 +23,10 @@ pub(crate) enum Error {
     /// At least one stage failed; the summary already said which.
     #[error("{0}")]
     StagesFailed(String),
+    /// What was asked for does not exist yet (`logs` of a stage that has not run): exit 1,
+    /// as `grep` finding nothing.
+    #[error("{0}")]
+    Missing(String),
     /// Another run holds the lock.
     #[error("{0}")]
     Locked(String),
@@ -60,7 +64,7 @@ impl Error {
     pub(crate) fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) | Error::Dag(_) | Error::Config(_) | Error::Stamp(_) | Error::Invalid(_) => 2,
-            Error::StagesFailed(_) => 1,
+            Error::StagesFailed(_) | Error::Missing(_) => 1,
             Error::Locked(_) => 3,
             Error::Bookkeeping(_) => 4,
             Error::Answer(code) => *code,

@@ -18,6 +18,7 @@ mod fsutil;
 pub mod fuzz_api;
 mod graph;
 mod lock;
+mod logfile;
 mod mask;
 mod plan;
 mod process;

@@ -118,6 +118,22 @@ fn pid_of(line: &str) -> Option<i32> {
     line.strip_prefix("pid ")?.split(',').next()?.parse().ok()
 }
 
+/// The run holding the lock now, as the lock file names it: its pid and command (`up`,
+/// `down`, `run VERB`, …). `None` when the process named there is not running (no run holds
+/// the lock) or nothing is named. Read without taking the lock, so it never gets in a run's way.
+pub(crate) fn current_run(wave: &Wave) -> Option<(i32, String)> {
+    let file = File::open(wave.state_dir().join("lock")).ok()?;
+    let line = first_line(&file)?;
+    let pid = pid_of(&line).filter(|&pid| running(pid))?;
+    let command = line.split_once("command '")?.1.split('\'').next()?.to_string();
+    Some((pid, command))
+}
+
+/// Whether the run `current_run` named still runs.
+pub(crate) fn still_running(pid: i32) -> bool {
+    running(pid)
+}
+
 /// Whether a process with this pid exists here (signal 0 checks without sending anything;
 /// EPERM means it exists but belongs to someone else).
 fn running(pid: i32) -> bool {

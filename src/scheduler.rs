@@ -18,9 +18,9 @@ use signal_hook::iterator::Signals;
 
 use crate::events::{Direction, Outcome, Reporter, Result, Stop};
 use crate::graph::{Dag, StageId};
-use crate::process::{Groups, Keyboard};
+use crate::process::{Groups, Keyboard, TimeLimit};
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Options {
     pub(crate) jobs: usize,
     pub(crate) keep_going: bool,
@@ -29,8 +29,9 @@ pub(crate) struct Options {
     /// An interactive parallel run: stages get terminals of their own and share the
     /// operator's keyboard (see `process::Keyboard`).
     pub(crate) keyboard: bool,
-    /// How long one stage's command may run (`--stage-timeout`).
-    pub(crate) stage_timeout: Option<Duration>,
+    /// How long each stage's command may run (by stage id; `--stage-timeout` or the stage's
+    /// own limit). Empty: no limits.
+    pub(crate) time_limits: Vec<Option<TimeLimit>>,
 }
 
 /// What a run produced: each member's result, and why it stopped early, if it did.
@@ -45,12 +46,18 @@ pub(crate) struct Sink<'g> {
     tx: mpsc::Sender<Event>,
     groups: &'g Groups,
     keyboard: Option<&'g Keyboard>,
+    time_limit: Option<&'g TimeLimit>,
 }
 
 impl Sink<'_> {
     /// Where the stage's process group must be registered (see [`crate::process::run`]).
     pub(crate) fn groups(&self) -> &Groups {
         self.groups
+    }
+
+    /// How long the stage's command may run.
+    pub(crate) fn time_limit(&self) -> Option<TimeLimit> {
+        self.time_limit.cloned()
     }
 
     pub(crate) fn interrupted(&self) -> bool {
@@ -267,7 +274,7 @@ pub(crate) fn run(
     // Idle workers wait here for a stage to become ready or for the run to end.
     let wake = Condvar::new();
     let (tx, rx) = mpsc::channel::<Event>();
-    let groups = Groups::new(options.grace, options.stage_timeout);
+    let groups = Groups::new(options.grace);
     crate::process::become_subreaper();
     let keyboard = options.keyboard.then(|| {
         let tx = Mutex::new(tx.clone());
@@ -316,7 +323,9 @@ pub(crate) fn run(
             }
             drop(board);
             let _ = tx.send(Event::Started(stage));
-            let sink = Sink { stage, tx: tx.clone(), groups: &groups, keyboard: keyboard.as_deref() };
+            let time_limit = options.time_limits.get(stage).and_then(Option::as_ref);
+            let sink =
+                Sink { stage, tx: tx.clone(), groups: &groups, keyboard: keyboard.as_deref(), time_limit };
             let started = SystemTime::now();
             let clock = Instant::now();
             let outcome = match work(stage, &sink) {
@@ -435,7 +444,7 @@ mod tests {
     }
 
     fn options(jobs: usize, keep_going: bool) -> Options {
-        Options { jobs, keep_going, grace: Duration::from_secs(1), keyboard: false, stage_timeout: None }
+        Options { jobs, keep_going, grace: Duration::from_secs(1), keyboard: false, time_limits: Vec::new() }
     }
 
     fn outcome_of(run: &Run, dag: &Dag, name: &str) -> Result {

@@ -160,8 +160,13 @@ impl Wave {
         self.genfiles.join(STATE_DIR)
     }
 
+    /// Where a stage's logs are, one per command it ran (and the run before each).
+    pub(crate) fn log_dir(&self, stage: &str) -> PathBuf {
+        self.state_dir().join("logs").join(stage)
+    }
+
     pub(crate) fn log_path(&self, stage: &str, command: &str) -> PathBuf {
-        self.state_dir().join("logs").join(stage).join(format!("{command}.log"))
+        self.log_dir(stage).join(format!("{command}.log"))
     }
 }
 

@@ -13,6 +13,9 @@ pub(crate) fn dispatch(command: Command, global: &Global) -> Result<(), Error> {
         Command::Stamp { stages } => super::stamp::stamp(global, &stages),
         Command::Run { verb, stages, reverse } => super::run_verb::run_verb(global, &verb, &stages, reverse),
         Command::Status => super::status::status(global),
+        Command::Logs { stage, command, follow, previous } => {
+            super::logs::logs(global, &stage, command.as_deref(), follow, previous)
+        }
         Command::Graph { format } => super::graph::graph(global, format),
         Command::Validate => super::validate::validate(global),
         Command::Config => super::show_config::show_config(global),

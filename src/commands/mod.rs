@@ -5,6 +5,7 @@ mod dispatch;
 mod down;
 mod export;
 mod graph;
+mod logs;
 mod man;
 mod plan;
 mod run_verb;

@@ -20,7 +20,7 @@ pub(crate) fn run_verb(global: &Global, verb: &str, stages: &[String], reverse: 
         if reverse { (Pull::Dependents, Direction::Down) } else { (Pull::Dependencies, Direction::Up) };
     let members = project.select(stages, pull, options.only)?;
     // It stamps: one writer of GENFILES at a time.
-    let _lock = lock::acquire(&project.wave, "run")?;
+    let _lock = lock::acquire(&project.wave, &format!("run {verb}"))?;
     let config = load_config(&project, &options)?;
     execute::run_verb(&project, &options, &KINDS, &config.value, &members, verb, direction)
 }

@@ -86,6 +86,7 @@ pub(crate) fn validate(global: &Global) -> Result<(), Error> {
     let mut stages = 0;
     if let Some(project) = &project {
         stages = project.dag.len();
+        problems.extend(execute::check_time_limits(project).into_iter().map(Problem::At));
         match execute::load_templates(project, &options, &cfg, &vec![true; stages]) {
             Ok((stamper, templates)) => {
                 // Every stage rendered with stand-ins for upstream outputs (as `up` does first).

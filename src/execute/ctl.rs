@@ -80,6 +80,7 @@ fn ctl(stage: &Stage<'_>, command: &str, log: &Path, sink: &Sink<'_>) -> Attempt
         keyboard,
         max_line: process::MAX_LINE,
         append_log: false,
+        time_limit: sink.time_limit(),
     };
     let Ok(result) = process::run(&job, sink.groups(), |line, _| Some(sink.line(line))) else {
         return Attempt::NotStarted;

@@ -11,7 +11,9 @@ mod record;
 mod step;
 #[cfg(test)]
 mod tests;
+mod time_limit;
 
 pub(crate) use kind::{KINDS, Stage, classify, load_project};
 pub(crate) use options::{RunOptions, TimingsPage};
 pub(crate) use pipeline::{down, load_templates, prove, run_verb, up};
+pub(crate) use time_limit::check_time_limits;

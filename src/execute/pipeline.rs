@@ -25,6 +25,7 @@ use crate::state::{StageState, Status, millis};
 use super::kind::{Kind, Stage};
 use super::options::{RunOptions, TimingsPage};
 use super::record::StageRun;
+use super::time_limit::time_limits;
 
 /// Builds the stamper and loads the templates of every stage in `members`, checking their
 /// syntax: all errors are reported, before anything runs (exit 2).
@@ -86,6 +87,7 @@ pub(crate) fn up(
 ) -> Result<(), Error> {
     let (stamper, templates) = load_templates(project, options, &config.value, members)?;
     prove(project, &stamper, &templates, members)?;
+    let limits = time_limits(project, members, options.stage_timeout)?;
     project.state.recover().map_err(|e| Error::Bookkeeping(e.into()))?;
     let config_digest = plan::config_digest(&config.text);
     let work = |id: StageId, sink: &Sink<'_>| -> Outcome {
@@ -122,7 +124,7 @@ pub(crate) fn up(
         }
         kinds[project.kinds[id]].up(&stage, decision, sink)
     };
-    schedule(project, options, members, Direction::Up, "up", &work)
+    schedule(project, options, members, limits, Direction::Up, "up", &work)
 }
 
 /// Makes a stage the original betterform brought up betterform's own: recorded up on the
@@ -152,6 +154,7 @@ pub(crate) fn down(
     config: &serde_json::Value,
     members: &[bool],
 ) -> Result<(), Error> {
+    let limits = time_limits(project, members, options.stage_timeout)?;
     project.state.recover().map_err(|e| Error::Bookkeeping(e.into()))?;
     let work = |id: StageId, sink: &Sink<'_>| -> Outcome {
         let stage = Stage { project, options, config, id };
@@ -173,7 +176,7 @@ pub(crate) fn down(
             StageRun { stage: name, direction: Direction::Down, previous, why, on_success: &on_success };
         kinds[project.kinds[id]].down(&stage, run, sink)
     };
-    schedule(project, options, members, Direction::Down, "down", &work)
+    schedule(project, options, members, limits, Direction::Down, "down", &work)
 }
 
 /// `run VERB` over `members`: each stage whose dependencies are up is stamped and its
@@ -190,6 +193,7 @@ pub(crate) fn run_verb(
 ) -> Result<(), Error> {
     let (stamper, templates) = load_templates(project, options, config, members)?;
     prove(project, &stamper, &templates, members)?;
+    let limits = time_limits(project, members, options.stage_timeout)?;
     let work = |id: StageId, sink: &Sink<'_>| -> Outcome {
         if sink.interrupted() {
             return Outcome::Interrupted;
@@ -217,7 +221,7 @@ pub(crate) fn run_verb(
         }
         kinds[project.kinds[id]].verb(&stage, verb, sink)
     };
-    schedule(project, options, members, direction, verb, &work)
+    schedule(project, options, members, limits, direction, verb, &work)
 }
 
 /// Runs `work` over `members` and reports; an `Err` when any stage failed. `command`: what the
@@ -226,6 +230,7 @@ fn schedule(
     project: &Project,
     options: &RunOptions,
     members: &[bool],
+    time_limits: Vec<Option<crate::process::TimeLimit>>,
     direction: Direction,
     command: &str,
     work: &(dyn Fn(StageId, &Sink<'_>) -> Outcome + Sync),
@@ -235,7 +240,7 @@ fn schedule(
         keep_going: options.keep_going,
         grace: options.grace,
         keyboard: options.terminals && options.jobs > 1,
-        stage_timeout: options.stage_timeout,
+        time_limits,
     };
     let log_path = |stage: &str| project.wave.log_path(stage, command);
     let total = members.iter().filter(|&&m| m).count();

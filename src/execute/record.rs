@@ -101,10 +101,9 @@ pub(crate) fn fail_before_running(
     let wave = &project.wave;
     let command = direction.command();
     let log = wave.log_path(stage, command);
-    if let Some(dir) = log.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let _ = std::fs::write(&log, format!("betterform: {}\n", crate::mask::mask(&reason)));
+    let _ = crate::logfile::create(&log).and_then(|file| {
+        crate::logfile::Stamped::new(file).lines(&format!("betterform: {}", crate::mask::mask(&reason)))
+    });
     let store = &project.state;
     let now = timestamp(SystemTime::now());
     let state = StageState {

@@ -16,11 +16,9 @@ use nix::unistd::Pid;
 pub(crate) struct Groups {
     running: Mutex<HashSet<i32>>,
     interrupted: AtomicBool,
-    /// How long what a stage leaves running after its leader exits gets to stop after SIGTERM
-    /// before SIGKILL (`--grace`).
+    /// How long what a stage leaves running after its leader exits (or runs past its time
+    /// limit) gets to stop after SIGTERM before SIGKILL (`--grace`).
     grace: std::time::Duration,
-    /// How long a stage's command may run before it is stopped as timed out (`--stage-timeout`).
-    timeout: Option<std::time::Duration>,
 }
 
 /// Returned when the run was interrupted before the command could start.
@@ -28,12 +26,8 @@ pub(crate) struct Groups {
 pub(crate) struct Interrupted;
 
 impl Groups {
-    pub(crate) fn new(grace: std::time::Duration, timeout: Option<std::time::Duration>) -> Groups {
-        Groups { grace, timeout, ..Groups::default() }
-    }
-
-    pub(crate) fn timeout(&self) -> Option<std::time::Duration> {
-        self.timeout
+    pub(crate) fn new(grace: std::time::Duration) -> Groups {
+        Groups { grace, ..Groups::default() }
     }
 
     pub(crate) fn grace(&self) -> std::time::Duration {

@@ -8,4 +8,4 @@ mod terminal;
 
 pub(crate) use groups::Groups;
 pub(crate) use keyboard::{Keyboard, Notify};
-pub(crate) use spawn::{Exit, Failure, Job, MAX_LINE, become_subreaper, run};
+pub(crate) use spawn::{Exit, Failure, Job, MAX_LINE, TimeLimit, become_subreaper, run};

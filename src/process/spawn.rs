@@ -1,9 +1,10 @@
 //! Running one `ctl` command: its own process group, stdout and stderr merged into one pipe,
-//! every line captured to the stage's log file and handed to the caller as it arrives.
+//! every line captured to the stage's log file (time-stamped, see `logfile`) and handed to the
+//! caller as it arrives.
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::fd::AsFd;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -61,9 +62,9 @@ pub(crate) enum Failure {
     /// It ran to the end, but what it printed could not all be written to its log.
     #[error("it ran ({}), but its log {} could not be written: {source}", .exit.describe(), .log.display())]
     Log { exit: Exit, log: PathBuf, source: std::io::Error },
-    /// It ran past `--stage-timeout` and was stopped (SIGTERM, then SIGKILL after the grace).
-    #[error("timed out after {} (--stage-timeout); stopped", humantime::format_duration(*.after))]
-    TimedOut { after: Duration },
+    /// It ran past its time limit and was stopped (SIGTERM, then SIGKILL after the grace).
+    #[error("timed out after {} ({}); stopped", humantime::format_duration(.limit.after), .limit.set_by)]
+    TimedOut { limit: TimeLimit },
     /// Waiting for it or reading its output failed.
     #[error("lost track of {}: {source}", .program.display())]
     Supervise { program: PathBuf, source: std::io::Error },
@@ -104,6 +105,14 @@ fn why_not_started(program: &Path, e: &std::io::Error) -> String {
     }
 }
 
+/// How long a command may run before it is stopped as timed out, and what set that limit
+/// (`--stage-timeout`, a stage's own file), for the message that says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TimeLimit {
+    pub(crate) after: Duration,
+    pub(crate) set_by: String,
+}
+
 pub(crate) struct Job<'a> {
     pub(crate) program: PathBuf,
     pub(crate) args: Vec<OsString>,
@@ -119,6 +128,8 @@ pub(crate) struct Job<'a> {
     pub(crate) max_line: usize,
     /// Add to the log rather than start it afresh (betterform wrote to it already).
     pub(crate) append_log: bool,
+    /// Stop it past this (SIGTERM, then SIGKILL after the run's grace).
+    pub(crate) time_limit: Option<TimeLimit>,
 }
 
 /// A partial line (no newline yet) is shown after this much silence.
@@ -198,13 +209,13 @@ pub(crate) fn run(
                 (Some((keyboard, stage)), Ok(input)) => Some((keyboard, stage, Arc::new(input))),
                 _ => None,
             };
-            let limit = groups.timeout().map(|after| (after, groups.grace()));
+            let limit = job.time_limit.as_ref().map(|limit| (limit.after, groups.grace()));
             let result = supervise(child, reader, log, job.max_line, prompts.as_ref(), limit, &mut on_line)
                 .map_err(|source| Failure::Supervise { program: job.program.clone(), source })
-                .and_then(|(exit, log_error, timed_out)| match (log_error, timed_out) {
-                    (_, Some(after)) => Err(Failure::TimedOut { after }),
-                    (None, None) => Ok(exit),
-                    (Some(source), None) => Err(Failure::Log { exit, log: job.log.to_path_buf(), source }),
+                .and_then(|(exit, log_error, timed_out)| match (log_error, timed_out, &job.time_limit) {
+                    (_, Some(_), Some(limit)) => Err(Failure::TimedOut { limit: limit.clone() }),
+                    (None, _, _) => Ok(exit),
+                    (Some(source), _, _) => Err(Failure::Log { exit, log: job.log.to_path_buf(), source }),
                 });
             if job.inherit_stdin {
                 terminal::take_back();
@@ -290,7 +301,8 @@ fn spawn(job: &Job<'_>) -> Result<(Child, File, File), Failure> {
     let log = if job.append_log {
         std::fs::OpenOptions::new().create(true).append(true).open(job.log)
     } else {
-        File::create(job.log)
+        // The last run's log is kept beside the new one.
+        crate::logfile::create(job.log)
     }
     .map_err(log_failure)?;
     let start_failure = |e: std::io::Error| Failure::start(&job.program, &e);
@@ -340,6 +352,27 @@ fn spawn(job: &Job<'_>) -> Result<(Child, File, File), Failure> {
     Ok((child, reader, log))
 }
 
+/// A job's log being written: the first error is kept (and nothing more written) for the
+/// end, as the job must still be supervised to its end.
+struct Log {
+    file: crate::logfile::Stamped<std::io::BufWriter<File>>,
+    error: Option<std::io::Error>,
+}
+
+impl Log {
+    fn write(&mut self, text: &str, complete: bool) {
+        if self.error.is_none() {
+            self.error = self.file.piece(text, complete).err();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.error.is_none() {
+            self.error = self.file.flush().err();
+        }
+    }
+}
+
 /// Reads the output and waits for the leader on the calling thread: `poll` on the pipe, with
 /// a timeout so a pending partial line is shown and the leader is checked on while a
 /// straggler keeps the pipe open. No thread per stage, so a stage costs one `vfork`+`exec`.
@@ -360,19 +393,12 @@ fn supervise(
     let mut timed_out: Option<Instant> = None;
     let mut killed = false;
     let pgid = Pid::from_raw(i32::try_from(child.id()).expect("pids fit in i32"));
-    let mut log = std::io::BufWriter::new(log);
-    let mut log_error = None;
-    // The log gets each line as `on_line` wants it recorded; a partial line shown early is
-    // continued, not broken, when the rest arrives.
-    let mut handle = |text: &str, complete: bool| {
-        if let Some(logged) = on_line(text, complete)
-            && log_error.is_none()
-        {
-            let written = log
-                .write_all(logged.as_bytes())
-                .and_then(|()| if complete { log.write_all(b"\n") } else { Ok(()) });
-            // Keep supervising (the process must be waited for); report once at the end.
-            log_error = written.err();
+    let mut log = Log { file: crate::logfile::Stamped::new(std::io::BufWriter::new(log)), error: None };
+    // The log gets each line as `on_line` wants it recorded, stamped with the time it came; a
+    // partial line shown early is continued, not broken, when the rest arrives.
+    let mut handle = |log: &mut Log, text: &str, complete: bool| {
+        if let Some(logged) = on_line(text, complete) {
+            log.write(&logged, complete);
         }
     };
     let mut lines = LineSplitter::new(max_line);
@@ -392,7 +418,11 @@ fn supervise(
         if readable {
             match reader.read(&mut buf) {
                 Ok(0) => eof = true,
-                Ok(n) => lines.push(&buf[..n], &mut handle),
+                Ok(n) => {
+                    lines.push(&buf[..n], &mut |t, c| handle(&mut log, t, c));
+                    // What was read is in the log now, for whoever follows it (`logs -f`).
+                    log.flush();
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(_) => eof = true,
             }
@@ -401,12 +431,13 @@ fn supervise(
             // for an answer. Show it rather than keep it back until a newline comes, and,
             // on a terminal of its own, ask for the keyboard.
             let prompt = lines.has_pending();
-            lines.flush(false, &mut handle);
+            lines.flush(false, &mut |t, c| handle(&mut log, t, c));
+            log.flush();
             if prompt && let Some((keyboard, stage, input)) = prompts {
                 keyboard.request(*stage, input);
             }
         }
-        // Past `--stage-timeout`: stopped like an interrupted stage, SIGTERM then SIGKILL.
+        // Past its time limit: stopped like an interrupted stage, SIGTERM then SIGKILL.
         if let Some((after, grace)) = limit
             && status.is_none()
         {
@@ -434,9 +465,10 @@ fn supervise(
         }
     }
     // The end of the output ends its last line.
-    lines.flush(true, &mut handle);
+    lines.flush(true, &mut |t, c| handle(&mut log, t, c));
     let status = status.expect("the loop ends only after the leader exited");
-    let log_error = log_error.or_else(|| log.flush().err());
+    log.flush();
+    let log_error = log.error;
     let exit = match (status.code(), status.signal()) {
         (Some(code), _) => Exit::Code(code),
         (None, Some(sig)) => Exit::Signal(sig),

@@ -33,11 +33,9 @@ pub(crate) struct LiveReporter<'a> {
     _echo: EchoOff,
 }
 
-/// The last `lines` lines of a file.
+/// The last `lines` lines of a log, without their time stamps.
 pub(crate) fn tail(path: &std::path::Path, lines: usize) -> Vec<String> {
-    let text = std::fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].iter().map(|l| (*l).to_string()).collect()
+    crate::logfile::tail(path, lines)
 }
 
 impl<'a> LiveReporter<'a> {

@@ -7,11 +7,11 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use super::live::tail;
 use super::timings::Timings;
 use crate::events::{Direction, Outcome, Result, Stop};
 use crate::fsutil::write_atomic;
 use crate::graph::Dag;
+use crate::logfile::tail;
 use crate::state::{millis, timestamp};
 
 /// One stage of the run as reported.

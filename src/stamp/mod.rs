@@ -11,4 +11,4 @@ mod tree;
 pub(crate) use error::StampError;
 pub(crate) use render::{Delimiters, Renderer};
 pub(crate) use stamper::{Image, Stamper, Template, digest_entries};
-pub(crate) use tree::{Entry, Kind, read as read_tree};
+pub(crate) use tree::{Entry, Kind, TIMEOUT_FILE, read as read_tree};

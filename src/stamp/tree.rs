@@ -16,6 +16,9 @@ pub(crate) const IGNORE_FILE: &str = ".betterformignore";
 /// The original make+gomplate betterform's ignore file, read the same way.
 pub(crate) const GOMPLATE_IGNORE_FILE: &str = ".gomplateignore";
 const IGNORE_FILES: [&str; 2] = [GOMPLATE_IGNORE_FILE, IGNORE_FILE];
+/// A stage's own time limit (read by `execute`): betterform's setting, not a stage file, so
+/// it is not stamped (like the ignore files) and changing it does not make the stage re-run.
+pub(crate) const TIMEOUT_FILE: &str = ".betterform-timeout";
 /// The longest ignore pattern accepted, in bytes.
 const MAX_PATTERN: usize = 1024;
 
@@ -79,7 +82,7 @@ fn excluded(matcher: &Gitignore, root: &Path, rel: &Path, is_dir: bool) -> bool 
         || matcher.matched(root.join(rel), is_dir).is_ignore()
 }
 
-/// Every entry under `root` except the ignore file itself, sorted by path.
+/// Every entry under `root` except the ignore files and the time limit, sorted by path.
 pub(crate) fn read(root: &Path) -> Result<Vec<Entry>, StampError> {
     let verbatim = matcher(root)?;
     let mut entries = Vec::new();
@@ -90,7 +93,7 @@ pub(crate) fn read(root: &Path) -> Result<Vec<Entry>, StampError> {
         })?;
         let path = item.path();
         let rel = path.strip_prefix(root).expect("walkdir stays under its root").to_path_buf();
-        if IGNORE_FILES.iter().any(|name| rel == Path::new(name)) {
+        if IGNORE_FILES.iter().chain([&TIMEOUT_FILE]).any(|name| rel == Path::new(name)) {
             continue;
         }
         let meta = item.metadata().map_err(|e| StampError::Io {

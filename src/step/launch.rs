@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -34,20 +33,15 @@ pub(crate) struct StepLog<'a> {
 }
 
 impl StepLog<'_> {
-    /// Starts the log afresh.
+    /// Starts the log afresh (the last run's kept beside it).
     pub(crate) fn create(&self) -> std::io::Result<()> {
-        if let Some(dir) = self.path.parent() {
-            fs::create_dir_all(dir)?;
-        }
-        fs::write(&self.path, b"")
+        crate::logfile::create(&self.path).map(drop)
     }
 
     /// A line from betterform about the step, masked.
     pub(crate) fn note(&self, text: &str) {
         let text = mask::mask(text);
-        if let Ok(mut file) = fs::OpenOptions::new().append(true).create(true).open(&self.path) {
-            let _ = writeln!(file, "betterform: {text}");
-        }
+        let _ = crate::logfile::append(&self.path, &format!("betterform: {text}"));
         self.sink.note(&text);
     }
 }
@@ -239,6 +233,7 @@ pub(crate) fn run(
         keyboard: None,
         max_line: MAX_MESSAGE,
         append_log: true,
+        time_limit: log.sink.time_limit(),
     };
     let mut interpreter = Interpreter {
         sink: log.sink,

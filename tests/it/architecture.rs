@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-const LEAVES: [&str; 4] = ["diagnostic", "fsutil", "mask", "stack_guard"];
+const LEAVES: [&str; 5] = ["diagnostic", "fsutil", "logfile", "mask", "stack_guard"];
 
 /// Top-level module of each file under `src/` (`src/step/spec.rs` → `step`), and the
 /// top-level modules it names as `crate::name`.

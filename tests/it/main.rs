@@ -14,6 +14,7 @@ mod incremental;
 mod inputs;
 mod inspect;
 mod jsonnet_cli;
+mod logs;
 mod original;
 mod proof;
 mod run;

@@ -20,7 +20,7 @@ fn up_runs_the_diamond_in_dependency_order_and_stamps_upstream_outputs() {
     assert!(err.contains("summary (up): 4 ran, 0 up to date, 0 skipped, 0 failed, 0 not run"), "{err}");
     for stage in ["state_storage", "parallel_a", "parallel_b", "final"] {
         assert_eq!(f.status(stage), "up");
-        assert_eq!(f.read(&format!("genfiles/.betterform/logs/{stage}/up.log")), format!("{stage} is up\n"));
+        assert_eq!(f.log(stage, "up"), format!("{stage} is up\n"));
     }
     assert!(!err.contains('\x1b'), "no terminal control sequences off a terminal");
 }

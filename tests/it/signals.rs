@@ -156,7 +156,7 @@ fn a_stage_that_exits_leaving_a_child_on_its_output_ends_and_the_child_is_stoppe
     let run = crate::common::Run(run).expect(0);
     assert_eq!(started(&f), ["slow", "after"], "{}", run.stderr());
     assert!(!alive(&f.read("genfiles/slow.bgpid")), "the straggler must be stopped");
-    assert_eq!(f.read("genfiles/.betterform/logs/slow/up.log"), "released\n");
+    assert_eq!(f.log("slow", "up"), "released\n");
     assert_eq!(f.status("slow"), "up");
 }
 

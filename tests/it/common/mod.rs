@@ -210,6 +210,21 @@ impl Fixture {
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
 
+    /// A stage's log for `command` without the time stamp each line starts with (asserted).
+    pub fn log(&self, stage: &str, command: &str) -> String {
+        let text = self.read(&format!("genfiles/.betterform/logs/{stage}/{command}.log"));
+        let mut lines = String::new();
+        for line in text.split_inclusive('\n') {
+            let (stamp, rest) = line.split_at(25);
+            assert!(
+                stamp.len() == 25 && stamp.ends_with("Z ") && stamp.as_bytes()[10] == b'T',
+                "unstamped: {line:?}"
+            );
+            lines.push_str(rest);
+        }
+        lines
+    }
+
     pub fn exists(&self, rel: &str) -> bool {
         self.deploy.join(rel).exists()
     }
