@@ -383,11 +383,11 @@ mod tests {
     #[test]
     fn with_syntax_errors_only_those_are_reported() {
         // Line 2 is skipped, so 'b' is never declared: its use on line 3 is not an error.
-        let err = dag("$(call define_stage, a, )\n$(call define_stage b, a)\n$(call define_stage, c, b)\n$(call define_stage, d a)\n$(call define_stage, e, x)\n")
+        let err = dag("$(call define_stage, a, )\n$(call define_stage; b, a)\n$(call define_stage, c, b)\n$(call define_stage, d a)\n$(call define_stage, e, x)\n")
             .unwrap_err();
         assert_eq!(
             err,
-            "dag.mk:2:21: expected ',' after the function name, found 'b'\ndag.mk:4:24: define_stage takes one stage name, found 2; put dependencies after the second ','"
+            "dag.mk:2:20: unexpected character ';'; stage names may contain letters, digits, '_', '-' and '.'\ndag.mk:4:24: define_stage takes one stage name, found 2; put dependencies after the second ','"
         );
     }
 

@@ -507,7 +507,8 @@ fn a_corrupt_archive_and_a_missing_package_are_clear_errors() {
 fn sigint_during_a_step_stops_it_records_unknown_runs_no_rollback_and_removes_the_inputs() {
     let f = steps();
     run(&f, "ok", &["up", "deploy"]).expect(0);
-    exec_step(&f, "touch \"$GENFILES/step.started\"\ntrap 'echo got INT; exit 130' INT\nsleep 30 & wait");
+    // The trap is set before the file the test waits for exists, so the signal cannot come first.
+    exec_step(&f, "trap 'echo got INT; exit 130' INT\ntouch \"$GENFILES/step.started\"\nsleep 30 & wait");
     let script = std::fs::read_to_string(f.impl_dir.join("script/step.json")).unwrap();
     let rollback =
         r#", "rollback": {"package": "{{ env.IMPL_DIR }}/_packages/shell", "inputs": {"message": "rb"}}}"#;
