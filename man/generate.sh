@@ -5,6 +5,6 @@ cd "$(dirname "$0")/.."
 cargo build --quiet
 bin=target/debug/betterform
 "$bin" man > man/betterform.1
-for cmd in up down run plan stamp status logs graph validate config export stage completions man; do
+for cmd in up down run plan stamp status logs graph validate config export migrate stage completions man; do
   "$bin" man "$cmd" > "man/betterform-$cmd.1"
 done

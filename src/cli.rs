@@ -285,6 +285,16 @@ pub(crate) enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Convert an impl dir written for the original make + gomplate betterform, in place:
+    /// gomplate templates to betterform's syntax, the DAG file to define_stage lines, the impl
+    /// ctl to call betterform. What cannot be converted is listed (file:line) and left as it
+    /// was. Exit 0: all converted (or nothing to do); 1: something was left (or, with --check,
+    /// something would change)
+    Migrate {
+        /// Change nothing: print the diff of what would change
+        #[arg(long)]
+        check: bool,
+    },
     /// Common stage utilities, for a stage's `ctl` (`exec betterform stage terraform "$@"`)
     Stage {
         #[command(subcommand)]
@@ -464,6 +474,7 @@ fn options_of(command: &str) -> &'static [&'static str] {
             "timings",
         ],
         "status" => &["impl_dir", "json", "timings"],
+        "migrate" => &["impl_dir"],
         "logs" => &["impl_dir"],
         "graph" | "export" => &["impl_dir"],
         "validate" => &["impl_dir", "json", "left_delim", "right_delim"],

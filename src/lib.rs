@@ -20,6 +20,7 @@ mod graph;
 mod lock;
 mod logfile;
 mod mask;
+mod migrate;
 mod plan;
 mod process;
 mod project;

@@ -24,6 +24,7 @@ pub(crate) fn dispatch(command: Command, global: &Global) -> Result<(), Error> {
         }
         Command::Completions { shell } => super::man::completions(shell),
         Command::Man { command } => super::man::man(command.as_deref()),
+        Command::Migrate { check } => super::migrate::migrate(global, check),
         Command::Stage { utility: StageUtility::Terraform { command } } => super::stage::terraform(command),
     }
 }

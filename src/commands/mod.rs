@@ -7,6 +7,7 @@ mod export;
 mod graph;
 mod logs;
 mod man;
+mod migrate;
 mod plan;
 mod run_verb;
 mod shared;

@@ -47,6 +47,19 @@ pub(crate) fn register(env: &mut Environment<'static>) {
         format!("\"{}\"", plain(&value).replace('\\', "\\\\").replace('"', "\\\""))
     });
     env.add_filter("squote", |value: Value| format!("'{}'", plain(&value).replace('\'', "'\\''")));
+    // gomplate's `range $k, $v := X` (what `betterform migrate` writes it as): a map's
+    // (key, value) pairs, a list's (index, value) pairs.
+    env.add_filter("pairs", |value: Value| -> Result<Value, Error> {
+        let pairs: Vec<Value> = if value.kind() == ValueKind::Map {
+            value
+                .try_iter()?
+                .map(|key| Ok(Value::from(vec![key.clone(), value.get_item(&key)?])))
+                .collect::<Result<_, Error>>()?
+        } else {
+            value.try_iter()?.enumerate().map(|(i, item)| Value::from(vec![Value::from(i), item])).collect()
+        };
+        Ok(Value::from(pairs))
+    });
     // Helm's `required`: fails the render with the template author's message when the value
     // is missing or empty.
     env.add_filter("required", |state: &State<'_, '_>, value: Value, message: Option<String>, _: Kwargs| {
@@ -71,5 +84,21 @@ fn plain(value: &Value) -> String {
     match value.as_str() {
         Some(s) => s.to_string(),
         None => value.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_gives_a_maps_keys_and_a_lists_indexes() {
+        let mut env = Environment::new();
+        register(&mut env);
+        let template = "{% for k, v in m|pairs %}{{ k }}={{ v }};{% endfor %}{% for i, v in l|pairs %}{{ i }}={{ v }};{% endfor %}";
+        let out = env
+            .render_str(template, minijinja::context! { m => Value::from(std::collections::BTreeMap::from([("b", 1), ("a", 2)])), l => vec!["x", "y"] })
+            .unwrap();
+        assert_eq!(out, "a=2;b=1;0=x;1=y;");
     }
 }

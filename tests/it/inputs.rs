@@ -217,7 +217,7 @@ fn shipped_man_pages_match_the_cli() {
         );
         pages += 1;
     }
-    assert_eq!(pages, 15, "one page for betterform and one per command");
+    assert_eq!(pages, 16, "one page for betterform and one per command");
     let mut cmd = assert_cmd::Command::cargo_bin("betterform").unwrap();
     let err = crate::common::Run(cmd.env_remove("IMPL_DIR").args(["man", "upp"]).output().unwrap())
         .expect(2)

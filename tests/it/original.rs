@@ -2,6 +2,8 @@
 //! `NAME=value` arguments and `-n`, its deployments' state, its stage utilities, and
 //! `migrate`.
 
+use std::os::unix::fs::PermissionsExt;
+
 use crate::common::{Fixture, diamond};
 
 #[test]
@@ -124,16 +126,23 @@ fn an_existing_deployment_of_the_original_is_adopted_not_run_again() {
 fn terraform_stages(programs: &[&str]) -> (Fixture, String) {
     let f = Fixture::new("terraform");
     f.write("config.jsonnet", "{ region: 'eu' }");
+    let path = with_terraform(&f, programs);
+    (f, path)
+}
+
+/// A PATH with `betterform`, `betterform_stage_terraform` and the terraform stand-in under
+/// each of `programs`' names.
+fn with_terraform(f: &Fixture, programs: &[&str]) -> String {
     let bin = f.deploy.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let betterform = assert_cmd::cargo::cargo_bin("betterform");
     std::os::unix::fs::symlink(&betterform, bin.join("betterform")).unwrap();
     std::os::unix::fs::symlink(&betterform, bin.join("betterform_stage_terraform")).unwrap();
+    let standin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/terraform/bin/terraform");
     for program in programs {
-        std::fs::copy(f.impl_dir.join("bin/terraform"), bin.join(program)).unwrap();
+        std::fs::copy(&standin, bin.join(program)).unwrap();
     }
-    let path = format!("{}:/usr/bin:/bin", bin.display());
-    (f, path)
+    format!("{}:/usr/bin:/bin", bin.display())
 }
 
 fn tf_log(f: &Fixture) -> Vec<String> {
@@ -236,4 +245,127 @@ fn the_terraform_utility_outside_a_stage_says_what_is_missing() {
         err,
         "error: STAGE_NAME is not set: `stage terraform` runs inside a stage's ctl, where betterform sets it\n"
     );
+}
+
+/// The original's layout: gomplate templates, its DAG forms, an impl ctl calling
+/// `betterform_orchestrator`, a terraform stage it brought up (sentinel, stamped dir, outputs).
+fn original_deployment() -> (Fixture, String) {
+    let f = Fixture::new("original");
+    f.write("cell_config.jsonnet", "{ region: 'eu' }");
+    let libsonnet = f.impl_dir.join("config.libsonnet");
+    f.write(
+        "config.jsonnet",
+        &format!("(import '{}')(cell_config=import 'cell_config.jsonnet')\n", libsonnet.display()),
+    );
+    f.write("genfiles/events/network-stamped", "");
+    f.write("genfiles/events/network-up", "");
+    f.write("genfiles/network/main.tf", "output \"vpc_id\" {\n  value = \"vpc-eu\"\n}\n");
+    f.write(
+        "output/network/output.json",
+        r#"{"vpc_id": {"sensitive": false, "type": "string", "value": "vpc-eu"}}"#,
+    );
+    f.write("output/network/.terraform.lock.hcl", "# providers\n");
+    let path = with_terraform(&f, &["terraform"]);
+    (f, path)
+}
+
+#[test]
+fn an_original_deployment_is_migrated_in_one_command_and_runs_only_what_is_not_up() {
+    let (f, path) = original_deployment();
+    let app_conf = f.impl_dir.join("app/app.conf");
+    let gomplate = std::fs::read_to_string(&app_conf).unwrap();
+
+    // --check shows the diff and changes nothing.
+    let run = f.cmd().args(["migrate", "--check"]).output().unwrap();
+    let check = crate::common::Run(run).expect(1);
+    let diff = check.stdout();
+    assert!(diff.contains("\n-$(call dag_deps app, network)\n"), "{diff}");
+    assert!(diff.contains("\n+$(call define_stage, app, network)\n"), "{diff}");
+    assert!(diff.contains("+stage={{ env.STAGE_NAME }}"), "{diff}");
+    assert!(diff.contains("-exec betterform_orchestrator \"$@\"\n+exec betterform \"$@\""), "{diff}");
+    assert!(check.stderr().contains("4 file(s) would change"), "{}", check.stderr());
+    assert_eq!(std::fs::read_to_string(&app_conf).unwrap(), gomplate, "nothing written");
+
+    let out = f.run(&["migrate"]).expect(0).stdout();
+    assert_eq!(out.lines().count(), 4, "{out}");
+    assert_eq!(
+        std::fs::read_to_string(&app_conf).unwrap(),
+        "{{%- set net = read_json(\"output/network/output.json\") -%}}\n\
+         stage={{ env.STAGE_NAME }}\n\
+         vpc={{ net.vpc_id.value }}\n\
+         replicas={{ cfg.app.replicas }}\n\
+         {{% for item in cfg.app.zones -%}}\nzone={{ item }}\n{{% endfor -%}}\n\
+         {{% for k, v in cfg.app.labels|pairs -%}}\nlabel.{{ k }}={{ v|upper }}\n{{% endfor -%}}\n\
+         {{% if cfg.app.replicas > 1 %}}ha=true{{% else %}}ha=false{{% endif %}}\n"
+    );
+    // Helm's templates under .gomplateignore are not gomplate's: untouched, not listed.
+    assert_eq!(f.read_impl("app/chart/templates/deployment.yaml"), "replicas: {{ .Values.replicas }}\n");
+    assert!(
+        std::fs::metadata(f.impl_dir.join("ctl")).unwrap().permissions().mode() & 0o111 != 0,
+        "still executable"
+    );
+    // Idempotent.
+    let again = f.run(&["migrate"]).expect(0);
+    assert_eq!(again.stdout(), "");
+    assert!(again.stderr().contains("nothing to migrate"), "{}", again.stderr());
+
+    // The first up: network was brought up by the original, only app runs.
+    let up = f.cmd().args(["up", "-j", "1"]).env("PATH", &path).output().unwrap();
+    let err = crate::common::Run(up).expect(0).stderr();
+    assert!(err.contains("adopting 1 stage(s)"), "{err}");
+    assert_eq!(tf_log(&f), Vec::<String>::new(), "terraform not run for the adopted network: {err}");
+    assert_eq!(
+        f.read("output/app/app.conf"),
+        "stage=app\nvpc=vpc-eu\nreplicas=2\nzone=a\nzone=b\nlabel.team=INFRA\nlabel.tier=WEB\nha=true\n"
+    );
+    // The impl ctl, as operators ran it, now calls betterform.
+    let log = f.deploy.join("tf.log");
+    let ctl = std::process::Command::new(f.impl_dir.join("ctl"))
+        .args(["up", "-B", "--only", "network"])
+        .current_dir(&f.deploy)
+        .env("PATH", &path)
+        .env("TF_STANDIN_LOG", &log)
+        .env("INTERACTIVE", "false")
+        .output()
+        .unwrap();
+    assert!(ctl.status.success(), "{}", String::from_utf8_lossy(&ctl.stderr));
+    assert!(
+        tf_log(&f).contains(&"terraform apply -input=false -auto-approve".to_string()),
+        "{:?}",
+        tf_log(&f)
+    );
+    let down = f
+        .cmd()
+        .args(["down", "--yes", "-j", "1"])
+        .env("PATH", &path)
+        .env("TF_STANDIN_LOG", &log)
+        .output()
+        .unwrap();
+    crate::common::Run(down).expect(0);
+    assert!(tf_log(&f).contains(&"terraform destroy -input=false -auto-approve".to_string()));
+    assert!(!f.exists("output/app"), "app took its outputs down");
+    assert_eq!((f.status("app"), f.status("network")), ("down".to_string(), "down".to_string()));
+}
+
+#[test]
+fn migrate_lists_what_it_cannot_convert_and_says_so_in_its_exit_status() {
+    let (f, _) = original_deployment();
+    f.write_impl("app/extra.txt", "a={{ .cfg.region }}\nb={{ printf \"%d\" 3 }}\n");
+    f.write_impl("betterform_dag.mk", "NET := network\n$(call dag_deps app, network)\n");
+    let run = f.run(&["migrate"]).expect(1);
+    let err = run.stderr();
+    let impl_dir = f.impl_dir.display();
+    assert!(err.contains(&format!("{impl_dir}/app/extra.txt:2: left as it was: {{{{ printf \"%d\" 3 }}}}: 'printf' has no betterform equivalent")), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{impl_dir}/betterform_dag.mk:1: left as it was: the make variable assignment"
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        f.read_impl("app/extra.txt"),
+        "a={{ cfg.region }}\nb={{ printf \"%d\" 3 }}\n",
+        "the rest converted"
+    );
+    assert!(f.read_impl("betterform_dag.mk").starts_with("NET := network"), "the DAG file left as it was");
 }

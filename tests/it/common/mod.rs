@@ -225,6 +225,11 @@ impl Fixture {
         lines
     }
 
+    pub fn read_impl(&self, rel: &str) -> String {
+        let path = self.impl_dir.join(rel);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
     pub fn exists(&self, rel: &str) -> bool {
         self.deploy.join(rel).exists()
     }
