@@ -33,11 +33,16 @@ mod wave;
 use std::ffi::OsString;
 use std::io::Write;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::FromArgMatches;
 
 /// Runs betterform with `args` (including the program name) and returns the exit code.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
-    let parsed = cli::Cli::command()
+    let args: Vec<OsString> = args.into_iter().collect();
+    // `COMPLETE=<shell>`: the shell asking for completions, before anything else is looked at.
+    if let Some(code) = commands::complete(&args) {
+        return code;
+    }
+    let parsed = cli::command()
         .try_get_matches_from(args)
         .and_then(|matches| Ok((cli::Cli::from_arg_matches(&matches)?, matches)));
     let (cli, matches) = match parsed {
@@ -48,7 +53,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         }
     };
     let Some(command) = cli.command else {
-        let _ = cli::Cli::command().print_help();
+        let _ = cli::command().print_help();
         return 0;
     };
     if let Err(message) = cli::check_options(&matches) {
