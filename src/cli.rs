@@ -244,8 +244,8 @@ pub(crate) enum Command {
         #[arg(long, value_name = "CMD")]
         setup: Option<String>,
     },
-    /// Print the script registering completion of commands, options and stage names with SHELL:
-    /// `source <(betterform completions bash)` (the same as `source <(COMPLETE=bash betterform)`)
+    /// Print the script that registers completion of commands, options and stage names:
+    /// `source <(betterform completions bash)`
     Completions {
         /// The shell to complete for
         #[arg(value_enum)]
