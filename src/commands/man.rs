@@ -65,13 +65,20 @@ fn page(subcommand: Option<&str>) -> Result<String, Error> {
         escape(&about.map(|a| a.to_string()).unwrap_or_default())
     );
     let prose = PROSE.iter().find(|(page, _)| *page == name).map_or(fallback.as_str(), |(_, text)| text);
-    assemble(&man, prose, &commands).map_err(|e| Error::Bookkeeping(e.into()))
+    assemble(&man, &name, prose, &commands).map_err(|e| Error::Bookkeeping(e.into()))
 }
 
 /// The generated parts and the prose, in page order.
-fn assemble(man: &clap_mangen::Man, prose: &str, commands: &[&clap::Command]) -> std::io::Result<String> {
+fn assemble(
+    man: &clap_mangen::Man,
+    title: &str,
+    prose: &str,
+    commands: &[&clap::Command],
+) -> std::io::Result<String> {
     let mut roff = Vec::new();
-    man.render_title(&mut roff)?;
+    // Written here, not by clap_mangen, whose `.TH` drops an empty date and so shifts the
+    // version into the date's place. The date stays empty: the page is reproducible.
+    writeln!(roff, ".TH {} 1 \"\" \"betterform {VERSION}\" \"betterform Manual\"", escape(title))?;
     man.render_name_section(&mut roff)?;
     man.render_synopsis_section(&mut roff)?;
     for line in prose.lines() {

@@ -120,7 +120,12 @@ fn every_page_is_a_versioned_reference_without_a_date() {
         }
         // `.TH title section date source manual`: no date, so a rebuild gives the same page.
         let th = text.lines().find(|l| l.starts_with(".TH ")).unwrap();
-        assert_eq!(th, format!(".TH {name} 1  \"betterform {VERSION}\" \"betterform Manual\""), "{name}");
+        let title = name.replace('-', "\\-");
+        assert_eq!(
+            th,
+            format!(".TH {title} 1 \"\" \"betterform {VERSION}\" \"betterform Manual\""),
+            "{name}"
+        );
         assert_eq!(section(&text, "VERSION"), format!("VERSION\nbetterform {VERSION}\n"), "{name}");
         let see_also = section(&text, "SEE ALSO");
         assert!(name == "betterform" || see_also.contains("\\fBbetterform\\fR(1)"), "{name}: {see_also}");
@@ -312,5 +317,28 @@ fn each_command_help_shows_exactly_the_options_it_takes() {
                 "{command} {option} is hidden from its help, so it must be refused: {err}"
             );
         }
+    }
+}
+
+/// The pages format without a single warning where groff is installed (man-db's formatter;
+/// CI images without it rely on `pages_use_plain_man_macros_and_ascii`).
+#[test]
+fn pages_format_without_warnings_under_groff() {
+    if std::process::Command::new("groff").arg("--version").output().is_err() {
+        eprintln!("groff is not installed: formatting not checked");
+        return;
+    }
+    for entry in std::fs::read_dir(man_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "1") {
+            continue;
+        }
+        let out = std::process::Command::new("groff")
+            .args(["-man", "-Tutf8", "-ww", "-z"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let warnings = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && warnings.is_empty(), "{}: {warnings}", path.display());
     }
 }
