@@ -55,8 +55,8 @@ pub(crate) fn completions(shell: clap_complete::Shell) -> Result<(), Error> {
     Ok(())
 }
 
-/// The command line with value candidates: every `STAGE` argument offers the DAG's stages,
-/// `man COMMAND` the commands. `words` is the command line being completed.
+/// The command line with value candidates: every `STAGE` argument (of any command, so a new
+/// one gets them too) offers the DAG's stages, `man COMMAND` the commands. `words` is the command line being completed.
 fn command(words: &[OsString]) -> clap::Command {
     let cli = cli::command();
     let impl_dir = impl_dir(words);
@@ -72,7 +72,10 @@ fn command(words: &[OsString]) -> clap::Command {
         .get_subcommands()
         .flat_map(|sub| {
             sub.get_positionals()
-                .filter(|arg| arg.get_value_names().is_some_and(|names| names.iter().any(|n| n == "STAGE")))
+                .filter(|arg| {
+                    let named = arg.get_value_names().is_some_and(|names| names.iter().any(|n| n == "STAGE"));
+                    named || matches!(arg.get_id().as_str(), "stage" | "stages")
+                })
                 .map(|arg| (sub.get_name().to_string(), arg.get_id().to_string()))
                 .collect::<Vec<_>>()
         })

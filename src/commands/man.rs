@@ -14,7 +14,9 @@ use crate::error::Error;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The hand-written part of each page, by page name.
+/// The hand-written part of each page, by page name. A command without an entry gets a page
+/// made of its one-line about and options only, which `tests/it/docs.rs` refuses (no EXIT
+/// STATUS, no EXAMPLES): add `man/src/betterform-<command>.roff` here.
 const PROSE: [(&str, &str); 13] = [
     ("betterform", include_str!("../../man/src/betterform.roff")),
     ("betterform-up", include_str!("../../man/src/betterform-up.roff")),
@@ -56,8 +58,7 @@ fn page(subcommand: Option<&str>) -> Result<String, Error> {
             (command.bin_name(format!("betterform {sub}")), title)
         }
     };
-    let man =
-        clap_mangen::Man::new(command).source(format!("betterform {VERSION}")).manual("betterform Manual");
+    let man = clap_mangen::Man::new(command);
     let about =
         commands.iter().find(|c| format!("betterform-{}", c.get_name()) == name).and_then(|c| c.get_about());
     let fallback = format!(
