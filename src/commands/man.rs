@@ -58,6 +58,7 @@ fn page(subcommand: Option<&str>) -> Result<String, Error> {
             (command.bin_name(format!("betterform {sub}")), title)
         }
     };
+    let synopsis = synopsis(&mut command.clone());
     let man = clap_mangen::Man::new(command);
     let about =
         commands.iter().find(|c| format!("betterform-{}", c.get_name()) == name).and_then(|c| c.get_about());
@@ -66,13 +67,14 @@ fn page(subcommand: Option<&str>) -> Result<String, Error> {
         escape(&about.map(|a| a.to_string()).unwrap_or_default())
     );
     let prose = PROSE.iter().find(|(page, _)| *page == name).map_or(fallback.as_str(), |(_, text)| text);
-    assemble(&man, &name, prose, &commands).map_err(|e| Error::Bookkeeping(e.into()))
+    assemble(&man, &name, &synopsis, prose, &commands).map_err(|e| Error::Bookkeeping(e.into()))
 }
 
 /// The generated parts and the prose, in page order.
 fn assemble(
     man: &clap_mangen::Man,
     title: &str,
+    synopsis: &str,
     prose: &str,
     commands: &[&clap::Command],
 ) -> std::io::Result<String> {
@@ -81,7 +83,7 @@ fn assemble(
     // version into the date's place. The date stays empty: the page is reproducible.
     writeln!(roff, ".TH {} 1 \"\" \"betterform {VERSION}\" \"betterform Manual\"", escape(title))?;
     man.render_name_section(&mut roff)?;
-    man.render_synopsis_section(&mut roff)?;
+    writeln!(roff, ".SH SYNOPSIS\n{synopsis}")?;
     for line in prose.lines() {
         match line.trim_end() {
             r#".\" @OPTIONS"# => man.render_options_section(&mut roff)?,
@@ -91,6 +93,47 @@ fn assemble(
     }
     writeln!(roff, ".SH VERSION\nbetterform {VERSION}")?;
     Ok(ascii(&dedupe_preamble(&String::from_utf8_lossy(&roff))))
+}
+
+/// clap's usage line (`betterform up [OPTIONS] [STAGE]...`) in roff: the command in bold,
+/// placeholders in italics. The OPTIONS section lists the options one by one, as git's pages do.
+fn synopsis(command: &mut clap::Command) -> String {
+    let usage = command.render_usage().to_string();
+    let usage = usage.trim_start_matches("Usage:").trim();
+    let mut words = usage.split_whitespace().peekable();
+    let mut out = Vec::new();
+    // The program and command names come first, before any `[`, `<` or `-`.
+    let mut name = Vec::new();
+    while let Some(word) = words.next_if(|w| !w.starts_with(['[', '<', '-'])) {
+        name.push(escape(word));
+    }
+    out.push(format!("\\fB{}\\fR", name.join(" ")));
+    for word in words {
+        let mut text = String::new();
+        let mut rest = word;
+        while !rest.is_empty() {
+            if let Some(after) = rest.strip_prefix('<') {
+                let end = after.find('>').unwrap_or(after.len());
+                text.push_str(&format!("\\fI{}\\fR", escape(&after[..end])));
+                rest = after.get(end + 1..).unwrap_or("");
+            } else if rest.starts_with('-') {
+                let end = rest.find([']', ' ', '<']).unwrap_or(rest.len());
+                text.push_str(&format!("\\fB{}\\fR", escape(&rest[..end])));
+                rest = &rest[end..];
+            } else if rest.starts_with(|c: char| c.is_ascii_uppercase()) {
+                // A placeholder: `OPTIONS`, `STAGE`, `COMMAND`.
+                let end = rest.find(|c: char| !(c.is_ascii_uppercase() || c == '_')).unwrap_or(rest.len());
+                text.push_str(&format!("\\fI{}\\fR", escape(&rest[..end])));
+                rest = &rest[end..];
+            } else {
+                let c = rest.chars().next().unwrap_or_default();
+                text.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+        out.push(text);
+    }
+    out.join(" ")
 }
 
 /// The COMMANDS section of betterform(1): each command, what it does, its page.
