@@ -165,7 +165,7 @@ pub(crate) struct Global {
 }
 
 /// The help heading of the jsonnet CLI's options.
-const JSONNET: &str = "Jsonnet options (config evaluation: up, down, plan, stamp, validate, config)";
+const JSONNET: &str = "Jsonnet options (config evaluation: up, down, plan, run, stamp, validate, config)";
 
 /// The ids of the options that feed config evaluation.
 const JSONNET_OPTIONS: [&str; 10] = [
@@ -279,7 +279,8 @@ pub(crate) enum Command {
         #[arg(long, value_name = "CMD")]
         setup: Option<String>,
     },
-    /// Print a shell completion script: `betterform completions bash > /etc/bash_completion.d/betterform`
+    /// Print the script that registers completion of commands, options and stage names:
+    /// `source <(betterform completions bash)`
     Completions {
         /// The shell to complete for
         #[arg(value_enum)]
@@ -492,6 +493,24 @@ fn applies(command: &str, id: &str) -> bool {
         || id == "color"
         || options_of(command).contains(&id)
         || (evaluates_config && JSONNET_OPTIONS.contains(&id))
+}
+
+/// The command line as users see it. The options are global (accepted before or after the
+/// command), and each subcommand's `--help`, man page and completions list only those it takes:
+/// the others get a hidden copy in the subcommand, which clap's propagation of global options
+/// then leaves alone. Such an option still parses there, and [`check_options`] refuses it.
+pub(crate) fn command() -> clap::Command {
+    let cli = Cli::command();
+    let globals: Vec<clap::Arg> = cli.get_arguments().filter(|arg| arg.is_global_set()).cloned().collect();
+    let names: Vec<String> = cli.get_subcommands().map(|c| c.get_name().to_string()).collect();
+    names.iter().fold(cli, |cli, name| {
+        cli.mut_subcommand(name, |sub| {
+            globals
+                .iter()
+                .filter(|arg| !applies(name, arg.get_id().as_str()))
+                .fold(sub, |sub, arg| sub.arg(arg.clone().hide(true)))
+        })
+    })
 }
 
 /// Refuses an option given on the command line to a command that would ignore it. Values from

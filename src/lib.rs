@@ -35,11 +35,15 @@ mod wave;
 use std::ffi::OsString;
 use std::io::Write;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::FromArgMatches;
 
 /// Runs betterform with `args` (including the program name) and returns the exit code.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     let mut args: Vec<OsString> = args.into_iter().collect();
+    // `COMPLETE=<shell>`: the shell asking for completions, before anything else is looked at.
+    if let Some(code) = commands::complete(&args) {
+        return code;
+    }
     // Run as `betterform_stage_terraform` (a symlink, as the original shipped it): that utility.
     if args
         .first()
@@ -49,7 +53,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         args.splice(0..1, ["betterform", "stage", "terraform"].map(OsString::from));
     }
     let parse = || {
-        let parsed = cli::Cli::command()
+        let parsed = cli::command()
             .try_get_matches_from(&args)
             .and_then(|matches| Ok((cli::Cli::from_arg_matches(&matches)?, matches)));
         parsed.map_err(|e| {
@@ -76,7 +80,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         cli.command.as_mut().map(cli::Command::take_assignments);
     }
     let Some(command) = cli.command else {
-        let _ = cli::Cli::command().print_help();
+        let _ = cli::command().print_help();
         return 0;
     };
     if let Err(message) = cli::check_options(&matches) {

@@ -22,7 +22,7 @@ pub(crate) fn dispatch(command: Command, global: &Global) -> Result<(), Error> {
         Command::Export { format, direction, setup } => {
             super::export::export(global, format, direction, setup)
         }
-        Command::Completions { shell } => super::man::completions(shell),
+        Command::Completions { shell } => super::complete::completions(shell),
         Command::Man { command } => super::man::man(command.as_deref()),
         Command::Migrate { check } => super::migrate::migrate(global, check),
         Command::Stage { utility: StageUtility::Terraform { command } } => super::stage::terraform(command),

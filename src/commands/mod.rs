@@ -1,6 +1,7 @@
 //! One file per subcommand, plus what several share (`shared`): each parses its options and
 //! calls the layers below; the per-stage work lives in `execute`.
 
+mod complete;
 mod dispatch;
 mod down;
 mod export;
@@ -18,4 +19,5 @@ mod status;
 mod up;
 mod validate;
 
+pub(crate) use complete::complete;
 pub(crate) use dispatch::dispatch;

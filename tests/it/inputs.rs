@@ -196,51 +196,6 @@ fn template_syntax_errors_are_reported_before_any_stage_runs() {
 }
 
 #[test]
-fn shipped_man_pages_match_the_cli() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/man");
-    let mut pages = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let Some(file) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".1")) else {
-            continue;
-        };
-        let mut cmd = assert_cmd::Command::cargo_bin("betterform").unwrap();
-        cmd.env_remove("IMPL_DIR").arg("man");
-        if let Some(sub) = file.strip_prefix("betterform-") {
-            cmd.arg(sub);
-        }
-        let run = crate::common::Run(cmd.output().unwrap()).expect(0);
-        assert!(
-            run.stdout() == std::fs::read_to_string(&path).unwrap(),
-            "{} is stale: regenerate the pages with man/generate.sh",
-            path.display()
-        );
-        pages += 1;
-    }
-    assert_eq!(pages, 16, "one page for betterform and one per command");
-    let mut cmd = assert_cmd::Command::cargo_bin("betterform").unwrap();
-    let err = crate::common::Run(cmd.env_remove("IMPL_DIR").args(["man", "upp"]).output().unwrap())
-        .expect(2)
-        .stderr();
-    assert!(err.contains("no command 'upp'; commands: up, down,"), "{err}");
-}
-
-#[test]
-fn completions_for_each_shell_name_the_subcommands() {
-    for (shell, marker) in
-        [("bash", "complete -F"), ("zsh", "#compdef betterform"), ("fish", "complete -c betterform")]
-    {
-        let mut cmd = assert_cmd::Command::cargo_bin("betterform").unwrap();
-        let out =
-            crate::common::Run(cmd.env_remove("IMPL_DIR").args(["completions", shell]).output().unwrap())
-                .expect(0);
-        let script = out.stdout();
-        assert!(script.contains(marker), "{shell}: {script}");
-        assert!(script.contains("validate") && script.contains("keep-going"), "{shell}");
-    }
-}
-
-#[test]
 fn a_stage_named_like_config_json_is_refused() {
     let f = Fixture::new("diamond");
     std::fs::rename(f.impl_dir.join("state_storage"), f.impl_dir.join("config.json")).unwrap();

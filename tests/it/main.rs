@@ -5,7 +5,9 @@
 
 mod architecture;
 mod common;
+mod completion;
 mod dag_file;
+mod docs;
 mod errors;
 mod example;
 mod export;

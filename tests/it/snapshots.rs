@@ -62,6 +62,27 @@ fn up_help() {
     check(&f, "up_help", "betterform up --help", &text);
 }
 
+/// Every other command's help: each lists only the options the command takes (what those are
+/// is checked in `docs`; this pins the text).
+#[test]
+fn each_command_help() {
+    let (f, top) = help_text(&["--help"]);
+    let commands: Vec<&str> = top
+        .lines()
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| !matches!(*c, "help" | "up"))
+        .collect();
+    assert!(commands.contains(&"run") && commands.contains(&"export"), "{commands:?}");
+    for command in commands {
+        let (_, text) = help_text(&[command, "--help"]);
+        check(&f, &format!("help_{command}"), &format!("betterform {command} --help"), &text);
+    }
+}
+
 #[test]
 fn up_keep_going_output_and_junit_with_a_failed_stage() {
     let (f, run) = diamond_after_a_failure(&["--junit", "junit.xml"]);

@@ -13,8 +13,9 @@ use assert_cmd::Command;
 use tempfile::TempDir;
 
 /// Variables of the caller's environment that must not leak into a test run.
-const LEAKY_VARS: [&str; 17] = [
+const LEAKY_VARS: [&str; 18] = [
     "IMPL_DIR",
+    "COMPLETE",
     "NO_COLOR",
     "CLICOLOR_FORCE",
     "FORCE_COLOR",
