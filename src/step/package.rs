@@ -2,6 +2,7 @@
 //! the extraction dir are refused), hashed, and written out ("extracted") in one piece.
 //! A step package is a package with a `metadata.json` and an `inputs.json`.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
@@ -68,6 +69,24 @@ pub(crate) struct Package {
     pub(crate) digest: String,
 }
 
+/// Entries archivers add that are not part of what was packed: macOS's resource forks
+/// (`__MACOSX/…` from Finder's zip, `._name` AppleDouble files from its tar).
+fn is_archiver_noise(rel: &Path) -> bool {
+    rel.components().next().is_some_and(|c| c.as_os_str() == "__MACOSX")
+        || rel.file_name().is_some_and(|n| n.to_string_lossy().starts_with("._"))
+}
+
+/// The path of an archive entry: `None` for the archive's root itself (`./` from
+/// `tar czf p.tar.gz .`), which is the extraction dir and so not an entry.
+fn entry_rel(name: &str, is_dir: bool) -> Result<Option<PathBuf>, String> {
+    match safe_rel(name) {
+        Err(_) if is_dir && Path::new(name).components().all(|c| c == Component::CurDir) => Ok(None),
+        Err(e) => Err(e),
+        Ok(rel) if is_archiver_noise(&rel) => Ok(None),
+        Ok(rel) => Ok(Some(rel)),
+    }
+}
+
 /// A relative path that stays inside the extraction dir, or why not.
 fn safe_rel(name: &str) -> Result<PathBuf, String> {
     let mut rel = PathBuf::new();
@@ -115,7 +134,7 @@ fn read_zip(path: &Path) -> Result<Vec<Entry>, String> {
     for i in 0..archive.len() {
         let mut item = archive.by_index(i).map_err(|e| format!("entry {i}: {e}"))?;
         let name = item.name().map_err(|e| format!("entry {i}: {e}"))?.into_owned();
-        let rel = safe_rel(&name)?;
+        let Some(rel) = entry_rel(&name, item.is_dir())? else { continue };
         let mode = item.unix_mode().unwrap_or(if item.is_dir() { 0o755 } else { 0o644 });
         let kind = if item.is_dir() {
             Kind::Dir { mode: mode & 0o7777 }
@@ -139,19 +158,23 @@ fn read_zip(path: &Path) -> Result<Vec<Entry>, String> {
     Ok(entries)
 }
 
-fn read_tar_gz(path: &Path) -> Result<Vec<Entry>, String> {
+/// A `.tar`, `.tar.gz` or `.tgz`.
+fn read_tar(path: &Path, gzipped: bool) -> Result<Vec<Entry>, String> {
     let file = fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let reader: Box<dyn Read> =
+        if gzipped { Box::new(flate2::read::GzDecoder::new(file)) } else { Box::new(file) };
+    let what = if gzipped { ".tar.gz" } else { ".tar" };
+    let mut archive = tar::Archive::new(reader);
     let mut entries = Vec::new();
     let mut total = 0u64;
-    for item in archive.entries().map_err(|e| format!("not a readable .tar.gz archive: {e}"))? {
-        let mut item = item.map_err(|e| format!("not a readable .tar.gz archive: {e}"))?;
+    for item in archive.entries().map_err(|e| format!("not a readable {what} archive: {e}"))? {
+        let mut item = item.map_err(|e| format!("not a readable {what} archive: {e}"))?;
         let name = item.path().map_err(|e| e.to_string())?.to_string_lossy().into_owned();
         let kind = item.header().entry_type();
         if kind.is_pax_global_extensions() || kind.is_pax_local_extensions() || kind.is_gnu_longname() {
             continue;
         }
-        let rel = safe_rel(&name)?;
+        let Some(rel) = entry_rel(&name, kind.is_dir())? else { continue };
         let mode = item.header().mode().unwrap_or(0o644) & 0o7777;
         let kind = if kind.is_dir() {
             Kind::Dir { mode }
@@ -176,7 +199,7 @@ fn read_tar_gz(path: &Path) -> Result<Vec<Entry>, String> {
 }
 
 impl Tree {
-    /// Reads a package from a directory, `.zip`, or `.tar.gz`/`.tgz`.
+    /// Reads a package from a directory, `.zip`, `.tar`, or `.tar.gz`/`.tgz`.
     pub(crate) fn read(source: &Path) -> Result<Tree, StepError> {
         let name = source.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
         let meta =
@@ -186,9 +209,11 @@ impl Tree {
         } else if name.ends_with(".zip") {
             read_zip(source).map_err(|e| StepError::package(source, e))?
         } else if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
-            read_tar_gz(source).map_err(|e| StepError::package(source, e))?
+            read_tar(source, true).map_err(|e| StepError::package(source, e))?
+        } else if name.ends_with(".tar") {
+            read_tar(source, false).map_err(|e| StepError::package(source, e))?
         } else {
-            return Err(StepError::package(source, "not a directory, .zip, .tar.gz or .tgz"));
+            return Err(StepError::package(source, "not a directory, .zip, .tar, .tar.gz or .tgz"));
         };
         let mut entries = entries;
         entries.sort_by(|a, b| a.rel.cmp(&b.rel));
@@ -206,14 +231,25 @@ impl Tree {
         })
     }
 
-    /// An archive that wraps everything in one top-level dir is read from inside it.
+    /// An archive that wraps everything in one top-level dir (`tar czf p.tar.gz hello/`,
+    /// `zip -r p.zip hello`) is read from inside it. The dir need not have an entry of its own
+    /// (zips written without directory entries).
     fn unwrap_single_dir(self, marker: &str) -> Tree {
         if self.file(marker).is_some() {
             return self;
         }
-        let tops: Vec<&Entry> = self.entries.iter().filter(|e| e.rel.components().count() == 1).collect();
-        let [Entry { rel: top, kind: Kind::Dir { .. } }] = tops.as_slice() else { return self };
-        let top = top.clone();
+        let tops: BTreeSet<&Path> = self
+            .entries
+            .iter()
+            .filter_map(|e| e.rel.components().next())
+            .map(|c| Path::new(c.as_os_str()))
+            .collect();
+        let [top] = tops.into_iter().collect::<Vec<_>>()[..] else { return self };
+        let top = top.to_path_buf();
+        // The single top entry must be a dir (not a lone file named like a dir).
+        if self.entries.iter().any(|e| e.rel == top && !matches!(e.kind, Kind::Dir { .. })) {
+            return self;
+        }
         let entries = self
             .entries
             .into_iter()
@@ -336,5 +372,15 @@ mod tests {
         assert!(check_link(Path::new("a/link"), Path::new("../b")).is_ok());
         assert!(check_link(Path::new("a/link"), Path::new("../../b")).is_err());
         assert!(check_link(Path::new("link"), Path::new("/etc")).is_err());
+    }
+
+    #[test]
+    fn the_archive_root_and_macos_noise_are_not_entries() {
+        assert_eq!(entry_rel("./", true), Ok(None));
+        assert_eq!(entry_rel(".", true), Ok(None));
+        assert_eq!(entry_rel("./a/b", false), Ok(Some(PathBuf::from("a/b"))));
+        assert_eq!(entry_rel("__MACOSX/x/._y", false), Ok(None));
+        assert_eq!(entry_rel("x/._y", false), Ok(None));
+        assert!(entry_rel("./", false).unwrap_err().contains("empty path"));
     }
 }

@@ -543,3 +543,69 @@ fn sigint_during_a_step_stops_it_records_unknown_runs_no_rollback_and_removes_th
         .count();
     assert_eq!(leftovers, 0, "the inputs file is removed on interrupt too");
 }
+
+/// Packs the `hello` step package with `script` (sh, run in `_packages/`, `$OUT` the archive to
+/// write, named `archive`), points `deploy` at it, and runs `up deploy` from the archive alone.
+fn up_from_archive(archive: &str, script: &str) {
+    let f = steps();
+    let packages = f.impl_dir.join("_packages");
+    let out = packages.join(archive);
+    let status =
+        Command::new("sh").arg("-c").arg(script).current_dir(&packages).env("OUT", &out).status().unwrap();
+    assert!(status.success(), "{script}");
+    std::fs::remove_dir_all(packages.join("hello")).unwrap();
+    let step = std::fs::read_to_string(f.impl_dir.join("deploy/step.json")).unwrap();
+    f.write_impl("deploy/step.json", &step.replace("_packages/hello\"", &format!("_packages/{archive}\"")));
+    let r = run(&f, "ok", &["up", "deploy"]);
+    let err = r.stderr();
+    r.expect(0);
+    let log = f.read("genfiles/.betterform/logs/deploy/up.log");
+    assert!(log.contains("container=web-blue"), "{archive}: {err}\n{log}");
+}
+
+#[test]
+fn a_tarball_of_dot_with_dot_slash_entries_loads() {
+    // `tar czf pkg.tar.gz .`: entries `./`, `./metadata.json`, …
+    up_from_archive("hello.tar.gz", "cd hello && tar czf \"$OUT\" . && tar tzf \"$OUT\" | grep -qx './'");
+}
+
+#[test]
+fn a_tarball_of_the_package_dir_loads_from_inside_its_one_top_level_dir() {
+    up_from_archive(
+        "hello.tgz",
+        "tar czf \"$OUT\" hello && tar tzf \"$OUT\" | grep -qx 'hello/metadata.json'",
+    );
+}
+
+#[test]
+fn a_tarball_of_the_files_themselves_and_a_plain_tar_load() {
+    up_from_archive(
+        "hello.1.2.0.tar.gz",
+        "cd hello && tar czf \"$OUT\" metadata.json inputs.json executor.js",
+    );
+    up_from_archive("hello.tar", "tar cf \"$OUT\" -C hello .");
+}
+
+#[test]
+fn a_zip_of_dot_loads() {
+    // `zip -r pkg.zip .` in the package dir: entries at the top, no `./`.
+    up_from_archive(
+        "hello.zip",
+        "cd hello && zip -qr \"$OUT\" . && unzip -Z1 \"$OUT\" | grep -qx 'metadata.json'",
+    );
+}
+
+#[test]
+fn a_zip_of_the_package_dir_loads_from_inside_its_one_top_level_dir() {
+    up_from_archive("hello.zip", "zip -qr \"$OUT\" hello && unzip -Z1 \"$OUT\" | grep -qx 'hello/'");
+}
+
+#[test]
+fn a_zip_without_directory_entries_and_with_macos_resource_forks_loads() {
+    // Finder's "Compress" adds `__MACOSX/…`; many zip writers add no entry for a dir.
+    up_from_archive(
+        "hello.zip",
+        "zip -qrD \"$OUT\" hello && mkdir -p __MACOSX/hello && echo x > __MACOSX/hello/._executor.js \
+         && zip -qr \"$OUT\" __MACOSX && ! unzip -Z1 \"$OUT\" | grep -qx 'hello/'",
+    );
+}
