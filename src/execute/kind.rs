@@ -44,6 +44,13 @@ impl Stage<'_> {
     }
 }
 
+/// What `validate` found in one stage.
+#[derive(Debug, Default)]
+pub(crate) struct Checked {
+    pub(crate) problems: Vec<String>,
+    pub(crate) warnings: Vec<String>,
+}
+
 pub(crate) trait Kind: Sync {
     /// What a stage dir holds to be of this kind, for messages: `an executable 'ctl'`.
     fn marker(&self) -> &'static str;
@@ -78,9 +85,10 @@ pub(crate) trait Kind: Sync {
         Ok((reason, None))
     }
 
-    /// `validate`: configuration-time problems of the rendered stage, one per line.
-    fn check(&self, _stage: &Stage<'_>, _image: &Image) -> Vec<String> {
-        Vec::new()
+    /// `validate`: configuration-time problems of the rendered stage (exit 2) and warnings,
+    /// one per line.
+    fn check(&self, _stage: &Stage<'_>, _image: &Image) -> Checked {
+        Checked::default()
     }
 }
 

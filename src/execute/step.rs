@@ -11,7 +11,7 @@ use crate::stamp::Image;
 use crate::state::StageState;
 use crate::step::{self, Ended, StepLog, StepStage, Which};
 
-use super::kind::{Kind, Stage};
+use super::kind::{Checked, Kind, Stage};
 use super::record::{Attempt, StageRun, run_stage};
 
 pub(crate) struct StepPackage;
@@ -107,13 +107,22 @@ impl Kind for StepPackage {
     }
 
     /// Its `step.json` as rendered now, each step's package, and each step's inputs against
-    /// the package's schema (values still bound to `#{…}` are checked when it runs).
-    fn check(&self, stage: &Stage<'_>, image: &Image) -> Vec<String> {
+    /// the package's schema (values still bound to `#{…}` are checked when it runs); warnings
+    /// about secrets its template would write in clear.
+    fn check(&self, stage: &Stage<'_>, image: &Image) -> Checked {
         let Some(text) = image.file("step.json").and_then(|b| std::str::from_utf8(b).ok()) else {
-            return Vec::new();
+            return Checked::default();
         };
         let shown_as = stage.project.wave.template_dir(stage.name()).join("step.json");
-        step::check(&stage.dir(), text, &shown_as)
+        let template = std::fs::read_to_string(&shown_as).ok();
+        let delimiters = &stage.options.delimiters;
+        let source = template.as_deref().map(|text| step::Source {
+            text,
+            path: &shown_as,
+            delims: step::Delims { left: &delimiters.left, right: &delimiters.right },
+        });
+        let checked = step::check(&stage.dir(), text, &shown_as, source.as_ref());
+        Checked { problems: checked.problems, warnings: checked.warnings }
     }
 }
 

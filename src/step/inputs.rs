@@ -104,6 +104,25 @@ pub(crate) struct Bound {
 }
 
 impl Bound {
+    /// Each sensitive input's path, and what sits at that path in `other` (the same inputs
+    /// as written in a template, say), where there is something.
+    pub(crate) fn sensitive_in<'v>(&self, other: &'v Value) -> Vec<(String, &'v Value)> {
+        self.sensitive
+            .iter()
+            .filter_map(|path| {
+                let mut at = Some(other);
+                for seg in &path.0 {
+                    at = match (seg, at) {
+                        (Seg::Key(k), Some(Value::Object(map))) => map.get(k),
+                        (Seg::Index(n), Some(Value::Array(items))) => items.get(*n),
+                        _ => None,
+                    };
+                }
+                Some((path.to_string(), at?))
+            })
+            .collect()
+    }
+
     /// The inputs with every secret replaced by the mask, for the manifest and `plan`.
     pub(crate) fn redacted(&self) -> Value {
         let mut value = self.value.clone();

@@ -8,6 +8,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::error::StepError;
+use super::exposure::{self, Delims};
 use super::inputs::{Mode, Schema};
 use super::launch::{self, Launch, StepLog};
 use super::lookup::StepVars;
@@ -159,29 +160,50 @@ impl<'a> StepStage<'a> {
     }
 }
 
+/// What `validate` learns of a step stage: problems (exit 2) and warnings.
+#[derive(Debug, Default)]
+pub(crate) struct Checked {
+    pub(crate) problems: Vec<String>,
+    pub(crate) warnings: Vec<String>,
+}
+
+/// The stage's `step.json` template, for configuration-time warnings about it.
+pub(crate) struct Source<'a> {
+    pub(crate) text: &'a str,
+    pub(crate) path: &'a Path,
+    pub(crate) delims: Delims<'a>,
+}
+
 /// Configuration-time checks of a step stage (`validate`): its `step.json` (as rendered, text
 /// given), each step's package, and each step's inputs against the package's schema, skipping
-/// values still bound to `#{…}`. Every problem, one per line.
-pub(crate) fn check(stage_dir: &Path, text: &str, shown_as: &Path) -> Vec<String> {
+/// values still bound to `#{…}`. Every problem, one per line; and warnings about secrets
+/// the template would write in clear.
+pub(crate) fn check(stage_dir: &Path, text: &str, shown_as: &Path, source: Option<&Source<'_>>) -> Checked {
+    let mut checked = Checked::default();
     let spec = match Spec::parse(text, shown_as) {
         Ok(spec) => spec,
-        Err(e) => return vec![e.to_string()],
+        Err(e) => {
+            checked.problems.push(e.to_string());
+            return checked;
+        }
     };
+    // The template as JSON, when it is JSON (expressions inside strings only).
+    let template: Option<Value> = source.and_then(|s| serde_json::from_str(s.text).ok());
     let packages: BTreeSet<String> = spec.packages.keys().cloned().collect();
-    let mut problems = Vec::new();
+    let problems = &mut checked.problems;
     for (which, call) in
         [("up", Some(spec.up())), ("down", spec.down.clone()), ("rollback", spec.rollback.clone())]
     {
         let Some(call) = call else { continue };
-        let source = Spec::resolve(stage_dir, &call.package);
-        let package = match Package::load(&source) {
+        let source_path = Spec::resolve(stage_dir, &call.package);
+        let package = match Package::load(&source_path) {
             Ok(package) => package,
             Err(e) => {
                 problems.push(format!("{which} step: {e}"));
                 continue;
             }
         };
-        let schema_path = source.join("inputs.json");
+        let schema_path = source_path.join("inputs.json");
         let schema = match Schema::compile(&package.schema, &schema_path) {
             Ok(schema) => schema,
             Err(e) => {
@@ -189,12 +211,30 @@ pub(crate) fn check(stage_dir: &Path, text: &str, shown_as: &Path) -> Vec<String
                 continue;
             }
         };
-        let (_, errors) = schema.check(&call.inputs, &Mode::Configure { packages: packages.clone() });
+        let (bound, errors) = schema.check(&call.inputs, &Mode::Configure { packages: packages.clone() });
         if !errors.is_empty() {
             problems.push(
                 StepError::Inputs { step: package.meta.id.clone(), schema: schema_path, errors }.to_string(),
             );
         }
+        if let (Some(source), Some(template)) = (source, &template) {
+            let written = match which {
+                "up" => template.get("inputs"),
+                other => template.get(other).and_then(|c| c.get("inputs")),
+            };
+            if let Some(written) = written {
+                let sensitive = bound.sensitive_in(written);
+                checked.warnings.extend(exposure::warnings(
+                    source.text,
+                    source.path,
+                    &sensitive,
+                    template.get("variables"),
+                    &source.delims,
+                ));
+            }
+        }
     }
-    problems
+    checked.warnings.sort();
+    checked.warnings.dedup();
+    checked
 }

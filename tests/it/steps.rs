@@ -609,3 +609,54 @@ fn a_zip_without_directory_entries_and_with_macos_resource_forks_loads() {
          && zip -qr \"$OUT\" __MACOSX && ! unzip -Z1 \"$OUT\" | grep -qx 'hello/'",
     );
 }
+
+#[test]
+fn a_stamped_step_json_is_private_to_its_owner() {
+    let f = steps();
+    up(&f, "ok").expect(0);
+    assert_eq!(mode_of(&f, "genfiles/deploy/step.json"), 0o600);
+    assert_eq!(mode_of(&f, "genfiles/script/step.json"), 0o600);
+    // A file stamped 0644 by an older betterform is tightened by the next stamp.
+    std::fs::set_permissions(
+        f.deploy.join("genfiles/deploy/step.json"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    run(&f, "ok", &["stamp", "deploy"]).expect(0);
+    assert_eq!(mode_of(&f, "genfiles/deploy/step.json"), 0o600);
+}
+
+#[test]
+fn validate_warns_when_a_template_writes_env_into_a_sensitive_input() {
+    let f = steps();
+    // The fixture binds its secret with #{Env.STEP_TOKEN}: no warning.
+    let err = run(&f, "ok", &["validate"]).expect(0).stderr();
+    assert!(!err.contains("warning"), "{err}");
+    // Straight into the input.
+    let step = std::fs::read_to_string(f.impl_dir.join("deploy/step.json")).unwrap();
+    f.write_impl("deploy/step.json", &step.replace("#{Env.STEP_TOKEN}", "{{ env.STEP_TOKEN }}"));
+    let r = run(&f, "ok", &["validate"]).expect(0);
+    let err = r.stderr();
+    assert!(
+        err.contains("warning: stage 'deploy': ")
+            && err.contains(
+                "/deploy/step.json:8:18: sensitive input 'apiToken' is filled from env by the template"
+            ),
+        "{err}"
+    );
+    assert!(err.contains(r##"bind it with "#{Env.NAME}" instead"##), "{err}");
+    assert!(!err.contains(TOKEN), "{err}");
+    // Through a step.json variable (the pattern the README used to show).
+    let step = step
+        .replace("#{Env.STEP_TOKEN}", "#{Token}")
+        .replace(r#""Retries": "3""#, "\"Retries\": \"3\",\n    \"Token\": \"{{ env.STEP_TOKEN }}\"");
+    f.write_impl("deploy/step.json", &step);
+    let err = run(&f, "ok", &["validate"]).expect(0).stderr();
+    assert!(
+        err.contains("/deploy/step.json:17:") && err.contains("variable 'Token' is filled from env by the template and bound into sensitive input 'apiToken'"),
+        "{err}"
+    );
+    let out = run(&f, "ok", &["validate", "--json"]).expect(0).stdout();
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["warnings"].as_array().unwrap().len(), 1, "{out}");
+}
