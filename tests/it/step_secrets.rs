@@ -1,0 +1,94 @@
+//! Secrets of step-package stages, over packages shaped exactly like Octopus's generator
+//! builds them (`testdata/octopus`: metadata.json with `apiVersions`, inputs.json with
+//! `isRoot` and a `SensitiveValue` emitted as `{"type": "object", "isSensitiveValue": true}`,
+//! a bundled executor.js ending in `module.exports = executor`). Every test ends with the one
+//! scan (`common::secrets`) of every file betterform wrote and everything it printed, for the
+//! secret and its encoded forms.
+
+use crate::common::secrets::{assert_no_leak, forms};
+use crate::common::{Fixture, Run};
+
+/// base64 and base64url differ for it, and URL- and JSON-escaping both change it.
+const SECRET: &str = "ok-S3cr3t ?>~\"q\"\\&x=(1)/";
+
+fn octopus() -> Fixture {
+    Fixture::new("octopus")
+}
+
+/// Runs betterform with the secret in the environment: `OCTO_KEY` (bound by `issue`) and
+/// `ECHO_SECRET` (printed by `echo` without binding it). Adds what was printed to `printed`.
+fn run(f: &Fixture, args: &[&str], printed: &mut String) -> Run {
+    let out = f.cmd().env("OCTO_KEY", SECRET).env("ECHO_SECRET", SECRET).args(args).output().unwrap();
+    let r = Run(out);
+    printed.push_str(&r.stdout());
+    printed.push_str(&r.stderr());
+    r
+}
+
+/// `issue/step.json` with its `apiKey` input written as `shape` (JSON) and its mode `kind`.
+fn issue_with(f: &Fixture, shape: &str, kind: &str) {
+    let mode =
+        if kind == "fail" { r#"{ "kind": "fail", "howOften": 1 }"# } else { r#"{ "kind": "succeed" }"# };
+    f.write_impl(
+        "issue/step.json",
+        &format!(
+            r#"{{
+  "package": "{{{{ env.IMPL_DIR }}}}/_packages/secret-step",
+  "inputs": {{ "apiKey": {shape}, "message": "issue", "mode": {mode} }},
+  "down": {{
+    "package": "{{{{ env.IMPL_DIR }}}}/_packages/secret-step",
+    "inputs": {{ "apiKey": {shape}, "message": "down issue", "mode": {{ "kind": "succeed" }} }}
+  }}
+}}
+"#
+        ),
+    );
+}
+
+#[test]
+fn the_secret_forms_differ_from_each_other() {
+    // Otherwise the scan would check fewer forms than it says.
+    let forms = forms(SECRET);
+    for (i, (a, x)) in forms.iter().enumerate() {
+        for (b, y) in &forms[i + 1..] {
+            assert_ne!(x, y, "{a} and {b}");
+        }
+    }
+}
+
+#[test]
+fn a_sensitive_value_in_every_octopus_shape_reaches_the_step_as_text_and_never_shows() {
+    for shape in [
+        r##""#{Env.OCTO_KEY}""##,
+        r##"{ "type": "new", "newValue": "#{Env.OCTO_KEY}" }"##,
+        r##"{ "HasValue": true, "NewValue": "#{Env.OCTO_KEY}" }"##,
+        r##"{ "type": "bound", "expression": "#{Env.OCTO_KEY}" }"##,
+    ] {
+        let f = octopus();
+        let mut printed = String::new();
+        issue_with(&f, shape, "succeed");
+        run(&f, &["up", "-j", "1", "--report", "report.json", "--junit", "junit.xml"], &mut printed)
+            .expect(0);
+        // The executor got the secret's text: its sensitive output is built from it.
+        let issued: serde_json::Value =
+            serde_json::from_str(&f.read("genfiles/issue/.betterform/sensitive-outputs.json")).unwrap();
+        assert_eq!(issued["Issued"], format!("issued:{SECRET}"), "{shape}");
+        let log = f.read("genfiles/.betterform/logs/issue/up.log");
+        assert!(log.contains("plain=********") && log.contains("base64=********"), "{shape}: {log}");
+        let manifest = f.read("genfiles/issue/.betterform/manifest-up.json");
+        assert!(manifest.contains(r#""apiKey": "********""#), "{shape}: {manifest}");
+        // A failing run: the reason quotes the secret.
+        issue_with(&f, shape, "fail");
+        let r = run(
+            &f,
+            &["up", "-j", "1", "-B", "--report", "report2.json", "--junit", "junit2.xml"],
+            &mut printed,
+        );
+        assert!(r.expect(1).stderr().contains("refused ********"), "{shape}");
+        for args in [&["plan"][..], &["status", "--json"], &["validate"], &["down", "-y", "--only", "issue"]]
+        {
+            run(&f, args, &mut printed);
+        }
+        assert_no_leak(&f.deploy, &printed, SECRET);
+    }
+}
