@@ -13,7 +13,7 @@ use crate::plan;
 use crate::project::Pull;
 use crate::report::first_line;
 
-use super::shared::run_options;
+use super::shared::{Masked, run_options};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action {
@@ -45,6 +45,8 @@ pub(crate) fn plan(global: &Global, stages: &[String], exit_code: bool) -> Resul
     let (stamper, templates) = execute::load_templates(&project, &options, &config.value, &members)?;
     // What `up` would refuse before running anything, `plan` refuses too.
     execute::prove(&project, &stamper, &templates, &members)?;
+    // A reason may quote an input; what `up` would mask, `plan` masks.
+    execute::learn_secrets(&project, &options, &KINDS, &config.value, Some((&stamper, &templates)));
     let store = &project.state;
     let dag = &project.dag;
     let config_digest = plan::config_digest(&config.text);
@@ -127,7 +129,7 @@ pub(crate) fn plan(global: &Global, stages: &[String], exit_code: bool) -> Resul
     rows.sort_by_key(|(wave, name, ..)| (*wave, position(name)));
 
     let orphans = project.state.orphans().map_err(|e| Error::Bookkeeping(e.into()))?;
-    let mut out = std::io::stdout().lock();
+    let mut out = Masked::new(std::io::stdout().lock());
     if global.json {
         let orphans: Vec<_> =
             orphans.iter().map(|(name, s)| json!({ "name": name, "status": s.status.as_str() })).collect();

@@ -17,7 +17,7 @@ use crate::project::Project;
 use crate::stamp::{StampError, Stamper, Template};
 use crate::wave::Wave;
 
-use super::shared::run_options;
+use super::shared::{Masked, run_options};
 
 /// Configuration-time checks of every stage's kind on its render as it is now (a stage whose
 /// templates read upstream outputs not produced yet is checked when it runs): problems, and
@@ -100,6 +100,8 @@ pub(crate) fn validate(global: &Global) -> Result<(), Error> {
                         e => Problem::Text(e.to_string()),
                     }));
                 }
+                // A problem may quote a rendered input: what `up` would mask, `validate` masks.
+                execute::learn_secrets(project, &options, &KINDS, &cfg, Some((&stamper, &templates)));
                 let (checks, warned) = check_kinds(project, &options, &cfg, &stamper, &templates);
                 problems.extend(checks.into_iter().map(Problem::Text));
                 warnings.extend(warned);
@@ -116,7 +118,7 @@ pub(crate) fn validate(global: &Global) -> Result<(), Error> {
         }
     }
 
-    let mut out = std::io::stdout().lock();
+    let mut out = Masked::new(std::io::stdout().lock());
     if global.json {
         let headlines: Vec<String> = problems.iter().map(Problem::headline).collect();
         let diagnostics: Vec<_> = problems

@@ -85,6 +85,14 @@ pub(crate) trait Kind: Sync {
         Ok((reason, None))
     }
 
+    /// Secrets the stage knows before it runs, to mask from the start of every run (`up`,
+    /// `down`, `--only`, later runs), not only from the moment the stage binds them.
+    /// `render`: the stage rendered now, when this run will stamp it (else its stamped dir
+    /// is what it would run).
+    fn secrets(&self, _stage: &Stage<'_>, _render: &dyn Fn() -> Option<Image>) -> Vec<String> {
+        Vec::new()
+    }
+
     /// `validate`: configuration-time problems of the rendered stage (exit 2) and warnings,
     /// one per line.
     fn check(&self, _stage: &Stage<'_>, _image: &Image) -> Checked {

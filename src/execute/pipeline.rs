@@ -74,6 +74,35 @@ pub(crate) fn prove(
     if errors.is_empty() { Ok(()) } else { Err(StampError::Many(errors).into()) }
 }
 
+/// Registers for masking every secret the project's stages know before they run (see
+/// [`Kind::secrets`]), so a run masks a secret even when the stage that binds it does not
+/// run. `stamping`: the stamper and templates of the stages this run will stamp, rendered in
+/// memory for it; other stages are read from their stamped dirs.
+pub(crate) fn learn_secrets(
+    project: &Project,
+    options: &RunOptions,
+    kinds: &[&dyn Kind],
+    config: &serde_json::Value,
+    stamping: Option<(&Stamper<'_>, &HashMap<StageId, Template>)>,
+) {
+    let all: Vec<StageId> = project.dag.order().to_vec();
+    let secrets: Vec<String> = all
+        .par_iter()
+        .flat_map_iter(|&id| {
+            let stage = Stage { project, options, config, id };
+            let render = || {
+                let (stamper, templates) = stamping?;
+                let template = templates.get(&id)?;
+                stamper.render(project.dag.name(id), template, project.upstream(id)).ok()
+            };
+            kinds[project.kinds[id]].secrets(&stage, &render)
+        })
+        .collect();
+    for secret in &secrets {
+        crate::mask::add(secret);
+    }
+}
+
 /// `up` of `members`: every template is checked first (exit 2 before anything runs), then
 /// each stage is stamped and brought up by its kind once its dependencies are up.
 pub(crate) fn up(
@@ -85,6 +114,7 @@ pub(crate) fn up(
 ) -> Result<(), Error> {
     let (stamper, templates) = load_templates(project, options, &config.value, members)?;
     prove(project, &stamper, &templates, members)?;
+    learn_secrets(project, options, kinds, &config.value, Some((&stamper, &templates)));
     project.state.recover().map_err(|e| Error::Bookkeeping(e.into()))?;
     let config_digest = plan::config_digest(&config.text);
     let work = |id: StageId, sink: &Sink<'_>| -> Outcome {
@@ -130,6 +160,7 @@ pub(crate) fn down(
     config: &serde_json::Value,
     members: &[bool],
 ) -> Result<(), Error> {
+    learn_secrets(project, options, kinds, config, None);
     project.state.recover().map_err(|e| Error::Bookkeeping(e.into()))?;
     let work = |id: StageId, sink: &Sink<'_>| -> Outcome {
         let stage = Stage { project, options, config, id };
@@ -168,6 +199,7 @@ pub(crate) fn run_verb(
 ) -> Result<(), Error> {
     let (stamper, templates) = load_templates(project, options, config, members)?;
     prove(project, &stamper, &templates, members)?;
+    learn_secrets(project, options, kinds, config, Some((&stamper, &templates)));
     let work = |id: StageId, sink: &Sink<'_>| -> Outcome {
         if sink.interrupted() {
             return Outcome::Interrupted;

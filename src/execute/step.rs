@@ -106,6 +106,24 @@ impl Kind for StepPackage {
         Ok((reason, Some(prepared.manifest.instructions.iter().map(ToString::to_string).collect())))
     }
 
+    /// The bound sensitive inputs of its steps (from the render this run would stamp, else
+    /// its stamped `step.json`) and its stored sensitive outputs.
+    fn secrets(&self, stage: &Stage<'_>, render: &dyn Fn() -> Option<Image>) -> Vec<String> {
+        let text = match render().and_then(|image| image.file("step.json").map(<[u8]>::to_vec)) {
+            Some(bytes) => String::from_utf8(bytes).ok(),
+            None => std::fs::read_to_string(stage.dir().join("step.json")).ok(),
+        };
+        let wave = &stage.project.wave;
+        let upstream = stage.project.upstream(stage.id);
+        let mut secrets = Vec::new();
+        if let Some(text) = text
+            && let Ok(step) = StepStage::from_text(wave, stage.name(), stage.config, upstream, &text)
+        {
+            secrets.extend(step.known_secrets());
+        }
+        secrets
+    }
+
     /// Its `step.json` as rendered now, each step's package, and each step's inputs against
     /// the package's schema (values still bound to `#{…}` are checked when it runs); warnings
     /// about secrets its template would write in clear.

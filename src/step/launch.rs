@@ -293,6 +293,14 @@ pub(crate) fn write_outputs(wave: &Wave, stage: &str, report: &Report) -> Result
     Ok(())
 }
 
+/// The values of a stage's recorded sensitive outputs (none if it has none or they cannot
+/// be read).
+pub(crate) fn stored_secrets(wave: &Wave, stage: &str) -> Vec<String> {
+    let Ok(bytes) = fs::read(sensitive_outputs_path(wave, stage)) else { return Vec::new() };
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(&bytes) else { return Vec::new() };
+    map.values().map(super::variables::text_of).collect()
+}
+
 /// Removes what [`write_outputs`] recorded (and `$OUTPUT_DIR/<stage>` if that empties it).
 pub(crate) fn clear_outputs(wave: &Wave, stage: &str) -> Result<(), StepError> {
     let dir = wave.output_dir.join(stage);

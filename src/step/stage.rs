@@ -2,7 +2,7 @@
 //! and the step convention: run the step; on failure run the rollback step once (its own
 //! failure is logged and does not replace the original error); cleanup always.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde_json::Value;
@@ -109,6 +109,26 @@ impl<'a> StepStage<'a> {
         let call = self.call(which).expect("callers check the step exists");
         let stage_dir = self.wave.stage_dir(self.stage);
         prepare(self.stage, &stage_dir, &self.spec, &call, which.as_str(), &self.vars)
+    }
+
+    /// The secrets this stage knows before it runs: the bound sensitive inputs of each of its
+    /// steps (bound again from what they read: config, environment, upstream outputs; never
+    /// stored) and its stored sensitive outputs. What cannot be bound now is left out: the
+    /// step reports it when it runs.
+    pub(crate) fn known_secrets(&self) -> Vec<String> {
+        let mut secrets = Vec::new();
+        let stage_dir = self.wave.stage_dir(self.stage);
+        let no_packages = BTreeMap::new();
+        for which in [Which::Up, Which::Down, Which::Rollback] {
+            let Some(call) = self.call(which) else { continue };
+            let Ok(package) = Package::load(&Spec::resolve(&stage_dir, &call.package)) else { continue };
+            let Ok(schema) = Schema::compile(&package.schema, Path::new("inputs.json")) else { continue };
+            let (bound, _) =
+                schema.bind(&call.inputs, &Mode::Execute { vars: &self.vars, packages: &no_packages });
+            secrets.extend(bound.secrets);
+        }
+        secrets.extend(launch::stored_secrets(self.wave, self.stage));
+        secrets
     }
 
     /// Runs a prepared step; for `up`, a failure runs the rollback step, if there is one.

@@ -11,6 +11,12 @@ use crate::common::{Fixture, Run};
 /// base64 and base64url differ for it, and URL- and JSON-escaping both change it.
 const SECRET: &str = "ok-S3cr3t ?>~\"q\"\\&x=(1)/";
 
+/// What the step makes of the secret and records as a sensitive output: a secret betterform
+/// never binds.
+fn reversed() -> String {
+    SECRET.chars().rev().collect()
+}
+
 fn octopus() -> Fixture {
     Fixture::new("octopus")
 }
@@ -18,7 +24,14 @@ fn octopus() -> Fixture {
 /// Runs betterform with the secret in the environment: `OCTO_KEY` (bound by `issue`) and
 /// `ECHO_SECRET` (printed by `echo` without binding it). Adds what was printed to `printed`.
 fn run(f: &Fixture, args: &[&str], printed: &mut String) -> Run {
-    let out = f.cmd().env("OCTO_KEY", SECRET).env("ECHO_SECRET", SECRET).args(args).output().unwrap();
+    let out = f
+        .cmd()
+        .env("OCTO_KEY", SECRET)
+        .env("ECHO_SECRET", SECRET)
+        .env("ECHO_GENERATED", reversed())
+        .args(args)
+        .output()
+        .unwrap();
     let r = Run(out);
     printed.push_str(&r.stdout());
     printed.push_str(&r.stderr());
@@ -85,10 +98,28 @@ fn a_sensitive_value_in_every_octopus_shape_reaches_the_step_as_text_and_never_s
             &mut printed,
         );
         assert!(r.expect(1).stderr().contains("refused ********"), "{shape}");
-        for args in [&["plan"][..], &["status", "--json"], &["validate"], &["down", "-y", "--only", "issue"]]
-        {
+        for args in [&["plan"][..], &["status", "--json"], &["validate"], &["down", "-y"]] {
             run(&f, args, &mut printed);
         }
         assert_no_leak(&f.deploy, &printed, SECRET);
     }
+}
+
+#[test]
+fn secrets_are_masked_in_runs_that_do_not_bind_them() {
+    let f = octopus();
+    let mut printed = String::new();
+    run(&f, &["up", "-j", "1"], &mut printed).expect(0);
+    // `echo` runs alone: `issue` binds nothing in this run, yet its secret (bound again from
+    // the environment at the start) and its sensitive output (read back) are masked.
+    let r = run(&f, &["up", "-B", "--only", "echo"], &mut printed).expect(0);
+    let err = r.stderr();
+    assert!(err.contains("[echo] plain=********"), "{err}");
+    assert!(err.contains("[echo] generated plain=********"), "{err}");
+    assert!(err.contains("[echo] generated base64=********"), "{err}");
+    // `down` takes `echo` down before `issue` binds anything.
+    let err = run(&f, &["down", "-y"], &mut printed).expect(0).stderr();
+    assert!(err.contains("[echo] plain=********"), "{err}");
+    assert_no_leak(&f.deploy, &printed, SECRET);
+    assert_no_leak(&f.deploy, &printed, &reversed());
 }

@@ -40,7 +40,13 @@ var executor = function (_a) {
                 context.updateProgress(50, "progress " + shown);
                 context.setOctopusVariable("Issued", "issued:" + shown, true);
                 context.setOctopusVariable("Plain", "plain:" + shown);
+                // A secret of the step's own making: known later only as a sensitive output.
+                context.setOctopusVariable("Generated", shown.split("").reverse().join(""), true);
                 process.stderr.write("stderr " + shown + "\n");
+            }
+            if (inputs.apiKey === undefined && process.env.ECHO_GENERATED !== undefined) {
+                var generated = forms(process.env.ECHO_GENERATED);
+                for (i = 0; i < generated.length; i++) context.print("generated " + generated[i]);
             }
             if (inputs.mode.kind === "fail") {
                 throw new Error("refused " + shown);
