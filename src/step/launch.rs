@@ -207,6 +207,12 @@ pub(crate) fn run(
     let private = private_dir(&work)?;
     let inputs_file = private.path().join("inputs.json");
     write_private(&inputs_file, &serde_json::to_vec(&prepared.inputs.value).expect("inputs serialize"))?;
+    let target_file = private.path().join("target.json");
+    let target = match &prepared.target.value {
+        serde_json::Value::Null => serde_json::json!({}),
+        value => value.clone(),
+    };
+    write_private(&target_file, &serde_json::to_vec(&target).expect("targets serialize"))?;
     let variables_file = private.path().join("variables.json");
     write_private(&variables_file, &serde_json::to_vec(&vars.flattened()).expect("variables serialize"))?;
 
@@ -215,6 +221,7 @@ pub(crate) fn run(
     let mut env = wave.stage_env(stage, false);
     env.push(("BETTERFORM_STEP_INPUTS", inputs_file.clone().into()));
     env.push(("BETTERFORM_STEP_VARIABLES", variables_file.into()));
+    env.push(("BETTERFORM_STEP_TARGET", target_file.into()));
     env.push(("BETTERFORM_STEP_PACKAGE", prepared.package_dir.clone().into()));
     let (program, args): (PathBuf, Vec<OsString>) = match meta.launcher {
         Launcher::Node => {

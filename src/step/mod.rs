@@ -12,6 +12,7 @@ mod package;
 mod prepare;
 mod spec;
 mod stage;
+mod target;
 mod variables;
 
 pub(crate) use error::StepError;

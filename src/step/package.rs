@@ -47,6 +47,9 @@ struct RawMetadata {
     launcher: Option<String>,
     #[serde(rename = "entryPoint")]
     entry_point: Option<String>,
+    /// A step's: the id of the deployment-target package it deploys to.
+    #[serde(rename = "deploymentTargetId")]
+    deployment_target_id: Option<String>,
 }
 
 /// The checked `metadata.json`.
@@ -57,6 +60,16 @@ pub(crate) struct Metadata {
     pub(crate) launcher: Launcher,
     /// `exec`: the executable, relative to the package root.
     pub(crate) entry_point: Option<String>,
+    /// The id of the deployment-target package the step deploys to, if it names one.
+    pub(crate) deployment_target_id: Option<String>,
+}
+
+/// A deployment-target package (`"type": "deployment-target"`): what a step deploys to. Only
+/// its id and its `inputs.json` (the target's schema) matter to betterform.
+pub(crate) struct TargetPackage {
+    pub(crate) id: String,
+    pub(crate) schema: Value,
+    pub(crate) digest: String,
 }
 
 /// A loaded step package.
@@ -314,10 +327,16 @@ impl Package {
                 .filter(|v| !v.trim().is_empty())
                 .ok_or_else(|| bad(format!("metadata.json: '{field}' is missing")))
         };
-        if let Some(kind) = &raw.kind
-            && kind != "step"
-        {
-            return Err(bad(format!("metadata.json: type is '{kind}'; only 'step' packages can be run")));
+        match raw.kind.as_deref() {
+            None | Some("step") => {}
+            Some("deployment-target") => {
+                return Err(bad(
+                    "metadata.json: type is 'deployment-target', a target a step deploys to, not a step: name it in step.json as \"target\": {\"package\": …}".into(),
+                ));
+            }
+            Some(kind) => {
+                return Err(bad(format!("metadata.json: type is '{kind}'; only 'step' packages can be run")));
+            }
         }
         let id = required(raw.id, "id")?;
         let version = required(raw.version, "version")?;
@@ -352,9 +371,46 @@ impl Package {
         if !schema.is_object() {
             return Err(bad("inputs.json: must be a JSON Schema object".into()));
         }
-        let meta = Metadata { id, version, launcher, entry_point: raw.entry_point };
+        let meta = Metadata {
+            id,
+            version,
+            launcher,
+            entry_point: raw.entry_point,
+            deployment_target_id: raw.deployment_target_id.filter(|t| !t.trim().is_empty()),
+        };
         let digest = tree.digest();
         Ok(Package { tree, meta, schema, digest })
+    }
+}
+
+impl TargetPackage {
+    /// Reads a deployment-target package and checks its `metadata.json` and `inputs.json`.
+    pub(crate) fn load(source: &Path) -> Result<TargetPackage, StepError> {
+        let tree = Tree::read(source)?.unwrap_single_dir("metadata.json");
+        let bad = |message: String| StepError::package(source, message);
+        let (bytes, _) = tree.file("metadata.json").ok_or_else(|| bad("has no metadata.json".into()))?;
+        let raw: RawMetadata = serde_json::from_slice(bytes)
+            .map_err(|e| bad(format!("metadata.json:{}:{}: {e}", e.line(), e.column())))?;
+        match raw.kind.as_deref() {
+            Some("deployment-target") => {}
+            other => {
+                return Err(bad(format!(
+                    "metadata.json: type is '{}'; a target package has type 'deployment-target'",
+                    other.unwrap_or("step")
+                )));
+            }
+        }
+        let id = raw
+            .id
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| bad("metadata.json: 'id' is missing".into()))?;
+        let (bytes, _) = tree.file("inputs.json").ok_or_else(|| bad("has no inputs.json".into()))?;
+        let schema: Value = serde_json::from_slice(bytes)
+            .map_err(|e| bad(format!("inputs.json:{}:{}: {e}", e.line(), e.column())))?;
+        if !schema.is_object() {
+            return Err(bad("inputs.json: must be a JSON Schema object".into()));
+        }
+        Ok(TargetPackage { id, schema, digest: tree.digest() })
     }
 }
 

@@ -15,6 +15,7 @@ use super::lookup::StepVars;
 use super::package::Package;
 use super::prepare::{Prepared, prepare};
 use super::spec::{Call, Spec};
+use super::target;
 use crate::wave::Wave;
 
 /// Which of the stage's steps.
@@ -123,9 +124,14 @@ impl<'a> StepStage<'a> {
             let Some(call) = self.call(which) else { continue };
             let Ok(package) = Package::load(&Spec::resolve(&stage_dir, &call.package)) else { continue };
             let Ok(schema) = Schema::compile(&package.schema, Path::new("inputs.json")) else { continue };
-            let (bound, _) =
-                schema.bind(&call.inputs, &Mode::Execute { vars: &self.vars, packages: &no_packages });
+            let mode = Mode::Execute { vars: &self.vars, packages: &no_packages };
+            let (bound, _) = schema.bind(&call.inputs, &mode);
             secrets.extend(bound.secrets);
+            if which == Which::Up
+                && let Ok(target) = target::bind(&self.spec, &stage_dir, &package.meta, &mode)
+            {
+                secrets.extend(target.bound.secrets);
+            }
         }
         secrets.extend(launch::stored_secrets(self.wave, self.stage));
         secrets
@@ -231,7 +237,14 @@ pub(crate) fn check(stage_dir: &Path, text: &str, shown_as: &Path, source: Optio
                 continue;
             }
         };
-        let (bound, errors) = schema.check(&call.inputs, &Mode::Configure { packages: packages.clone() });
+        let mode = Mode::Configure { packages: packages.clone() };
+        let (bound, mut errors) = schema.check(&call.inputs, &mode);
+        if which == "up" {
+            match target::bind(&spec, stage_dir, &package.meta, &mode) {
+                Ok(target) => errors.extend(target.errors),
+                Err(e) => problems.push(format!("target: {e}")),
+            }
+        }
         if !errors.is_empty() {
             problems.push(
                 StepError::Inputs { step: package.meta.id.clone(), schema: schema_path, errors }.to_string(),

@@ -123,3 +123,103 @@ fn secrets_are_masked_in_runs_that_do_not_bind_them() {
     assert_no_leak(&f.deploy, &printed, SECRET);
     assert_no_leak(&f.deploy, &printed, &reversed());
 }
+
+/// `echo/step.json` running `target-step` (which deploys to `blob-target` targets) with
+/// `target` (JSON, or none).
+fn echo_with_target(f: &Fixture, target: Option<&str>) {
+    let target = target.map(|t| format!(",\n  \"target\": {t}")).unwrap_or_default();
+    f.write_impl(
+        "echo/step.json",
+        &format!(
+            r#"{{
+  "package": "{{{{ env.IMPL_DIR }}}}/_packages/target-step",
+  "inputs": {{ "fileName": "site.zip" }}{target}
+}}
+"#
+        ),
+    );
+}
+
+const BLOB_TARGET: &str = r##"{
+    "package": "{{ env.IMPL_DIR }}/_packages/blob-target",
+    "inputs": {
+      "containerName": "web-#{Stage.Name}",
+      "replicas": "#{Replicas}",
+      "accountKey": { "type": "new", "newValue": "#{Env.OCTO_KEY}" }
+    }
+  }"##;
+
+#[test]
+fn a_step_gets_its_target_bound_validated_against_the_target_package_and_masked() {
+    let f = octopus();
+    let mut printed = String::new();
+    echo_with_target(&f, Some(BLOB_TARGET));
+    // `Replicas` is a step.json variable: without it the target cannot be bound.
+    let step = std::fs::read_to_string(f.impl_dir.join("echo/step.json")).unwrap();
+    f.write_impl(
+        "echo/step.json",
+        &step.replacen("\"inputs\": {", "\"variables\": { \"Replicas\": \"3\" },\n  \"inputs\": {", 1),
+    );
+    run(&f, &["validate"], &mut printed).expect(0);
+    let err = run(&f, &["up", "-j", "1"], &mut printed).expect(0).stderr();
+    // Bound, coerced by the target's schema, its sensitive value given as text and masked.
+    assert!(err.contains("[echo] upload site.zip to web-echo x3"), "{err}");
+    assert!(err.contains("[echo] with key ********"), "{err}");
+    assert!(
+        err.contains(r#"[echo] target {"accountKey":"********","containerName":"web-echo","replicas":3}"#),
+        "{err}"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&f.read("genfiles/echo/.betterform/manifest-up.json")).unwrap();
+    assert_eq!(manifest["target"]["accountKey"], "********");
+    assert_eq!(manifest["target"]["replicas"], 3);
+    // A change of the target runs the step again.
+    let step = std::fs::read_to_string(f.impl_dir.join("echo/step.json")).unwrap();
+    f.write_impl("echo/step.json", &step.replace("\"Replicas\": \"3\"", "\"Replicas\": \"4\""));
+    let err = run(&f, &["up", "-j", "1"], &mut printed).expect(0).stderr();
+    assert!(err.contains("[echo] upload site.zip to web-echo x4"), "{err}");
+    run(&f, &["down", "-y"], &mut printed).expect(0);
+    assert_no_leak(&f.deploy, &printed, SECRET);
+}
+
+#[test]
+fn a_target_that_does_not_fit_is_refused_by_validate_and_up() {
+    let f = octopus();
+    let mut printed = String::new();
+    // Not valid against the target package's schema.
+    echo_with_target(
+        &f,
+        Some(
+            &BLOB_TARGET
+                .replace(r##""replicas": "#{Replicas}","##, r#""replicas": "many", "colour": "red","#)
+                .replace(
+                    r##""accountKey": { "type": "new", "newValue": "#{Env.OCTO_KEY}" }"##,
+                    r#""zone": 1"#,
+                ),
+        ),
+    );
+    let err = run(&f, &["validate"], &mut printed).expect(2).stderr();
+    assert!(err.contains("target.accountKey: required input is missing"), "{err}");
+    assert!(err.contains("target.colour: not an input of this step"), "{err}");
+    assert!(err.contains(r#"target.replicas: expected number, got "many""#), "{err}");
+    let err = run(&f, &["up", "-j", "1"], &mut printed).expect(1).stderr();
+    assert!(err.contains("target.accountKey: required input is missing"), "{err}");
+    // A step that deploys to a target needs one.
+    echo_with_target(&f, None);
+    let err = run(&f, &["validate"], &mut printed).expect(2).stderr();
+    assert!(
+        err.contains(
+            r#"target: step 'target-step' deploys to a 'blob-target' target: give step.json a "target""#
+        ),
+        "{err}"
+    );
+    // The named package must be the target the step deploys to.
+    echo_with_target(&f, Some(r#"{ "package": "{{ env.IMPL_DIR }}/_packages/secret-step", "inputs": {} }"#));
+    let err = run(&f, &["validate"], &mut printed).expect(2).stderr();
+    assert!(err.contains("a target package has type 'deployment-target'"), "{err}");
+    // A target package named as the step.
+    f.write_impl("echo/step.json", r#"{ "package": "{{ env.IMPL_DIR }}/_packages/blob-target" }"#);
+    let err = run(&f, &["validate"], &mut printed).expect(2).stderr();
+    assert!(err.contains("type is 'deployment-target', a target a step deploys to, not a step"), "{err}");
+    assert_no_leak(&f.deploy, &printed, SECRET);
+}
