@@ -139,7 +139,12 @@ impl Kind for StepPackage {
             path: &shown_as,
             delims: step::Delims { left: &delimiters.left, right: &delimiters.right },
         });
-        let checked = step::check(&stage.dir(), text, &shown_as, source.as_ref());
+        let mut checked = step::check(&stage.dir(), text, &shown_as, source.as_ref());
+        let wave = &stage.project.wave;
+        let upstream = stage.project.upstream(stage.id);
+        if let Ok(step) = StepStage::from_text(wave, stage.name(), stage.config, upstream, text) {
+            checked.problems.extend(step.unresolvable(text, source.as_ref()));
+        }
         Checked { problems: checked.problems, warnings: checked.warnings }
     }
 }

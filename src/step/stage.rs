@@ -16,6 +16,8 @@ use super::package::Package;
 use super::prepare::{Prepared, prepare};
 use super::spec::{Call, Spec};
 use super::target;
+use super::variables::{self, VarError};
+use crate::diagnostic::Diagnostic;
 use crate::wave::Wave;
 
 /// Which of the stage's steps.
@@ -137,6 +139,57 @@ impl<'a> StepStage<'a> {
         secrets
     }
 
+    /// `validate`: every `#{…}` of its steps' inputs and its target resolved now, as far as
+    /// can be known before anything runs. An upstream stage's output not produced yet, or a
+    /// filter's verdict on a value, is left for the run. Each problem names the `step.json`
+    /// line: in `source` (the template) when it holds the text, else in the rendered `text`.
+    pub(crate) fn unresolvable(&self, text: &str, source: Option<&Source<'_>>) -> Vec<String> {
+        let mut texts: Vec<(String, &str)> = Vec::new();
+        let calls = [
+            ("", Some(self.spec.up())),
+            ("down.inputs", self.spec.down.clone()),
+            ("rollback.inputs", self.spec.rollback.clone()),
+        ];
+        let mut owned: Vec<(&str, Value)> =
+            calls.into_iter().filter_map(|(at, call)| Some((at, call?.inputs))).collect();
+        if let Some(target) = &self.spec.target {
+            owned.push(("target", target.inputs.clone()));
+        }
+        for (at, value) in &owned {
+            collect_bound(value, at, &mut texts);
+        }
+        let shown_as = self.wave.stage_dir(self.stage).join("step.json");
+        let mut problems = Vec::new();
+        for (at, bound) in texts {
+            let Err(e) = variables::evaluate(bound, &self.vars) else { continue };
+            let later = match &e {
+                VarError::Unresolvable(name) => name.starts_with("Output"),
+                VarError::Base64(_) => true,
+                _ => false,
+            };
+            if later {
+                continue;
+            }
+            let quoted = serde_json::to_string(bound).expect("strings serialize");
+            let (path, source_text) = match source.filter(|s| s.text.contains(&quoted)) {
+                Some(s) => (s.path, s.text),
+                None => (shown_as.as_path(), text),
+            };
+            let (line, column) = match source_text.find(&quoted) {
+                Some(i) => (
+                    source_text[..i].matches('\n').count() + 1,
+                    source_text[..i].rsplit('\n').next().map_or(0, |l| l.chars().count()) + 2,
+                ),
+                None => (0, 0),
+            };
+            let message = format!("{at}: cannot bind \"{bound}\": {e}");
+            let mut diagnostic = Diagnostic::new(path, line, column, message);
+            diagnostic.length = bound.chars().count();
+            problems.push(diagnostic.with_source(source_text).to_string());
+        }
+        problems
+    }
+
     /// Runs a prepared step; for `up`, a failure runs the rollback step, if there is one.
     pub(crate) fn run(&self, which: Which, prepared: &Prepared, log: &StepLog<'_>) -> Ended {
         let ended = self.launch(prepared, log);
@@ -183,6 +236,25 @@ impl<'a> StepStage<'a> {
                 Ended::Failed(reason, exit.code())
             }
         }
+    }
+}
+
+/// Every string under `value` that binds a variable, with its input path.
+fn collect_bound<'v>(value: &'v Value, at: &str, out: &mut Vec<(String, &'v str)>) {
+    match value {
+        Value::String(text) if variables::is_bound(text) => out.push((at.to_string(), text)),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                collect_bound(item, &format!("{at}[{i}]"), out);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                let child = if at.is_empty() { key.clone() } else { format!("{at}.{key}") };
+                collect_bound(item, &child, out);
+            }
+        }
+        _ => {}
     }
 }
 

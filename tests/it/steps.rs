@@ -402,13 +402,13 @@ fn a_step_json_error_names_file_line_and_column() {
 #[test]
 fn validate_checks_step_inputs_at_configuration_time_skipping_bound_values() {
     let f = steps();
-    let out = f.run(&["validate"]).expect(0).stdout();
+    let out = run(&f, "ok", &["validate"]).expect(0).stdout();
     assert!(out.contains("valid: 3 stages"), "{out}");
     let step = std::fs::read_to_string(f.impl_dir.join("deploy/step.json")).unwrap();
     let step =
         step.replace(r#""glob": "*.html""#, r#""glob": 5"#).replace(r##""#{Env.STEP_VERBOSE}""##, r#""yes""#);
     f.write_impl("deploy/step.json", &step);
-    let err = f.run(&["validate"]).expect(2).stderr();
+    let err = run(&f, "ok", &["validate"]).expect(2).stderr();
     assert!(err.contains("stage 'deploy': invalid inputs for step 'hello-upload'"), "{err}");
     assert!(err.contains("filesToInclude.files[0].glob: expected string, got 5"), "{err}");
     assert!(err.contains(r#"verbose: expected boolean, got "yes""#), "{err}");
@@ -659,4 +659,65 @@ fn validate_warns_when_a_template_writes_env_into_a_sensitive_input() {
     let out = run(&f, "ok", &["validate", "--json"]).expect(0).stdout();
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["warnings"].as_array().unwrap().len(), 1, "{out}");
+}
+
+#[test]
+fn validate_reports_an_unresolvable_variable_with_its_step_json_line() {
+    let f = steps();
+    let step = std::fs::read_to_string(f.impl_dir.join("deploy/step.json")).unwrap();
+    f.write_impl(
+        "deploy/step.json",
+        &step
+            .replace("#{ContainerName}", "#{Nope}")
+            .replace("rolling back #{Stage.Name}", "rolling #{Stage.Nam}"),
+    );
+    let err = run(&f, "ok", &["validate"]).expect(2).stderr();
+    assert!(
+        err.contains(
+            r##"/deploy/step.json:4:23: containerName: cannot bind "#{Nope}": unresolvable variable 'Nope'"##
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            r##"/deploy/step.json:19:29: rollback.inputs.message: cannot bind "rolling #{Stage.Nam}""##
+        ),
+        "{err}"
+    );
+    assert!(err.contains("4 |     \"containerName\": \"#{Nope}\","), "the line is shown: {err}");
+    // Upstream outputs not produced yet are the run's to resolve; `up` refuses too.
+    assert!(!err.contains("Output[net]"), "{err}");
+    // The environment is read as the run will read it.
+    let r =
+        Run(f.cmd().env("STEP_MODE", "ok").env("STEP_VERBOSE", "true").args(["validate"]).output().unwrap());
+    let err = r.expect(2).stderr();
+    assert!(
+        err.contains("apiToken: cannot bind \"#{Env.STEP_TOKEN}\": unresolvable variable 'Env.STEP_TOKEN'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn plan_counts_a_stage_that_would_fail_as_blocked_and_exits_non_zero() {
+    let f = steps();
+    run(&f, "ok", &["up", "net"]).expect(0);
+    // A deployment-target package named as the step.
+    f.write_impl(
+        "_packages/target/metadata.json",
+        r#"{"schemaVersion": "1.0.0", "type": "deployment-target", "id": "t", "name": "T", "description": "",
+            "categories": [], "launcher": "node"}"#,
+    );
+    f.write_impl("_packages/target/inputs.json", "{}");
+    let step = std::fs::read_to_string(f.impl_dir.join("deploy/step.json")).unwrap();
+    f.write_impl("deploy/step.json", &step.replace("_packages/hello\"", "_packages/target\""));
+    let out = run(&f, "ok", &["plan"]).expect(6).stdout();
+    assert!(out.contains("deploy  blocked  will fail: "), "{out}");
+    assert!(out.contains("type is 'deployment-target'"), "{out}");
+    // Its dependent cannot run either.
+    assert!(out.contains("script  blocked  dependency deploy would fail"), "{out}");
+    assert!(out.contains("plan: 0 to run, 1 up to date, 2 blocked"), "{out}");
+    run(&f, "ok", &["plan", "--exit-code"]).expect(6);
+    let plan: serde_json::Value =
+        serde_json::from_str(&run(&f, "ok", &["plan", "--json"]).expect(6).stdout()).unwrap();
+    assert_eq!(plan["stages"][1]["action"], "blocked", "{plan}");
 }
