@@ -47,6 +47,7 @@ pub(crate) fn plan(global: &Global, stages: &[String], exit_code: bool) -> Resul
     execute::prove(&project, &stamper, &templates, &members)?;
     // A reason may quote an input; what `up` would mask, `plan` masks.
     execute::learn_secrets(&project, &options, &KINDS, &config.value, Some((&stamper, &templates)));
+    execute::prove_kinds(&project, &options, &KINDS, &config.value, (&stamper, &templates), &members)?;
     let store = &project.state;
     let dag = &project.dag;
     let config_digest = plan::config_digest(&config.text);

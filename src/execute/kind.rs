@@ -93,6 +93,12 @@ pub(crate) trait Kind: Sync {
         Vec::new()
     }
 
+    /// Problems of the rendered stage that make `up` (and `plan`) refuse before anything runs
+    /// (exit 2), one per line: what no upstream stage's run can change.
+    fn prove(&self, _stage: &Stage<'_>, _image: &Image) -> Vec<String> {
+        Vec::new()
+    }
+
     /// `validate`: configuration-time problems of the rendered stage (exit 2) and warnings,
     /// one per line.
     fn check(&self, _stage: &Stage<'_>, _image: &Image) -> Checked {

@@ -14,4 +14,4 @@ mod tests;
 
 pub(crate) use kind::{KINDS, Stage, classify, load_project};
 pub(crate) use options::RunOptions;
-pub(crate) use pipeline::{down, learn_secrets, load_templates, prove, run_verb, up};
+pub(crate) use pipeline::{down, learn_secrets, load_templates, prove, prove_kinds, run_verb, up};

@@ -74,6 +74,37 @@ pub(crate) fn prove(
     if errors.is_empty() { Ok(()) } else { Err(StampError::Many(errors).into()) }
 }
 
+/// What each targeted stage's kind refuses before anything runs (see [`Kind::prove`]), on
+/// its render as it is now; a stage that cannot be rendered yet (it reads upstream outputs
+/// not produced yet) is left to its turn. Every problem, exit 2.
+pub(crate) fn prove_kinds(
+    project: &Project,
+    options: &RunOptions,
+    kinds: &[&dyn Kind],
+    config: &serde_json::Value,
+    (stamper, templates): (&Stamper<'_>, &HashMap<StageId, Template>),
+    members: &[bool],
+) -> Result<(), Error> {
+    let targeted: Vec<StageId> = project.dag.order().iter().copied().filter(|&s| members[s]).collect();
+    let problems: Vec<String> = targeted
+        .par_iter()
+        .flat_map_iter(|&id| {
+            let name = project.dag.name(id);
+            let stage = Stage { project, options, config, id };
+            let problems = match stamper.render(name, &templates[&id], project.upstream(id)) {
+                Ok(image) => kinds[project.kinds[id]].prove(&stage, &image),
+                Err(_) => Vec::new(),
+            };
+            problems.into_iter().map(move |p| format!("stage '{name}': {p}"))
+        })
+        .collect();
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let noun = if problems.len() == 1 { "problem" } else { "problems" };
+    Err(Error::Invalid(format!("{} {noun} found:\n{}", problems.len(), problems.join("\n"))))
+}
+
 /// Registers for masking every secret the project's stages know before they run (see
 /// [`Kind::secrets`]), so a run masks a secret even when the stage that binds it does not
 /// run. `stamping`: the stamper and templates of the stages this run will stamp, rendered in
@@ -115,6 +146,7 @@ pub(crate) fn up(
     let (stamper, templates) = load_templates(project, options, &config.value, members)?;
     prove(project, &stamper, &templates, members)?;
     learn_secrets(project, options, kinds, &config.value, Some((&stamper, &templates)));
+    prove_kinds(project, options, kinds, &config.value, (&stamper, &templates), members)?;
     project.state.recover().map_err(|e| Error::Bookkeeping(e.into()))?;
     let config_digest = plan::config_digest(&config.text);
     let work = |id: StageId, sink: &Sink<'_>| -> Outcome {

@@ -2,7 +2,7 @@
 //! that betterform runs itself (see `src/step/`): inputs bound and validated before anything
 //! launches, the step run, its outputs recorded, a rollback step on failure.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::events::{Direction, Outcome, Reason};
 use crate::plan::{self, Decision};
@@ -124,6 +124,22 @@ impl Kind for StepPackage {
         secrets
     }
 
+    /// Every variable its steps bind that cannot be resolved, whatever upstream stages do.
+    fn prove(&self, stage: &Stage<'_>, image: &Image) -> Vec<String> {
+        let Some(text) = image.file("step.json").and_then(|b| std::str::from_utf8(b).ok()) else {
+            return Vec::new();
+        };
+        let (shown_as, template) = template_of(stage);
+        let source = source(stage, &shown_as, template.as_deref());
+        let wave = &stage.project.wave;
+        let upstream = stage.project.upstream(stage.id);
+        match StepStage::from_text(wave, stage.name(), stage.config, upstream, text) {
+            Ok(step) => step.unresolvable(text, source.as_ref()),
+            // The stage reports it at its turn, as it always has.
+            Err(_) => Vec::new(),
+        }
+    }
+
     /// Its `step.json` as rendered now, each step's package, and each step's inputs against
     /// the package's schema (values still bound to `#{…}` are checked when it runs); warnings
     /// about secrets its template would write in clear.
@@ -131,14 +147,8 @@ impl Kind for StepPackage {
         let Some(text) = image.file("step.json").and_then(|b| std::str::from_utf8(b).ok()) else {
             return Checked::default();
         };
-        let shown_as = stage.project.wave.template_dir(stage.name()).join("step.json");
-        let template = std::fs::read_to_string(&shown_as).ok();
-        let delimiters = &stage.options.delimiters;
-        let source = template.as_deref().map(|text| step::Source {
-            text,
-            path: &shown_as,
-            delims: step::Delims { left: &delimiters.left, right: &delimiters.right },
-        });
+        let (shown_as, template) = template_of(stage);
+        let source = source(stage, &shown_as, template.as_deref());
         let mut checked = step::check(&stage.dir(), text, &shown_as, source.as_ref());
         let wave = &stage.project.wave;
         let upstream = stage.project.upstream(stage.id);
@@ -147,6 +157,22 @@ impl Kind for StepPackage {
         }
         Checked { problems: checked.problems, warnings: checked.warnings }
     }
+}
+
+/// The stage's `step.json` template: its path, and its text when it can be read.
+fn template_of(stage: &Stage<'_>) -> (PathBuf, Option<String>) {
+    let path = stage.project.wave.template_dir(stage.name()).join("step.json");
+    let text = std::fs::read_to_string(&path).ok();
+    (path, text)
+}
+
+fn source<'a>(stage: &'a Stage<'_>, path: &'a Path, text: Option<&'a str>) -> Option<step::Source<'a>> {
+    let delimiters = &stage.options.delimiters;
+    text.map(|text| step::Source {
+        text,
+        path,
+        delims: step::Delims { left: &delimiters.left, right: &delimiters.right },
+    })
 }
 
 /// Runs a step-package stage's step (see [`run_stage`]): `body` gets the stage's log.

@@ -191,7 +191,7 @@ fn schema_violations_are_reported_at_their_input_paths() {
 }
 
 #[test]
-fn an_unresolvable_variable_fails_the_stage_and_names_it() {
+fn an_unresolvable_variable_is_refused_before_anything_runs_and_named() {
     let f = steps();
     let r = Run(f
         .cmd()
@@ -201,13 +201,15 @@ fn an_unresolvable_variable_fails_the_stage_and_names_it() {
         .args(["up"])
         .output()
         .unwrap());
-    let err = r.expect(1).stderr();
+    // Exit 2, nothing run (not even `net`, which binds nothing).
+    let err = r.expect(2).stderr();
     assert!(
         err.contains(
-            r##"apiToken: cannot bind "#{Env.STEP_TOKEN}": unresolvable variable 'Env.STEP_TOKEN'"##
+            r##"step.json:8:18: apiToken: cannot bind "#{Env.STEP_TOKEN}": unresolvable variable 'Env.STEP_TOKEN'"##
         ),
         "{err}"
     );
+    assert!(!f.exists("genfiles/.betterform/logs/net"), "nothing ran: {err}");
     // Only stages this one depends on can be read (their outputs exist when it runs).
     let f = steps();
     let step = std::fs::read_to_string(f.impl_dir.join("deploy/step.json")).unwrap();
@@ -215,12 +217,15 @@ fn an_unresolvable_variable_fails_the_stage_and_names_it() {
         "deploy/step.json",
         &step.replace("#{Output[net].vpc.id | ToUpper}", "#{Output[script].said}"),
     );
-    let err = up(&f, "ok").expect(1).stderr();
+    let err = up(&f, "ok").expect(2).stderr();
     assert!(
         err.contains("'Output[script].said' reads stage 'script', which this stage does not depend on"),
         "{err}"
     );
-    // In a substituted file, too.
+    // `plan` refuses what `up` refuses.
+    run(&f, "ok", &["plan"]).expect(2);
+    // In a file of a referenced package it is found at the stage's turn (the files are read
+    // then): the stage fails.
     let f = steps();
     f.write_impl("_packages/site/config/app.json", "{\"x\": \"#{NoSuchVariable}\"}\n");
     let err = up(&f, "ok").expect(1).stderr();
