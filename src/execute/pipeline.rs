@@ -107,8 +107,9 @@ pub(crate) fn prove_kinds(
 
 /// Registers for masking every secret the project's stages know before they run (see
 /// [`Kind::secrets`]), so a run masks a secret even when the stage that binds it does not
-/// run. `stamping`: the stamper and templates of the stages this run will stamp, rendered in
-/// memory for it; other stages are read from their stamped dirs.
+/// run. `stamping`: the stamper and the loaded templates of the stages this run will stamp;
+/// every stage is rendered in memory with it (other stages' templates loaded for this), when
+/// it can be, besides being read from its stamped dir.
 pub(crate) fn learn_secrets(
     project: &Project,
     options: &RunOptions,
@@ -123,8 +124,16 @@ pub(crate) fn learn_secrets(
             let stage = Stage { project, options, config, id };
             let render = || {
                 let (stamper, templates) = stamping?;
-                let template = templates.get(&id)?;
-                stamper.render(project.dag.name(id), template, project.upstream(id)).ok()
+                let name = project.dag.name(id);
+                let loaded;
+                let template = match templates.get(&id) {
+                    Some(template) => template,
+                    None => {
+                        loaded = stamper.load(name).ok()?;
+                        &loaded
+                    }
+                };
+                stamper.render(name, template, project.upstream(id)).ok()
             };
             kinds[project.kinds[id]].secrets(&stage, &render)
         })
@@ -192,7 +201,9 @@ pub(crate) fn down(
     config: &serde_json::Value,
     members: &[bool],
 ) -> Result<(), Error> {
-    learn_secrets(project, options, kinds, config, None);
+    // No stage is stamped, but a stage never stamped here (a CI job) may still bind secrets.
+    let loaded = load_templates(project, options, config, &vec![false; project.dag.len()]).ok();
+    learn_secrets(project, options, kinds, config, loaded.as_ref().map(|(s, t)| (s, t)));
     project.state.recover().map_err(|e| Error::Bookkeeping(e.into()))?;
     let work = |id: StageId, sink: &Sink<'_>| -> Outcome {
         let stage = Stage { project, options, config, id };

@@ -106,20 +106,20 @@ impl Kind for StepPackage {
         Ok((reason, Some(prepared.manifest.instructions.iter().map(ToString::to_string).collect())))
     }
 
-    /// The bound sensitive inputs of its steps (from the render this run would stamp, else
-    /// its stamped `step.json`) and its stored sensitive outputs.
+    /// The bound sensitive inputs of its steps, from its `step.json` as rendered now and as
+    /// stamped (either may be what runs), and its stored sensitive outputs.
     fn secrets(&self, stage: &Stage<'_>, render: &dyn Fn() -> Option<Image>) -> Vec<String> {
-        let text = match render().and_then(|image| image.file("step.json").map(<[u8]>::to_vec)) {
-            Some(bytes) => String::from_utf8(bytes).ok(),
-            None => std::fs::read_to_string(stage.dir().join("step.json")).ok(),
-        };
+        let rendered = render().and_then(|image| String::from_utf8(image.file("step.json")?.to_vec()).ok());
+        let stamped = std::fs::read_to_string(stage.dir().join("step.json")).ok();
+        let mut texts = vec![rendered, stamped];
+        texts.dedup();
         let wave = &stage.project.wave;
-        let upstream = stage.project.upstream(stage.id);
         let mut secrets = Vec::new();
-        if let Some(text) = text
-            && let Ok(step) = StepStage::from_text(wave, stage.name(), stage.config, upstream, &text)
-        {
-            secrets.extend(step.known_secrets());
+        for text in texts.into_iter().flatten() {
+            let upstream = stage.project.upstream(stage.id);
+            if let Ok(step) = StepStage::from_text(wave, stage.name(), stage.config, upstream, &text) {
+                secrets.extend(step.known_secrets());
+            }
         }
         secrets
     }

@@ -40,6 +40,44 @@ fn reads_env(text: &str, delims: &Delims<'_>) -> bool {
     false
 }
 
+/// The template `text` read as JSON, when it is JSON once its expressions are taken as
+/// text: an expression inside a string stays in it (`"{{ env.T }}"`), one standing for a
+/// whole value (`"key": {{ env.T | tojson }}`) becomes a string of its own text.
+pub(crate) fn as_json(text: &str, delims: &Delims<'_>) -> Option<Value> {
+    if let Ok(value) = serde_json::from_str(text) {
+        return Some(value);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if rest.starts_with(delims.left) {
+            let end = rest[delims.left.len()..].find(delims.right)? + delims.left.len() + delims.right.len();
+            let expr = &rest[..end];
+            if in_string {
+                out.push_str(expr);
+            } else {
+                out.push_str(&serde_json::to_string(expr).expect("strings serialize"));
+            }
+            rest = &rest[end..];
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if in_string => escaped = !escaped,
+            '"' if !escaped => in_string = !in_string,
+            _ => escaped = false,
+        }
+        if c != '\\' {
+            escaped = false;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    serde_json::from_str(&out).ok()
+}
+
 /// Every string under `value`.
 fn strings<'v>(value: &'v Value, out: &mut Vec<&'v str>) {
     match value {
@@ -72,13 +110,15 @@ fn bound_names(text: &str) -> Vec<String> {
     names
 }
 
-/// Line and column (1-based) of the JSON string `text` in the source, if found.
+/// Line and column (1-based) of the JSON string `text` in the source (or of the bare text:
+/// an expression standing for a whole value), if found.
 fn position(source: &str, text: &str) -> (usize, usize) {
     let quoted = serde_json::to_string(text).expect("strings serialize");
-    match source.find(&quoted) {
-        Some(at) => {
+    let found = source.find(&quoted).map(|at| (at, 1)).or_else(|| source.find(text).map(|at| (at, 0)));
+    match found {
+        Some((at, quote)) => {
             let line = source[..at].matches('\n').count() + 1;
-            let column = source[..at].rsplit('\n').next().map_or(0, |l| l.chars().count()) + 2;
+            let column = source[..at].rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1 + quote;
             (line, column)
         }
         None => (0, 0),
@@ -153,6 +193,17 @@ mod tests {
         assert!(!reads_env("{{ cfg.env.x }}", &D));
         assert!(!reads_env("{{ env.IMPL_DIR", &Delims { left: "<<", right: ">>" }));
         assert!(!reads_env("#{Env.TOKEN}", &D));
+    }
+
+    #[test]
+    fn a_template_with_expressions_outside_strings_reads_as_json() {
+        let text = "{\"a\": {{ env.T | tojson }}, \"b\": \"x {{ cfg.y }}\", \"c\": \"q\\\"{{ z }}\"}";
+        let value = as_json(text, &D).unwrap();
+        assert_eq!(value["a"], "{{ env.T | tojson }}");
+        assert_eq!(value["b"], "x {{ cfg.y }}");
+        assert_eq!(value["c"], "q\"{{ z }}");
+        assert_eq!(position(text, "{{ env.T | tojson }}"), (1, 7));
+        assert!(as_json("{% if x %}", &D).is_none());
     }
 
     #[test]

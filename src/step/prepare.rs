@@ -71,7 +71,7 @@ fn substitute(
     })?;
     let mut matched = vec![false; globs.len()];
     for entry in &mut tree.entries {
-        let Kind::File { bytes, .. } = &mut entry.kind else { continue };
+        let Kind::File { bytes, mode, .. } = &mut entry.kind else { continue };
         let hits = set.matches(&entry.rel);
         if hits.is_empty() {
             continue;
@@ -83,8 +83,13 @@ fn substitute(
             message,
         };
         let text = std::str::from_utf8(bytes).map_err(|_| fail("not a UTF-8 text file".into()))?;
-        let (out, _) = variables::evaluate(text, vars).map_err(|e| fail(e.to_string()))?;
+        let (out, secret) = variables::evaluate(text, vars).map_err(|e| fail(e.to_string()))?;
         *bytes = out.into_bytes();
+        // The step needs the secret in the file; nobody else needs to read it.
+        if secret {
+            *mode &= 0o700;
+            *mode |= 0o600;
+        }
     }
     for (glob, hit) in globs.iter().zip(matched) {
         if !hit {

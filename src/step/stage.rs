@@ -286,7 +286,7 @@ pub(crate) fn check(stage_dir: &Path, text: &str, shown_as: &Path, source: Optio
         }
     };
     // The template as JSON, when it is JSON (expressions inside strings only).
-    let template: Option<Value> = source.and_then(|s| serde_json::from_str(s.text).ok());
+    let template: Option<Value> = source.and_then(|s| exposure::as_json(s.text, &s.delims));
     let packages: BTreeSet<String> = spec.packages.keys().cloned().collect();
     let problems = &mut checked.problems;
     for (which, call) in
@@ -313,7 +313,26 @@ pub(crate) fn check(stage_dir: &Path, text: &str, shown_as: &Path, source: Optio
         let (bound, mut errors) = schema.check(&call.inputs, &mode);
         if which == "up" {
             match target::bind(&spec, stage_dir, &package.meta, &mode) {
-                Ok(target) => errors.extend(target.errors),
+                Ok(target) => {
+                    errors.extend(target.errors);
+                    if let (Some(source), Some(template)) = (source, &template)
+                        && let Some(written) = template.get("target").and_then(|t| t.get("inputs"))
+                    {
+                        let sensitive: Vec<(String, &Value)> = target
+                            .bound
+                            .sensitive_in(written)
+                            .into_iter()
+                            .map(|(path, value)| (format!("target.{path}"), value))
+                            .collect();
+                        checked.warnings.extend(exposure::warnings(
+                            source.text,
+                            source.path,
+                            &sensitive,
+                            template.get("variables"),
+                            &source.delims,
+                        ));
+                    }
+                }
                 Err(e) => problems.push(format!("target: {e}")),
             }
         }

@@ -223,3 +223,49 @@ fn a_target_that_does_not_fit_is_refused_by_validate_and_up() {
     assert!(err.contains("type is 'deployment-target', a target a step deploys to, not a step"), "{err}");
     assert_no_leak(&f.deploy, &printed, SECRET);
 }
+
+#[test]
+fn a_ci_job_running_one_stage_masks_what_a_stage_it_never_stamped_binds() {
+    // A fresh GENFILES, as in a CI job: `issue` was never stamped here, yet it binds the secret
+    // `echo` prints; its template is rendered in memory to learn it.
+    let f = octopus();
+    let mut printed = String::new();
+    let err = run(&f, &["up", "--only", "echo"], &mut printed).expect(0).stderr();
+    assert!(err.contains("[echo] plain=********"), "{err}");
+    assert!(!f.exists("genfiles/issue"), "issue is not stamped");
+    // A down job: `echo` goes down from its stamped dir, `issue` is still only a template.
+    let err = run(&f, &["down", "-y", "--only", "echo"], &mut printed).expect(0).stderr();
+    assert!(err.contains("[echo] plain=********"), "{err}");
+    assert_no_leak(&f.deploy, &printed, SECRET);
+}
+
+#[test]
+fn validate_warns_when_a_template_writes_env_into_a_sensitive_target_value() {
+    let f = octopus();
+    let mut printed = String::new();
+    echo_with_target(
+        &f,
+        Some(&BLOB_TARGET.replace(
+            r##"{ "type": "new", "newValue": "#{Env.OCTO_KEY}" }"##,
+            r#"{{ env.OCTO_KEY | tojson }}"#,
+        )),
+    );
+    let step = std::fs::read_to_string(f.impl_dir.join("echo/step.json")).unwrap();
+    f.write_impl(
+        "echo/step.json",
+        &step.replacen("\"inputs\": {", "\"variables\": { \"Replicas\": \"3\" },\n  \"inputs\": {", 1),
+    );
+    let err = run(&f, &["validate"], &mut printed).expect(0).stderr();
+    assert!(
+        err.contains("warning: stage 'echo': ")
+            && err.contains("sensitive input 'target.accountKey' is filled from env by the template"),
+        "{err}"
+    );
+    // The stamped step.json does hold it, which is why it is 0600 and why validate warns.
+    run(&f, &["up", "-j", "1"], &mut printed).expect(0);
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(f.deploy.join("genfiles/echo/step.json")).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(!printed.contains(SECRET), "{printed}");
+}

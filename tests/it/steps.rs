@@ -726,3 +726,24 @@ fn plan_counts_a_stage_that_would_fail_as_blocked_and_exits_non_zero() {
         serde_json::from_str(&run(&f, "ok", &["plan", "--json"]).expect(6).stdout()).unwrap();
     assert_eq!(plan["stages"][1]["action"], "blocked", "{plan}");
 }
+
+#[test]
+fn a_substituted_file_that_receives_a_secret_is_private_to_its_owner() {
+    let f = steps();
+    f.write_impl("_packages/conf/plain.txt", "region=#{Output[net].region}\n");
+    f.write_impl("_packages/conf/secret.txt", "token=#{Output[deploy].token}\n");
+    f.write_impl(
+        "script/step.json",
+        r#"{
+  "package": "{{ env.IMPL_DIR }}/_packages/shell",
+  "inputs": { "message": "configured" },
+  "packages": { "conf": { "path": "{{ env.IMPL_DIR }}/_packages/conf", "substituteInFiles": ["*.txt"] } }
+}"#,
+    );
+    up(&f, "ok").expect(0);
+    let dir = "genfiles/script/.betterform/packages/conf";
+    // The step gets the secret where it asked for it; nobody else may read it.
+    assert_eq!(f.read(&format!("{dir}/secret.txt")), format!("token=issued-{TOKEN}\n"));
+    assert_eq!(mode_of(&f, &format!("{dir}/secret.txt")), 0o600);
+    assert_eq!(mode_of(&f, &format!("{dir}/plain.txt")), 0o644);
+}
