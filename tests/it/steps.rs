@@ -5,6 +5,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
+use crate::common::secrets::assert_no_leak;
 use crate::common::{Fixture, Run};
 
 const TOKEN: &str = "tok-S3CRET-4711";
@@ -104,17 +105,6 @@ fn an_exec_step_reads_inputs_from_a_private_file_and_binds_a_sensitive_upstream_
     assert!(log.contains("it holds a secret, masked in output.json"), "{log}");
 }
 
-/// Every file under the deployment dir except the one that must hold the secrets.
-fn files_holding(f: &Fixture, needle: &str) -> Vec<String> {
-    walkdir::WalkDir::new(&f.deploy)
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_type().is_file() && !e.path().ends_with("sensitive-outputs.json"))
-        .filter(|e| std::fs::read(e.path()).is_ok_and(|b| String::from_utf8_lossy(&b).contains(needle)))
-        .map(|e| e.path().display().to_string())
-        .collect()
-}
-
 #[test]
 fn secrets_never_reach_the_terminal_logs_state_reports_or_output_dir() {
     let f = steps();
@@ -138,8 +128,7 @@ fn secrets_never_reach_the_terminal_logs_state_reports_or_output_dir() {
     }
     assert!(printed.contains("boom with ********"), "the thrown error is reported, masked");
     for secret in [TOKEN.to_string(), format!("issued-{TOKEN}")] {
-        assert!(!printed.contains(&secret), "printed a secret:\n{printed}");
-        assert_eq!(files_holding(&f, &secret), Vec::<String>::new(), "files holding {secret}");
+        assert_no_leak(&f.deploy, &printed, &secret);
     }
 }
 
