@@ -96,7 +96,161 @@ pub(crate) fn mask(text: &str) -> Cow<'_, str> {
             out = Cow::Owned(out.replace(secret.as_str(), MASK));
         }
     }
-    out
+    drop(secrets);
+    let groups = GROUPS.read().unwrap_or_else(|e| e.into_inner());
+    if groups.is_empty() {
+        return out;
+    }
+    match mask_fingerprinted(&out, &groups) {
+        Some(masked) => Cow::Owned(masked),
+        None => out,
+    }
+}
+
+// Fingerprints: a secret a step announced with a `mask` message can be neither derived again
+// nor stored, yet a later run must mask it too. What is kept (0600, under GENFILES) is its
+// fingerprint: its length, a salted BLAKE3 hash, and 20 bits of a salted rolling hash that
+// finds candidate windows in a line cheaply (too few bits to tell the secret, however short).
+
+/// How many bits of the rolling hash a fingerprint keeps.
+const ROLL_BITS: u32 = 20;
+
+/// A secret known by its fingerprint only.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Fingerprint {
+    /// Its length in bytes.
+    pub(crate) len: usize,
+    /// BLAKE3 of the salt and the secret, hex.
+    pub(crate) hash: String,
+    /// The low [`ROLL_BITS`] bits of its salted rolling hash.
+    pub(crate) roll: u32,
+}
+
+/// Fingerprints with one salt and one length, ready to scan lines.
+struct Group {
+    salt: Vec<u8>,
+    len: usize,
+    base: u64,
+    rolls: std::collections::HashSet<u32>,
+    hashes: std::collections::HashSet<String>,
+}
+
+static GROUPS: RwLock<Vec<Group>> = RwLock::new(Vec::new());
+
+/// The rolling hash's base for `salt`: odd, so every power of it is too.
+fn base_of(salt: &[u8]) -> u64 {
+    let digest = blake3::hash(salt);
+    let bytes: [u8; 8] = digest.as_bytes()[..8].try_into().expect("8 bytes");
+    u64::from_le_bytes(bytes) | 1
+}
+
+fn roll(bytes: &[u8], base: u64) -> u64 {
+    bytes.iter().fold(0u64, |h, &b| h.wrapping_mul(base).wrapping_add(u64::from(b) + 1))
+}
+
+fn salted_hash(salt: &[u8], bytes: &[u8]) -> String {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&(salt.len() as u64).to_le_bytes());
+    hasher.update(salt);
+    hasher.update(bytes);
+    hasher.finalize().to_hex().to_string()
+}
+
+/// The fingerprints of `secret`, its lines and its [`encodings`], under `salt`.
+pub(crate) fn fingerprints(secret: &str, salt: &[u8]) -> Vec<Fingerprint> {
+    let base = base_of(salt);
+    let mut forms: Vec<String> = vec![secret.to_string()];
+    if secret.contains('\n') {
+        forms.extend(secret.lines().map(|l| l.trim_end_matches('\r').to_string()));
+    }
+    forms.extend(encodings(secret));
+    forms.retain(|f| !f.trim().is_empty());
+    forms.sort();
+    forms.dedup();
+    forms
+        .iter()
+        .map(|f| Fingerprint {
+            len: f.len(),
+            hash: salted_hash(salt, f.as_bytes()),
+            roll: (roll(f.as_bytes(), base) & ((1 << ROLL_BITS) - 1)) as u32,
+        })
+        .collect()
+}
+
+/// Registers secrets known by their fingerprints (under `salt`) to be masked from now on.
+pub(crate) fn add_fingerprints(salt: &[u8], prints: &[Fingerprint]) {
+    let mut groups = GROUPS.write().unwrap_or_else(|e| e.into_inner());
+    for print in prints.iter().filter(|p| p.len > 0) {
+        let at = groups.iter().position(|g| g.salt == salt && g.len == print.len);
+        let group = match at {
+            Some(i) => &mut groups[i],
+            None => {
+                groups.push(Group {
+                    salt: salt.to_vec(),
+                    len: print.len,
+                    base: base_of(salt),
+                    rolls: Default::default(),
+                    hashes: Default::default(),
+                });
+                groups.last_mut().expect("just pushed")
+            }
+        };
+        group.rolls.insert(print.roll);
+        group.hashes.insert(print.hash.clone());
+    }
+    // Longest first, so a secret containing another is masked whole.
+    groups.sort_by_key(|g| std::cmp::Reverse(g.len));
+    ANY.store(true, Ordering::Release);
+}
+
+/// `text` with every window matching a fingerprint masked, or `None` if none matches.
+fn mask_fingerprinted(text: &str, groups: &[Group]) -> Option<String> {
+    let mut out = text.to_string();
+    let mut changed = false;
+    for group in groups {
+        let bytes = out.as_bytes();
+        if group.len > bytes.len() {
+            continue;
+        }
+        let low = (1u64 << ROLL_BITS) - 1;
+        let top = (0..group.len).fold(1u64, |p, _| p.wrapping_mul(group.base));
+        let mut h = roll(&bytes[..group.len], group.base);
+        let mut hits = Vec::new();
+        let mut start = 0;
+        loop {
+            let end = start + group.len;
+            if group.rolls.contains(&((h & low) as u32))
+                && out.is_char_boundary(start)
+                && out.is_char_boundary(end)
+                && group.hashes.contains(&salted_hash(&group.salt, &bytes[start..end]))
+                && hits.last().is_none_or(|&(_, e)| e <= start)
+            {
+                hits.push((start, end));
+            }
+            if end == bytes.len() {
+                break;
+            }
+            h = h
+                .wrapping_mul(group.base)
+                .wrapping_add(u64::from(bytes[end]) + 1)
+                .wrapping_sub((u64::from(bytes[start]) + 1).wrapping_mul(top));
+            start += 1;
+        }
+        if hits.is_empty() {
+            continue;
+        }
+        let mut masked = String::with_capacity(out.len());
+        let mut at = 0;
+        for (s, e) in hits {
+            masked.push_str(&out[at..s]);
+            masked.push_str(MASK);
+            at = e;
+        }
+        masked.push_str(&out[at..]);
+        out = masked;
+        changed = true;
+    }
+    changed.then_some(out)
 }
 
 #[cfg(test)]
@@ -141,6 +295,24 @@ mod tests {
         }
         // Too short to mask in encoded forms.
         assert!(encodings("abc").is_empty());
+    }
+
+    #[test]
+    fn a_secret_known_by_its_fingerprint_is_masked_without_being_kept() {
+        let salt = b"salt-for-this-test";
+        let prints = fingerprints("fp-s3cret-91", salt);
+        let kept = serde_json::to_string(&prints).unwrap();
+        assert!(!kept.contains("fp-s3cret-91") && !kept.contains("ZnAtczNjcmV0LTkx"), "{kept}");
+        assert_eq!(mask("x fp-s3cret-91 y"), "x fp-s3cret-91 y");
+        add_fingerprints(salt, &prints);
+        assert_eq!(mask("x fp-s3cret-91 y fp-s3cret-91"), format!("x {MASK} y {MASK}"));
+        assert_eq!(mask("fp-s3cret-91"), MASK);
+        assert_eq!(mask("é fp-s3cret-91é"), format!("é {MASK}é"));
+        // Its encodings too; a near miss is not masked.
+        assert_eq!(mask("ZnAtczNjcmV0LTkx"), MASK);
+        assert_eq!(mask("fp-s3cret-92"), "fp-s3cret-92");
+        // Under another salt the same fingerprints mean nothing.
+        assert_ne!(fingerprints("fp-s3cret-91", b"other"), prints);
     }
 
     #[test]

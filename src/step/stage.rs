@@ -116,7 +116,8 @@ impl<'a> StepStage<'a> {
 
     /// The secrets this stage knows before it runs: the bound sensitive inputs of each of its
     /// steps (bound again from what they read: config, environment, upstream outputs; never
-    /// stored) and its stored sensitive outputs. What cannot be bound now is left out: the
+    /// stored) and its stored sensitive outputs. The values its steps asked to mask in earlier
+    /// runs are registered for masking by their fingerprints. What cannot be bound now is left out: the
     /// step reports it when it runs.
     pub(crate) fn known_secrets(&self) -> Vec<String> {
         let mut secrets = Vec::new();
@@ -136,6 +137,8 @@ impl<'a> StepStage<'a> {
             }
         }
         secrets.extend(launch::stored_secrets(self.wave, self.stage));
+        // Values its steps asked to mask are known by their fingerprints: registered as such.
+        launch::learn_masks(self.wave, self.stage);
         secrets
     }
 

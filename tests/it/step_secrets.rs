@@ -17,6 +17,9 @@ fn reversed() -> String {
     SECRET.chars().rev().collect()
 }
 
+/// A value `issue` asks to be masked (`##octopus[mask …]`): neither bound nor an output.
+const MASK_ONLY: &str = "m4sk-only/?\"value\"";
+
 fn octopus() -> Fixture {
     Fixture::new("octopus")
 }
@@ -29,6 +32,7 @@ fn run(f: &Fixture, args: &[&str], printed: &mut String) -> Run {
         .env("OCTO_KEY", SECRET)
         .env("ECHO_SECRET", SECRET)
         .env("ECHO_GENERATED", reversed())
+        .env("MASK_ONLY", MASK_ONLY)
         .args(args)
         .output()
         .unwrap();
@@ -117,11 +121,16 @@ fn secrets_are_masked_in_runs_that_do_not_bind_them() {
     assert!(err.contains("[echo] plain=********"), "{err}");
     assert!(err.contains("[echo] generated plain=********"), "{err}");
     assert!(err.contains("[echo] generated base64=********"), "{err}");
+    // What `issue` asked to mask in the earlier run: known by its fingerprint only.
+    assert!(err.contains("[echo] masked plain=********"), "{err}");
+    assert!(err.contains("[echo] masked url=********"), "{err}");
+    assert!(f.read("genfiles/issue/.betterform/masks.json").contains("fingerprints"));
     // `down` takes `echo` down before `issue` binds anything.
     let err = run(&f, &["down", "-y"], &mut printed).expect(0).stderr();
     assert!(err.contains("[echo] plain=********"), "{err}");
     assert_no_leak(&f.deploy, &printed, SECRET);
     assert_no_leak(&f.deploy, &printed, &reversed());
+    assert_no_leak(&f.deploy, &printed, MASK_ONLY);
 }
 
 /// `echo/step.json` running `target-step` (which deploys to `blob-target` targets) with

@@ -44,6 +44,15 @@ var executor = function (_a) {
                 context.setOctopusVariable("Generated", shown.split("").reverse().join(""), true);
                 process.stderr.write("stderr " + shown + "\n");
             }
+            if (inputs.apiKey !== undefined && process.env.MASK_ONLY !== undefined) {
+                // A value the step asks to mask and keeps nowhere.
+                var encoded = Buffer.from(process.env.MASK_ONLY, "utf8").toString("base64");
+                context.print("##octopus[mask value='" + encoded + "']");
+            }
+            if (inputs.apiKey === undefined && process.env.MASK_ONLY !== undefined) {
+                var masked = forms(process.env.MASK_ONLY);
+                for (i = 0; i < masked.length; i++) context.print("masked " + masked[i]);
+            }
             if (inputs.apiKey === undefined && process.env.ECHO_GENERATED !== undefined) {
                 var generated = forms(process.env.ECHO_GENERATED);
                 for (i = 0; i < generated.length; i++) context.print("generated " + generated[i]);
