@@ -314,26 +314,17 @@ pub(crate) fn check(stage_dir: &Path, text: &str, shown_as: &Path, source: Optio
         };
         let mode = Mode::Configure { packages: packages.clone() };
         let (bound, mut errors) = schema.check(&call.inputs, &mode);
+        // Sensitive values as the template writes them: (input path, template value).
+        let written = |at: &[&str]| at.iter().try_fold(template.as_ref()?, |v, key| v.get(*key));
+        let inputs_at: &[&str] = if which == "up" { &["inputs"] } else { &[which, "inputs"] };
+        let mut sensitive = written(inputs_at).map(|w| bound.sensitive_in(w)).unwrap_or_default();
         if which == "up" {
             match target::bind(&spec, stage_dir, &package.meta, &mode) {
                 Ok(target) => {
                     errors.extend(target.errors);
-                    if let (Some(source), Some(template)) = (source, &template)
-                        && let Some(written) = template.get("target").and_then(|t| t.get("inputs"))
-                    {
-                        let sensitive: Vec<(String, &Value)> = target
-                            .bound
-                            .sensitive_in(written)
-                            .into_iter()
-                            .map(|(path, value)| (format!("target.{path}"), value))
-                            .collect();
-                        checked.warnings.extend(exposure::warnings(
-                            source.text,
-                            source.path,
-                            &sensitive,
-                            template.get("variables"),
-                            &source.delims,
-                        ));
+                    if let Some(w) = written(&["target", "inputs"]) {
+                        let at_target = target.bound.sensitive_in(w).into_iter();
+                        sensitive.extend(at_target.map(|(path, value)| (format!("target.{path}"), value)));
                     }
                 }
                 Err(e) => problems.push(format!("target: {e}")),
@@ -345,20 +336,13 @@ pub(crate) fn check(stage_dir: &Path, text: &str, shown_as: &Path, source: Optio
             );
         }
         if let (Some(source), Some(template)) = (source, &template) {
-            let written = match which {
-                "up" => template.get("inputs"),
-                other => template.get(other).and_then(|c| c.get("inputs")),
-            };
-            if let Some(written) = written {
-                let sensitive = bound.sensitive_in(written);
-                checked.warnings.extend(exposure::warnings(
-                    source.text,
-                    source.path,
-                    &sensitive,
-                    template.get("variables"),
-                    &source.delims,
-                ));
-            }
+            checked.warnings.extend(exposure::warnings(
+                source.text,
+                source.path,
+                &sensitive,
+                template.get("variables"),
+                &source.delims,
+            ));
         }
     }
     checked.warnings.sort();
