@@ -30,7 +30,8 @@ Options apply only to the commands that use them; one given to another command i
 Exit status: 0 success, 1 a stage failed (`logs`: no such log yet), 2 bad usage or bad input (nothing was run),
 3 another run holds the lock, 4 no stage failed but betterform could not read or write its own
 files (lock, state, journal, report), 5/6 `plan --exit-code`: something would run / would fail
-or is blocked, 130 interrupted (SIGINT), 143 terminated (SIGTERM).";
+or is blocked (6 also from `plan` when a stage would fail), 130 interrupted (SIGINT), 143
+terminated (SIGTERM).";
 
 #[derive(Debug, Parser)]
 #[command(name = "betterform", version, about = ABOUT, after_help = AFTER_HELP, disable_version_flag = true)]
@@ -213,7 +214,8 @@ pub(crate) enum Command {
         #[arg(value_name = "STAGE")]
         stages: Vec<String>,
         /// Exit 0 when nothing would run, 5 when something would run, 6 when something would
-        /// fail or is blocked (for CI: "is anything pending?")
+        /// fail or is blocked (for CI: "is anything pending?"); without it, plan exits 6 only
+        /// when something would fail
         #[arg(long)]
         exit_code: bool,
     },

@@ -13,7 +13,7 @@ use crate::plan;
 use crate::project::Pull;
 use crate::report::first_line;
 
-use super::shared::run_options;
+use super::shared::{Masked, run_options};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action {
@@ -46,13 +46,17 @@ pub(crate) fn plan(global: &Global, stages: &[String], exit_code: bool) -> Resul
     let (stamper, templates) = execute::load_templates(&project, &options, &config.value, &members)?;
     // What `up` would refuse before running anything, `plan` refuses too.
     execute::prove(&project, &stamper, &templates, &members)?;
+    // A reason may quote an input; what `up` would mask, `plan` masks.
+    execute::learn_secrets(&project, &options, &KINDS, &config.value, Some((&stamper, &templates)));
+    execute::prove_kinds(&project, &options, &KINDS, &config.value, (&stamper, &templates), &members)?;
     let store = &project.state;
     let dag = &project.dag;
     let config_digest = plan::config_digest(&config.text);
 
     let mut decided: Vec<Option<(Action, String, usize)>> = vec![None; dag.len()];
-    // Whether some stage would fail at its turn (its action is still `run`).
-    let mut fails = false;
+    // Stages that would fail at their turn, or depend on one that would: `blocked`, and the
+    // plan's exit status says so.
+    let mut would_fail = vec![false; dag.len()];
     // Stages whose kind has a manifest (step packages whose inputs could be bound): the
     // instructions `up` would enact.
     let mut manifests: Vec<Option<Vec<String>>> = vec![None; dag.len()];
@@ -72,7 +76,17 @@ pub(crate) fn plan(global: &Global, stages: &[String], exit_code: bool) -> Resul
         } else {
             plan::deps_not_up(&project, store, stage).map_err(|e| Error::Bookkeeping(e.into()))?
         };
-        let (action, reason) = if !running.is_empty() {
+        // A dependency that would fail stops this stage as `up` would stop it.
+        let failing: Vec<String> = dag
+            .deps(stage)
+            .iter()
+            .filter(|&&d| matches!(decided[d], Some((Action::Blocked, ..))) && would_fail[d])
+            .map(name)
+            .collect();
+        let (action, reason) = if !failing.is_empty() {
+            would_fail[stage] = true;
+            (Action::Blocked, format!("{} would fail", names_of("dependency", &failing)))
+        } else if !running.is_empty() {
             // Its render reads what those dependencies produce: it runs after them.
             let them = if running.len() == 1 { "it" } else { "them" };
             (Action::Run, format!("{} will run (rendered after {them})", names_of("dependency", &running)))
@@ -81,8 +95,8 @@ pub(crate) fn plan(global: &Global, stages: &[String], exit_code: bool) -> Resul
         } else {
             match stamper.render(dag.name(stage), &templates[&stage], project.upstream(stage)) {
                 Err(e) => {
-                    fails = true;
-                    (Action::Run, format!("will fail: its templates do not render: {e}"))
+                    would_fail[stage] = true;
+                    (Action::Blocked, format!("will fail: its templates do not render: {e}"))
                 }
                 Ok(image) => {
                     let decision = plan::decide(
@@ -98,8 +112,8 @@ pub(crate) fn plan(global: &Global, stages: &[String], exit_code: bool) -> Resul
                     let kind = KINDS[project.kinds[stage]];
                     match kind.plan(&at, &image, &decision.previous, decision.reason) {
                         Err(e) => {
-                            fails = true;
-                            (Action::Run, format!("will fail: {}", first_line(&e)))
+                            would_fail[stage] = true;
+                            (Action::Blocked, format!("will fail: {}", first_line(&e)))
                         }
                         Ok((reason, manifest)) => {
                             manifests[stage] = manifest;
@@ -128,7 +142,7 @@ pub(crate) fn plan(global: &Global, stages: &[String], exit_code: bool) -> Resul
     rows.sort_by_key(|(wave, name, ..)| (*wave, position(name)));
 
     let orphans = project.state.orphans().map_err(|e| Error::Bookkeeping(e.into()))?;
-    let mut out = std::io::stdout().lock();
+    let mut out = Masked::new(std::io::stdout().lock());
     if global.json {
         let orphans: Vec<_> =
             orphans.iter().map(|(name, s)| json!({ "name": name, "status": s.status.as_str() })).collect();
@@ -146,7 +160,7 @@ pub(crate) fn plan(global: &Global, stages: &[String], exit_code: bool) -> Resul
         let text = serde_json::to_string_pretty(&json!({ "stages": stages, "orphans": orphans }))
             .expect("JSON serializes");
         let _ = writeln!(out, "{text}");
-        return answer(exit_code, &rows, fails);
+        return answer(exit_code, &rows, would_fail.contains(&true));
     }
     let width = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
     let mut current = 0;
@@ -171,15 +185,20 @@ pub(crate) fn plan(global: &Global, stages: &[String], exit_code: bool) -> Resul
     if !orphans.is_empty() {
         let _ = writeln!(out, "{}", orphan_note(&orphans));
     }
-    answer(exit_code, &rows, fails)
+    answer(exit_code, &rows, would_fail.contains(&true))
 }
 
-/// With `--exit-code`, the plan's answer as the exit status.
+/// The plan's answer as the exit status: [`WOULD_FAIL`] when a stage would fail (`up` would
+/// not get through); with `--exit-code`, also [`PENDING`] and [`WOULD_FAIL`] for a stage
+/// blocked by a dependency that is not up.
 fn answer<T>(exit_code: bool, rows: &[(usize, &str, Action, &str, T)], fails: bool) -> Result<(), Error> {
+    if fails {
+        return Err(Error::Answer(WOULD_FAIL));
+    }
     if !exit_code {
         return Ok(());
     }
-    if fails || rows.iter().any(|r| r.2 == Action::Blocked) {
+    if rows.iter().any(|r| r.2 == Action::Blocked) {
         Err(Error::Answer(WOULD_FAIL))
     } else if rows.iter().any(|r| r.2 == Action::Run) {
         Err(Error::Answer(PENDING))

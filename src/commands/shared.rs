@@ -1,7 +1,9 @@
 //! What several commands share before anything runs: the command line resolved once into
-//! the execution layer's [`RunOptions`], and the config evaluated and written.
+//! the execution layer's [`RunOptions`], the config evaluated and written, and standard output
+//! with secrets masked.
 
 use std::io::IsTerminal;
+use std::io::Write;
 use std::time::Duration;
 
 use crate::cli::{Global, OutputMode};
@@ -110,5 +112,41 @@ pub(crate) fn note_adopted(project: &Project) {
             adopted.len(),
             adopted.join(", ")
         ));
+    }
+}
+
+/// Standard output with every secret masked, a whole line at a time (`writeln!` writes a
+/// line in pieces, and a secret may straddle two).
+pub(crate) struct Masked<W: Write> {
+    out: W,
+    line: Vec<u8>,
+}
+
+impl<W: Write> Masked<W> {
+    pub(crate) fn new(out: W) -> Self {
+        Masked { out, line: Vec::new() }
+    }
+}
+
+impl<W: Write> Write for Masked<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.line.extend_from_slice(buf);
+        while let Some(end) = self.line.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.line.drain(..=end).collect();
+            self.out.write_all(crate::mask::mask(&String::from_utf8_lossy(&line)).as_bytes())?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let rest = std::mem::take(&mut self.line);
+        self.out.write_all(crate::mask::mask(&String::from_utf8_lossy(&rest)).as_bytes())?;
+        self.out.flush()
+    }
+}
+
+impl<W: Write> Drop for Masked<W> {
+    fn drop(&mut self) {
+        let _ = self.flush();
     }
 }

@@ -17,27 +17,29 @@ use crate::project::Project;
 use crate::stamp::{StampError, Stamper, Template};
 use crate::wave::Wave;
 
-use super::shared::run_options;
+use super::shared::{Masked, run_options};
 
 /// Configuration-time checks of every stage's kind on its render as it is now (a stage whose
-/// templates read upstream outputs not produced yet is checked when it runs).
+/// templates read upstream outputs not produced yet is checked when it runs): problems, and
+/// warnings.
 fn check_kinds(
     project: &Project,
     options: &RunOptions,
     config: &serde_json::Value,
     stamper: &Stamper<'_>,
     templates: &HashMap<StageId, Template>,
-) -> Vec<String> {
+) -> (Vec<String>, Vec<String>) {
     let mut problems = Vec::new();
+    let mut warnings = Vec::new();
     for &id in project.dag.order() {
         let name = project.dag.name(id);
         let Ok(image) = stamper.render(name, &templates[&id], project.upstream(id)) else { continue };
         let stage = Stage { project, options, config, id };
-        for problem in KINDS[project.kinds[id]].check(&stage, &image) {
-            problems.push(format!("stage '{name}': {problem}"));
-        }
+        let checked = KINDS[project.kinds[id]].check(&stage, &image);
+        problems.extend(checked.problems.into_iter().map(|p| format!("stage '{name}': {p}")));
+        warnings.extend(checked.warnings.into_iter().map(|w| format!("stage '{name}': {w}")));
     }
-    problems
+    (problems, warnings)
 }
 
 /// One problem `validate` found: in a user's file at a position, or described in words.
@@ -67,6 +69,7 @@ pub(crate) fn validate(global: &Global) -> Result<(), Error> {
     let options = run_options(global)?;
     let wave = Wave::from_env(global.impl_dir.as_deref())?;
     let mut problems: Vec<Problem> = Vec::new();
+    let mut warnings: Vec<String> = Vec::new();
 
     let project = match execute::load_project(Some(&wave.impl_dir)) {
         Ok(project) => Some(project),
@@ -98,8 +101,11 @@ pub(crate) fn validate(global: &Global) -> Result<(), Error> {
                         e => Problem::Text(e.to_string()),
                     }));
                 }
-                let checks = check_kinds(project, &options, &cfg, &stamper, &templates);
+                // A problem may quote a rendered input: what `up` would mask, `validate` masks.
+                execute::learn_secrets(project, &options, &KINDS, &cfg, Some((&stamper, &templates)));
+                let (checks, warned) = check_kinds(project, &options, &cfg, &stamper, &templates);
                 problems.extend(checks.into_iter().map(Problem::Text));
+                warnings.extend(warned);
             }
             Err(Error::Stamp(StampError::Many(errors))) => {
                 for e in errors {
@@ -113,7 +119,7 @@ pub(crate) fn validate(global: &Global) -> Result<(), Error> {
         }
     }
 
-    let mut out = std::io::stdout().lock();
+    let mut out = Masked::new(std::io::stdout().lock());
     if global.json {
         let headlines: Vec<String> = problems.iter().map(Problem::headline).collect();
         let diagnostics: Vec<_> = problems
@@ -127,9 +133,16 @@ pub(crate) fn validate(global: &Global) -> Result<(), Error> {
             .collect();
         let report = json!({
             "valid": problems.is_empty(), "stages": stages, "problems": headlines, "diagnostics": diagnostics,
+            "warnings": warnings,
         });
         let _ = writeln!(out, "{}", serde_json::to_string_pretty(&report).expect("JSON serializes"));
-    } else if problems.is_empty() {
+    } else {
+        // Warnings do not make the configuration invalid: they say what to change.
+        for warning in &warnings {
+            crate::report::eprint_line(&format!("warning: {warning}"));
+        }
+    }
+    if !global.json && problems.is_empty() {
         let _ = writeln!(out, "valid: {stages} stages, config and templates check out");
     }
     if problems.is_empty() {

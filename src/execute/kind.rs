@@ -44,6 +44,13 @@ impl Stage<'_> {
     }
 }
 
+/// What `validate` found in one stage.
+#[derive(Debug, Default)]
+pub(crate) struct Checked {
+    pub(crate) problems: Vec<String>,
+    pub(crate) warnings: Vec<String>,
+}
+
 pub(crate) trait Kind: Sync {
     /// What a stage dir holds to be of this kind, for messages: `an executable 'ctl'`.
     fn marker(&self) -> &'static str;
@@ -78,9 +85,24 @@ pub(crate) trait Kind: Sync {
         Ok((reason, None))
     }
 
-    /// `validate`: configuration-time problems of the rendered stage, one per line.
-    fn check(&self, _stage: &Stage<'_>, _image: &Image) -> Vec<String> {
+    /// Secrets the stage knows before it runs, to mask from the start of every run (`up`,
+    /// `down`, `--only`, later runs), not only from the moment the stage binds them.
+    /// `render`: the stage rendered now, when this run will stamp it (else its stamped dir
+    /// is what it would run).
+    fn secrets(&self, _stage: &Stage<'_>, _render: &dyn Fn() -> Option<Image>) -> Vec<String> {
         Vec::new()
+    }
+
+    /// Problems of the rendered stage that make `up` (and `plan`) refuse before anything runs
+    /// (exit 2), one per line: what no upstream stage's run can change.
+    fn prove(&self, _stage: &Stage<'_>, _image: &Image) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// `validate`: configuration-time problems of the rendered stage (exit 2) and warnings,
+    /// one per line.
+    fn check(&self, _stage: &Stage<'_>, _image: &Image) -> Checked {
+        Checked::default()
     }
 }
 

@@ -76,6 +76,75 @@ pub(crate) fn prove(
     if errors.is_empty() { Ok(()) } else { Err(StampError::Many(errors).into()) }
 }
 
+/// What each targeted stage's kind refuses before anything runs (see [`Kind::prove`]), on
+/// its render as it is now; a stage that cannot be rendered yet (it reads upstream outputs
+/// not produced yet) is left to its turn. Every problem, exit 2.
+pub(crate) fn prove_kinds(
+    project: &Project,
+    options: &RunOptions,
+    kinds: &[&dyn Kind],
+    config: &serde_json::Value,
+    (stamper, templates): (&Stamper<'_>, &HashMap<StageId, Template>),
+    members: &[bool],
+) -> Result<(), Error> {
+    let targeted: Vec<StageId> = project.dag.order().iter().copied().filter(|&s| members[s]).collect();
+    let problems: Vec<String> = targeted
+        .par_iter()
+        .flat_map_iter(|&id| {
+            let name = project.dag.name(id);
+            let stage = Stage { project, options, config, id };
+            let problems = match stamper.render(name, &templates[&id], project.upstream(id)) {
+                Ok(image) => kinds[project.kinds[id]].prove(&stage, &image),
+                Err(_) => Vec::new(),
+            };
+            problems.into_iter().map(move |p| format!("stage '{name}': {p}"))
+        })
+        .collect();
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let noun = if problems.len() == 1 { "problem" } else { "problems" };
+    Err(Error::Invalid(format!("{} {noun} found:\n{}", problems.len(), problems.join("\n"))))
+}
+
+/// Registers for masking every secret the project's stages know before they run (see
+/// [`Kind::secrets`]), so a run masks a secret even when the stage that binds it does not
+/// run. `stamping`: the stamper and the loaded templates of the stages this run will stamp;
+/// every stage is rendered in memory with it (other stages' templates loaded for this), when
+/// it can be, besides being read from its stamped dir.
+pub(crate) fn learn_secrets(
+    project: &Project,
+    options: &RunOptions,
+    kinds: &[&dyn Kind],
+    config: &serde_json::Value,
+    stamping: Option<(&Stamper<'_>, &HashMap<StageId, Template>)>,
+) {
+    let all: Vec<StageId> = project.dag.order().to_vec();
+    let secrets: Vec<String> = all
+        .par_iter()
+        .flat_map_iter(|&id| {
+            let stage = Stage { project, options, config, id };
+            let render = || {
+                let (stamper, templates) = stamping?;
+                let name = project.dag.name(id);
+                let loaded;
+                let template = match templates.get(&id) {
+                    Some(template) => template,
+                    None => {
+                        loaded = stamper.load(name).ok()?;
+                        &loaded
+                    }
+                };
+                stamper.render(name, template, project.upstream(id)).ok()
+            };
+            kinds[project.kinds[id]].secrets(&stage, &render)
+        })
+        .collect();
+    for secret in &secrets {
+        crate::mask::add(secret);
+    }
+}
+
 /// `up` of `members`: every template is checked first (exit 2 before anything runs), then
 /// each stage is stamped and brought up by its kind once its dependencies are up.
 pub(crate) fn up(
@@ -87,6 +156,8 @@ pub(crate) fn up(
 ) -> Result<(), Error> {
     let (stamper, templates) = load_templates(project, options, &config.value, members)?;
     prove(project, &stamper, &templates, members)?;
+    learn_secrets(project, options, kinds, &config.value, Some((&stamper, &templates)));
+    prove_kinds(project, options, kinds, &config.value, (&stamper, &templates), members)?;
     let limits = time_limits(project, members, options.stage_timeout)?;
     project.state.recover().map_err(|e| Error::Bookkeeping(e.into()))?;
     let config_digest = plan::config_digest(&config.text);
@@ -154,6 +225,9 @@ pub(crate) fn down(
     config: &serde_json::Value,
     members: &[bool],
 ) -> Result<(), Error> {
+    // No stage is stamped, but a stage never stamped here (a CI job) may still bind secrets.
+    let loaded = load_templates(project, options, config, &vec![false; project.dag.len()]).ok();
+    learn_secrets(project, options, kinds, config, loaded.as_ref().map(|(s, t)| (s, t)));
     let limits = time_limits(project, members, options.stage_timeout)?;
     project.state.recover().map_err(|e| Error::Bookkeeping(e.into()))?;
     let work = |id: StageId, sink: &Sink<'_>| -> Outcome {
@@ -193,6 +267,7 @@ pub(crate) fn run_verb(
 ) -> Result<(), Error> {
     let (stamper, templates) = load_templates(project, options, config, members)?;
     prove(project, &stamper, &templates, members)?;
+    learn_secrets(project, options, kinds, config, Some((&stamper, &templates)));
     let limits = time_limits(project, members, options.stage_timeout)?;
     let work = |id: StageId, sink: &Sink<'_>| -> Outcome {
         if sink.interrupted() {

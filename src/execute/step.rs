@@ -2,7 +2,7 @@
 //! that betterform runs itself (see `src/step/`): inputs bound and validated before anything
 //! launches, the step run, its outputs recorded, a rollback step on failure.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::events::{Direction, Outcome, Reason};
 use crate::plan::{self, Decision};
@@ -11,7 +11,7 @@ use crate::stamp::Image;
 use crate::state::StageState;
 use crate::step::{self, Ended, StepLog, StepStage, Which};
 
-use super::kind::{Kind, Stage};
+use super::kind::{Checked, Kind, Stage};
 use super::record::{Attempt, StageRun, run_stage};
 
 pub(crate) struct StepPackage;
@@ -106,15 +106,73 @@ impl Kind for StepPackage {
         Ok((reason, Some(prepared.manifest.instructions.iter().map(ToString::to_string).collect())))
     }
 
-    /// Its `step.json` as rendered now, each step's package, and each step's inputs against
-    /// the package's schema (values still bound to `#{…}` are checked when it runs).
-    fn check(&self, stage: &Stage<'_>, image: &Image) -> Vec<String> {
+    /// The bound sensitive inputs of its steps, from its `step.json` as rendered now and as
+    /// stamped (either may be what runs), and its stored sensitive outputs.
+    fn secrets(&self, stage: &Stage<'_>, render: &dyn Fn() -> Option<Image>) -> Vec<String> {
+        let rendered = render().and_then(|image| String::from_utf8(image.file("step.json")?.to_vec()).ok());
+        let stamped = std::fs::read_to_string(stage.dir().join("step.json")).ok();
+        let mut texts = vec![rendered, stamped];
+        texts.dedup();
+        let wave = &stage.project.wave;
+        let mut secrets = Vec::new();
+        for text in texts.into_iter().flatten() {
+            let upstream = stage.project.upstream(stage.id);
+            if let Ok(step) = StepStage::from_text(wave, stage.name(), stage.config, upstream, &text) {
+                secrets.extend(step.known_secrets());
+            }
+        }
+        secrets
+    }
+
+    /// Every variable its steps bind that cannot be resolved, whatever upstream stages do.
+    fn prove(&self, stage: &Stage<'_>, image: &Image) -> Vec<String> {
         let Some(text) = image.file("step.json").and_then(|b| std::str::from_utf8(b).ok()) else {
             return Vec::new();
         };
-        let shown_as = stage.project.wave.template_dir(stage.name()).join("step.json");
-        step::check(&stage.dir(), text, &shown_as)
+        let (shown_as, template) = template_of(stage);
+        let source = source(stage, &shown_as, template.as_deref());
+        let wave = &stage.project.wave;
+        let upstream = stage.project.upstream(stage.id);
+        match StepStage::from_text(wave, stage.name(), stage.config, upstream, text) {
+            Ok(step) => step.unresolvable(text, source.as_ref()),
+            // The stage reports it at its turn, as it always has.
+            Err(_) => Vec::new(),
+        }
     }
+
+    /// Its `step.json` as rendered now, each step's package, and each step's inputs against
+    /// the package's schema (values still bound to `#{…}` are checked when it runs); warnings
+    /// about secrets its template would write in clear.
+    fn check(&self, stage: &Stage<'_>, image: &Image) -> Checked {
+        let Some(text) = image.file("step.json").and_then(|b| std::str::from_utf8(b).ok()) else {
+            return Checked::default();
+        };
+        let (shown_as, template) = template_of(stage);
+        let source = source(stage, &shown_as, template.as_deref());
+        let mut checked = step::check(&stage.dir(), text, &shown_as, source.as_ref());
+        let wave = &stage.project.wave;
+        let upstream = stage.project.upstream(stage.id);
+        if let Ok(step) = StepStage::from_text(wave, stage.name(), stage.config, upstream, text) {
+            checked.problems.extend(step.unresolvable(text, source.as_ref()));
+        }
+        Checked { problems: checked.problems, warnings: checked.warnings }
+    }
+}
+
+/// The stage's `step.json` template: its path, and its text when it can be read.
+fn template_of(stage: &Stage<'_>) -> (PathBuf, Option<String>) {
+    let path = stage.project.wave.template_dir(stage.name()).join("step.json");
+    let text = std::fs::read_to_string(&path).ok();
+    (path, text)
+}
+
+fn source<'a>(stage: &'a Stage<'_>, path: &'a Path, text: Option<&'a str>) -> Option<step::Source<'a>> {
+    let delimiters = &stage.options.delimiters;
+    text.map(|text| step::Source {
+        text,
+        path,
+        delims: step::Delims { left: &delimiters.left, right: &delimiters.right },
+    })
 }
 
 /// Runs a step-package stage's step (see [`run_stage`]): `body` gets the stage's log.

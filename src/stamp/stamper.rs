@@ -108,6 +108,14 @@ fn template_text(kind: &Kind) -> Option<&str> {
     }
 }
 
+/// A stage's rendered `step.json` binds a step's inputs, and a template expression may have
+/// written a secret into it (`{{ env.TOKEN }}`): it is stamped readable by its owner only.
+pub(crate) const PRIVATE_STAMPS: [&str; 1] = ["step.json"];
+
+fn stamped_mode(rel: &Path, mode: u32) -> u32 {
+    if PRIVATE_STAMPS.iter().any(|p| rel == Path::new(p)) { mode & 0o700 | 0o600 } else { mode }
+}
+
 impl Stamper<'_> {
     /// Reads the template dir of `stage` and parses every template in it, reporting all
     /// syntax errors (nothing is rendered).
@@ -146,7 +154,11 @@ impl Stamper<'_> {
                 Some(text) => {
                     let rendered = self.renderer.render(&root.join(&entry.rel), text, &ctx)?;
                     let Kind::File { mode, .. } = entry.kind else { unreachable!("text is a file") };
-                    Kind::File { bytes: rendered.into_bytes(), mode, render: true }
+                    Kind::File {
+                        bytes: rendered.into_bytes(),
+                        mode: stamped_mode(&entry.rel, mode),
+                        render: true,
+                    }
                 }
                 None => entry.kind.clone(),
             };

@@ -23,6 +23,8 @@ function printAt(level, text) {
 const readJson = (file) => JSON.parse(fs.readFileSync(file, 'utf8'));
 const inputs = readJson(env.BETTERFORM_STEP_INPUTS);
 const variables = env.BETTERFORM_STEP_VARIABLES ? readJson(env.BETTERFORM_STEP_VARIABLES) : {};
+// step.json's "target" (an empty object without one).
+const target = env.BETTERFORM_STEP_TARGET ? readJson(env.BETTERFORM_STEP_TARGET) : {};
 
 class StepFailed extends Error {}
 
@@ -72,7 +74,6 @@ process.on('unhandledRejection', (error) => {
   if (typeof handler !== 'function') {
     throw new Error(`${env.BETTERFORM_STEP_EXECUTOR} has no default export function`);
   }
-  const target = {};
   // Octopus handlers take (inputs, target, context); the documented form takes one object.
   if (handler.length >= 2) {
     await handler(inputs, target, context);

@@ -104,6 +104,25 @@ pub(crate) struct Bound {
 }
 
 impl Bound {
+    /// Each sensitive input's path, and what sits at that path in `other` (the same inputs
+    /// as written in a template, say), where there is something.
+    pub(crate) fn sensitive_in<'v>(&self, other: &'v Value) -> Vec<(String, &'v Value)> {
+        self.sensitive
+            .iter()
+            .filter_map(|path| {
+                let mut at = Some(other);
+                for seg in &path.0 {
+                    at = match (seg, at) {
+                        (Seg::Key(k), Some(Value::Object(map))) => map.get(k),
+                        (Seg::Index(n), Some(Value::Array(items))) => items.get(*n),
+                        _ => None,
+                    };
+                }
+                Some((path.to_string(), at?))
+            })
+            .collect()
+    }
+
     /// The inputs with every secret replaced by the mask, for the manifest and `plan`.
     pub(crate) fn redacted(&self) -> Value {
         let mut value = self.value.clone();
@@ -137,17 +156,64 @@ fn flag(schema: &Value, key: &str) -> bool {
     schema.get(key).and_then(Value::as_bool) == Some(true)
 }
 
-/// Package references are checked by betterform (declared in `step.json`, mapped to
-/// `extractedToPath`); their author-side shape is not the executor's, so the validator only
-/// asks for an object there.
-fn relax_package_references(schema: &mut Value) {
+/// Server-owned types are checked by betterform, not by the validator. Package references
+/// (declared in `step.json`, mapped to `extractedToPath`): their author-side shape is not the
+/// executor's, so the validator only asks for an object there. Sensitive values (the
+/// generator emits `{"type": "object", "isSensitiveValue": true}`) reach the executor as the
+/// secret's text, as under Octopus: the validator asks for a string.
+fn relax_server_types(schema: &mut Value) {
     match schema {
-        Value::Object(map) if map.get("isPackageReference").and_then(Value::as_bool) == Some(true) => {
+        Value::Object(map) if flag_in(map, "isPackageReference") => {
             *schema = json!({"type": "object", "isPackageReference": true});
         }
-        Value::Object(map) => map.values_mut().for_each(relax_package_references),
-        Value::Array(items) => items.iter_mut().for_each(relax_package_references),
+        Value::Object(map) if flag_in(map, "isSensitiveValue") => {
+            *schema = json!({"type": "string", "isSensitiveValue": true});
+        }
+        Value::Object(map) => map.values_mut().for_each(relax_server_types),
+        Value::Array(items) => items.iter_mut().for_each(relax_server_types),
         _ => {}
+    }
+}
+
+fn flag_in(map: &Map<String, Value>, key: &str) -> bool {
+    map.get(key).and_then(Value::as_bool) == Some(true)
+}
+
+/// The shapes a sensitive input may take in `step.json`: those of Octopus's step API
+/// (`@octopusdeploy/step-inputs` `SensitiveValue`, the stored `{HasValue, NewValue}` form and
+/// a runtime `BoundValue`), and a plain string or scalar.
+#[derive(Debug, PartialEq)]
+enum SensitiveForm<'v> {
+    /// A string (maybe binding `#{…}`), or a number or boolean taken as its text.
+    Text(String),
+    /// `{"type": "new", "newValue": …}`, `{"HasValue": true, "NewValue": …}`,
+    /// `{"type": "bound", "expression": …}`.
+    New(&'v Value),
+    /// `{"type": "existing"}`, `{"HasValue": true}`: a value stored on an Octopus Server.
+    Existing,
+    /// `{"type": "empty"}`, `{"HasValue": false}`, `null`: no value; the input is left out.
+    Empty,
+    Unknown,
+}
+
+fn sensitive_form(value: &Value) -> SensitiveForm<'_> {
+    match value {
+        Value::String(text) => SensitiveForm::Text(text.clone()),
+        Value::Number(_) | Value::Bool(_) => SensitiveForm::Text(variables::text_of(value)),
+        Value::Null => SensitiveForm::Empty,
+        Value::Object(map) => match (map.get("type").and_then(Value::as_str), map.get("HasValue")) {
+            (Some("new"), _) => map.get("newValue").map_or(SensitiveForm::Unknown, SensitiveForm::New),
+            (Some("bound"), _) => map.get("expression").map_or(SensitiveForm::Unknown, SensitiveForm::New),
+            (Some("existing"), _) => SensitiveForm::Existing,
+            (Some("empty"), _) => SensitiveForm::Empty,
+            (None, Some(Value::Bool(true))) => match map.get("NewValue") {
+                Some(Value::Null) | None => SensitiveForm::Existing,
+                Some(new) => SensitiveForm::New(new),
+            },
+            (None, Some(Value::Bool(false))) => SensitiveForm::Empty,
+            _ => SensitiveForm::Unknown,
+        },
+        Value::Array(_) => SensitiveForm::Unknown,
     }
 }
 
@@ -169,7 +235,7 @@ impl Schema {
             }
             _ => doc.clone(),
         };
-        relax_package_references(&mut root);
+        relax_server_types(&mut root);
         let validator = jsonschema::options()
             .with_draft(jsonschema::Draft::Draft7)
             .build(&root)
@@ -267,6 +333,9 @@ impl Schema {
             discriminators.extend(self.discriminators(s).into_iter().map(|(k, _)| k.clone()));
         }
         let sensitive = schema.is_some_and(|s| flag(s, "isSensitiveValue"));
+        if sensitive {
+            return self.bind_sensitive(value, path, cx);
+        }
         match value {
             Value::Object(map) => {
                 // A bare `{"referenceId": …}` without a schema marker is still a reference.
@@ -279,6 +348,12 @@ impl Schema {
                 for (key, item) in map {
                     let sub = props.and_then(|p| p.get(key)).or(additional);
                     let child = path.child(Seg::Key(key.clone()));
+                    // An empty sensitive value is no value: the step sees the input absent.
+                    if sub.and_then(|s| self.resolve(s)).is_some_and(|s| flag(s, "isSensitiveValue"))
+                        && sensitive_form(item) == SensitiveForm::Empty
+                    {
+                        continue;
+                    }
                     if discriminators.contains(key) && item.as_str().is_some_and(variables::is_bound) {
                         cx.errors.push(error(&child, "a discriminator cannot be bound to a variable"));
                         out.insert(key.clone(), item.clone());
@@ -303,15 +378,38 @@ impl Schema {
                     .collect();
                 Value::Array(out)
             }
-            Value::String(text) => self.bind_string(text, schema, sensitive, path, cx),
-            other => {
-                if sensitive {
-                    cx.bound.secrets.push(variables::text_of(other));
-                    cx.bound.sensitive.push(path.clone());
-                }
-                other.clone()
-            }
+            Value::String(text) => self.bind_string(text, schema, false, path, cx),
+            other => other.clone(),
         }
+    }
+
+    /// A sensitive input, in any of its shapes: the executor gets the secret's text, as an
+    /// Octopus step does; its path is remembered for redaction and its value for masking.
+    fn bind_sensitive(&self, value: &Value, path: &InputPath, cx: &mut Cx<'_, '_>) -> Value {
+        let text = match sensitive_form(value) {
+            SensitiveForm::Text(text) => text,
+            SensitiveForm::New(Value::String(text)) => text.clone(),
+            SensitiveForm::New(other @ (Value::Number(_) | Value::Bool(_))) => variables::text_of(other),
+            SensitiveForm::Existing => {
+                cx.errors.push(error(
+                    path,
+                    "an 'existing' sensitive value is one stored on an Octopus Server; betterform stores no secrets: bind it, e.g. \"#{Env.NAME}\" or {\"type\": \"new\", \"newValue\": \"#{Env.NAME}\"}",
+                ));
+                cx.bound.sensitive.push(path.clone());
+                return Value::String(crate::mask::MASK.into());
+            }
+            SensitiveForm::Empty => return Value::Null,
+            SensitiveForm::New(_) | SensitiveForm::Unknown => {
+                // Not shown: it may hold the secret.
+                cx.errors.push(error(
+                    path,
+                    "expected a sensitive value: a string, {\"type\": \"new\", \"newValue\": \"…\"}, {\"type\": \"existing\"} or {\"type\": \"empty\"}",
+                ));
+                cx.bound.sensitive.push(path.clone());
+                return Value::String(crate::mask::MASK.into());
+            }
+        };
+        self.bind_string(&text, None, true, path, cx)
     }
 
     fn bind_string(
@@ -604,6 +702,64 @@ mod tests {
         assert_eq!(bound.secrets, ["tok-secret-1"]);
         assert_eq!(bound.redacted()["apiToken"], crate::mask::MASK);
         assert_eq!(bound.redacted()["retries"], 3);
+    }
+
+    /// A schema as the Octopus generator emits a `SensitiveValue` input.
+    fn generated() -> Schema {
+        let doc = json!({"definitions": {"I": {"isRoot": true, "type": "object",
+            "properties": {"apiKey": {"type": "object", "isSensitiveValue": true}, "n": {"type": "string"}},
+            "required": ["apiKey"], "additionalProperties": false}}});
+        Schema::compile(&doc, Path::new("inputs.json")).unwrap()
+    }
+
+    fn bind_key(key: Value) -> (Bound, Vec<String>) {
+        let packages = BTreeMap::new();
+        let (bound, errors) =
+            generated().check(&json!({"apiKey": key}), &Mode::Execute { vars: &Vars, packages: &packages });
+        (bound, errors.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn a_sensitive_value_in_every_shape_reaches_the_step_as_its_text() {
+        for shape in [
+            json!("#{Token}"),
+            json!({"type": "new", "newValue": "#{Token}"}),
+            json!({"HasValue": true, "NewValue": "#{Token}"}),
+            json!({"type": "bound", "expression": "#{Token}"}),
+            json!("tok-#{Word}"),
+        ] {
+            let (bound, errors) = bind_key(shape.clone());
+            assert_eq!(errors, Vec::<String>::new(), "{shape}");
+            let text = bound.value["apiKey"].as_str().unwrap().to_string();
+            assert!(text == "tok-secret-1" || text == "tok-abc", "{shape}: {text}");
+            assert_eq!(bound.secrets, std::slice::from_ref(&text), "{shape}");
+            assert_eq!(bound.redacted()["apiKey"], crate::mask::MASK, "{shape}");
+        }
+        let (bound, errors) = bind_key(json!(12345));
+        assert!(errors.is_empty());
+        assert_eq!(bound.value["apiKey"], "12345");
+    }
+
+    #[test]
+    fn empty_existing_and_malformed_sensitive_values() {
+        for empty in [json!({"type": "empty"}), json!({"HasValue": false}), Value::Null] {
+            let (bound, errors) = bind_key(empty.clone());
+            assert_eq!(errors, ["apiKey: required input is missing"], "{empty}");
+            assert!(bound.value.get("apiKey").is_none(), "{empty}");
+        }
+        for existing in [json!({"type": "existing"}), json!({"HasValue": true})] {
+            let (_, errors) = bind_key(existing.clone());
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            assert!(
+                errors[0].contains("an 'existing' sensitive value is one stored on an Octopus Server"),
+                "{errors:?}"
+            );
+        }
+        let (bound, errors) = bind_key(json!({"type": "new", "newValue": ["leaked-in-an-error"]}));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].starts_with("apiKey: expected a sensitive value"), "{errors:?}");
+        assert!(!errors[0].contains("leaked"), "{errors:?}");
+        assert_eq!(bound.redacted()["apiKey"], crate::mask::MASK);
     }
 
     #[test]

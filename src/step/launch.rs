@@ -53,6 +53,8 @@ pub(crate) struct Report {
     pub(crate) outputs: BTreeMap<String, (String, bool)>,
     /// The step's own account of its failure (`resultMessage`).
     pub(crate) result: Option<String>,
+    /// Values the step asked to be masked (`mask`).
+    pub(crate) masks: Vec<String>,
 }
 
 /// Reads the step's output line by line: service messages are acted on and logged as what
@@ -114,6 +116,7 @@ impl Interpreter<'_> {
                 }
                 Message::Mask { value } => {
                     mask::add(&value);
+                    self.report.masks.push(value);
                     (None, None)
                 }
                 Message::Progress { percentage, message } => {
@@ -201,6 +204,12 @@ pub(crate) fn run(
     let private = private_dir(&work)?;
     let inputs_file = private.path().join("inputs.json");
     write_private(&inputs_file, &serde_json::to_vec(&prepared.inputs.value).expect("inputs serialize"))?;
+    let target_file = private.path().join("target.json");
+    let target = match &prepared.target.value {
+        serde_json::Value::Null => serde_json::json!({}),
+        value => value.clone(),
+    };
+    write_private(&target_file, &serde_json::to_vec(&target).expect("targets serialize"))?;
     let variables_file = private.path().join("variables.json");
     write_private(&variables_file, &serde_json::to_vec(&vars.flattened()).expect("variables serialize"))?;
 
@@ -209,6 +218,7 @@ pub(crate) fn run(
     let mut env = wave.stage_env(stage, false);
     env.push(("BETTERFORM_STEP_INPUTS", inputs_file.clone().into()));
     env.push(("BETTERFORM_STEP_VARIABLES", variables_file.into()));
+    env.push(("BETTERFORM_STEP_TARGET", target_file.into()));
     env.push(("BETTERFORM_STEP_PACKAGE", prepared.package_dir.clone().into()));
     let (program, args): (PathBuf, Vec<OsString>) = match meta.launcher {
         Launcher::Node => {
@@ -246,6 +256,10 @@ pub(crate) fn run(
     let result = process::run(&job, log.sink.groups(), |piece, complete| interpreter.line(piece, complete));
     // The inputs never outlive the launch.
     drop(private);
+    // Later runs mask what this step asked to be masked, knowing it by its fingerprint only.
+    if let Err(e) = remember_masks(wave, stage, &interpreter.report.masks) {
+        log.note(&format!("cannot remember the values the step masked: {e}"));
+    }
     match result {
         Err(_) => Ok(Launch::Interrupted),
         Ok(Ok(exit)) => Ok(Launch::Finished { exit, report: interpreter.report }),
@@ -286,6 +300,71 @@ pub(crate) fn write_outputs(wave: &Wave, stage: &str, report: &Report) -> Result
         write_private(&secret_path, &serde_json::to_vec_pretty(&secret).expect("outputs serialize"))?;
     }
     Ok(())
+}
+
+/// `$GENFILES/<stage>/.betterform/masks.json`: fingerprints of the values the stage's steps
+/// asked to be masked, and their salt (see `mask`). Never the values.
+fn masks_path(wave: &Wave, stage: &str) -> PathBuf {
+    work_dir(&wave.stage_dir(stage)).join("masks.json")
+}
+
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct Masks {
+    /// Hex.
+    salt: String,
+    fingerprints: Vec<mask::Fingerprint>,
+}
+
+fn read_masks(wave: &Wave, stage: &str) -> Option<(Vec<u8>, Masks)> {
+    let masks: Masks = serde_json::from_slice(&fs::read(masks_path(wave, stage)).ok()?).ok()?;
+    let salt = (0..masks.salt.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(masks.salt.get(i..i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    Some((salt, masks))
+}
+
+/// Adds the fingerprints of `values` to the stage's [`masks_path`] (0600).
+fn remember_masks(wave: &Wave, stage: &str, values: &[String]) -> Result<(), StepError> {
+    if values.is_empty() {
+        return Ok(());
+    }
+    let (salt, mut masks) = match read_masks(wave, stage) {
+        Some(found) => found,
+        None => {
+            let mut salt = [0u8; 16];
+            let path = Path::new("/dev/urandom");
+            fs::File::open(path)
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut salt))
+                .map_err(StepError::io("cannot read", path))?;
+            let hex = salt.iter().map(|b| format!("{b:02x}")).collect();
+            (salt.to_vec(), Masks { salt: hex, fingerprints: Vec::new() })
+        }
+    };
+    for value in values {
+        for print in mask::fingerprints(value, &salt) {
+            if !masks.fingerprints.contains(&print) {
+                masks.fingerprints.push(print);
+            }
+        }
+    }
+    let path = masks_path(wave, stage);
+    write_private(&path, &serde_json::to_vec_pretty(&masks).expect("fingerprints serialize"))
+}
+
+/// Registers for masking the values the stage's steps asked to be masked in earlier runs.
+pub(crate) fn learn_masks(wave: &Wave, stage: &str) {
+    if let Some((salt, masks)) = read_masks(wave, stage) {
+        mask::add_fingerprints(&salt, &masks.fingerprints);
+    }
+}
+
+/// The values of a stage's recorded sensitive outputs (none if it has none or they cannot
+/// be read).
+pub(crate) fn stored_secrets(wave: &Wave, stage: &str) -> Vec<String> {
+    let Ok(bytes) = fs::read(sensitive_outputs_path(wave, stage)) else { return Vec::new() };
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(&bytes) else { return Vec::new() };
+    map.values().map(super::variables::text_of).collect()
 }
 
 /// Removes what [`write_outputs`] recorded (and `$OUTPUT_DIR/<stage>` if that empties it).

@@ -38,6 +38,8 @@ pub(crate) struct Manifest {
     pub(crate) instructions: Vec<Instruction>,
     /// The bound inputs, secrets replaced by the mask.
     pub(crate) inputs: Value,
+    /// The bound deployment target (`null` without one), secrets replaced by the mask.
+    pub(crate) target: Value,
 }
 
 impl Manifest {

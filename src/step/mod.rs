@@ -2,6 +2,7 @@
 //! stage's step and enacts it itself, instead of running a `ctl`.
 
 mod error;
+mod exposure;
 mod inputs;
 mod launch;
 mod lookup;
@@ -11,10 +12,12 @@ mod package;
 mod prepare;
 mod spec;
 mod stage;
+mod target;
 mod variables;
 
 pub(crate) use error::StepError;
+pub(crate) use exposure::Delims;
 pub(crate) use launch::StepLog;
 pub(crate) use messages::{Line, Message, parse as parse_message};
 pub(crate) use spec::Spec;
-pub(crate) use stage::{Ended, StepStage, Which, check};
+pub(crate) use stage::{Ended, Source, StepStage, Which, check};

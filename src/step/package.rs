@@ -2,6 +2,7 @@
 //! the extraction dir are refused), hashed, and written out ("extracted") in one piece.
 //! A step package is a package with a `metadata.json` and an `inputs.json`.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
@@ -46,6 +47,9 @@ struct RawMetadata {
     launcher: Option<String>,
     #[serde(rename = "entryPoint")]
     entry_point: Option<String>,
+    /// A step's: the id of the deployment-target package it deploys to.
+    #[serde(rename = "deploymentTargetId")]
+    deployment_target_id: Option<String>,
 }
 
 /// The checked `metadata.json`.
@@ -56,6 +60,16 @@ pub(crate) struct Metadata {
     pub(crate) launcher: Launcher,
     /// `exec`: the executable, relative to the package root.
     pub(crate) entry_point: Option<String>,
+    /// The id of the deployment-target package the step deploys to, if it names one.
+    pub(crate) deployment_target_id: Option<String>,
+}
+
+/// A deployment-target package (`"type": "deployment-target"`): what a step deploys to. Only
+/// its id and its `inputs.json` (the target's schema) matter to betterform.
+pub(crate) struct TargetPackage {
+    pub(crate) id: String,
+    pub(crate) schema: Value,
+    pub(crate) digest: String,
 }
 
 /// A loaded step package.
@@ -66,6 +80,24 @@ pub(crate) struct Package {
     pub(crate) schema: Value,
     /// Content hash of the whole package.
     pub(crate) digest: String,
+}
+
+/// Entries archivers add that are not part of what was packed: macOS's resource forks
+/// (`__MACOSX/…` from Finder's zip, `._name` AppleDouble files from its tar).
+fn is_archiver_noise(rel: &Path) -> bool {
+    rel.components().next().is_some_and(|c| c.as_os_str() == "__MACOSX")
+        || rel.file_name().is_some_and(|n| n.to_string_lossy().starts_with("._"))
+}
+
+/// The path of an archive entry: `None` for the archive's root itself (`./` from
+/// `tar czf p.tar.gz .`), which is the extraction dir and so not an entry.
+fn entry_rel(name: &str, is_dir: bool) -> Result<Option<PathBuf>, String> {
+    match safe_rel(name) {
+        Err(_) if is_dir && Path::new(name).components().all(|c| c == Component::CurDir) => Ok(None),
+        Err(e) => Err(e),
+        Ok(rel) if is_archiver_noise(&rel) => Ok(None),
+        Ok(rel) => Ok(Some(rel)),
+    }
 }
 
 /// A relative path that stays inside the extraction dir, or why not.
@@ -115,7 +147,7 @@ fn read_zip(path: &Path) -> Result<Vec<Entry>, String> {
     for i in 0..archive.len() {
         let mut item = archive.by_index(i).map_err(|e| format!("entry {i}: {e}"))?;
         let name = item.name().map_err(|e| format!("entry {i}: {e}"))?.into_owned();
-        let rel = safe_rel(&name)?;
+        let Some(rel) = entry_rel(&name, item.is_dir())? else { continue };
         let mode = item.unix_mode().unwrap_or(if item.is_dir() { 0o755 } else { 0o644 });
         let kind = if item.is_dir() {
             Kind::Dir { mode: mode & 0o7777 }
@@ -139,19 +171,23 @@ fn read_zip(path: &Path) -> Result<Vec<Entry>, String> {
     Ok(entries)
 }
 
-fn read_tar_gz(path: &Path) -> Result<Vec<Entry>, String> {
+/// A `.tar`, `.tar.gz` or `.tgz`.
+fn read_tar(path: &Path, gzipped: bool) -> Result<Vec<Entry>, String> {
     let file = fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let reader: Box<dyn Read> =
+        if gzipped { Box::new(flate2::read::GzDecoder::new(file)) } else { Box::new(file) };
+    let what = if gzipped { ".tar.gz" } else { ".tar" };
+    let mut archive = tar::Archive::new(reader);
     let mut entries = Vec::new();
     let mut total = 0u64;
-    for item in archive.entries().map_err(|e| format!("not a readable .tar.gz archive: {e}"))? {
-        let mut item = item.map_err(|e| format!("not a readable .tar.gz archive: {e}"))?;
+    for item in archive.entries().map_err(|e| format!("not a readable {what} archive: {e}"))? {
+        let mut item = item.map_err(|e| format!("not a readable {what} archive: {e}"))?;
         let name = item.path().map_err(|e| e.to_string())?.to_string_lossy().into_owned();
         let kind = item.header().entry_type();
         if kind.is_pax_global_extensions() || kind.is_pax_local_extensions() || kind.is_gnu_longname() {
             continue;
         }
-        let rel = safe_rel(&name)?;
+        let Some(rel) = entry_rel(&name, kind.is_dir())? else { continue };
         let mode = item.header().mode().unwrap_or(0o644) & 0o7777;
         let kind = if kind.is_dir() {
             Kind::Dir { mode }
@@ -176,7 +212,7 @@ fn read_tar_gz(path: &Path) -> Result<Vec<Entry>, String> {
 }
 
 impl Tree {
-    /// Reads a package from a directory, `.zip`, or `.tar.gz`/`.tgz`.
+    /// Reads a package from a directory, `.zip`, `.tar`, or `.tar.gz`/`.tgz`.
     pub(crate) fn read(source: &Path) -> Result<Tree, StepError> {
         let name = source.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
         let meta =
@@ -186,9 +222,11 @@ impl Tree {
         } else if name.ends_with(".zip") {
             read_zip(source).map_err(|e| StepError::package(source, e))?
         } else if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
-            read_tar_gz(source).map_err(|e| StepError::package(source, e))?
+            read_tar(source, true).map_err(|e| StepError::package(source, e))?
+        } else if name.ends_with(".tar") {
+            read_tar(source, false).map_err(|e| StepError::package(source, e))?
         } else {
-            return Err(StepError::package(source, "not a directory, .zip, .tar.gz or .tgz"));
+            return Err(StepError::package(source, "not a directory, .zip, .tar, .tar.gz or .tgz"));
         };
         let mut entries = entries;
         entries.sort_by(|a, b| a.rel.cmp(&b.rel));
@@ -206,14 +244,25 @@ impl Tree {
         })
     }
 
-    /// An archive that wraps everything in one top-level dir is read from inside it.
+    /// An archive that wraps everything in one top-level dir (`tar czf p.tar.gz hello/`,
+    /// `zip -r p.zip hello`) is read from inside it. The dir need not have an entry of its own
+    /// (zips written without directory entries).
     fn unwrap_single_dir(self, marker: &str) -> Tree {
         if self.file(marker).is_some() {
             return self;
         }
-        let tops: Vec<&Entry> = self.entries.iter().filter(|e| e.rel.components().count() == 1).collect();
-        let [Entry { rel: top, kind: Kind::Dir { .. } }] = tops.as_slice() else { return self };
-        let top = top.clone();
+        let tops: BTreeSet<&Path> = self
+            .entries
+            .iter()
+            .filter_map(|e| e.rel.components().next())
+            .map(|c| Path::new(c.as_os_str()))
+            .collect();
+        let [top] = tops.into_iter().collect::<Vec<_>>()[..] else { return self };
+        let top = top.to_path_buf();
+        // The single top entry must be a dir (not a lone file named like a dir).
+        if self.entries.iter().any(|e| e.rel == top && !matches!(e.kind, Kind::Dir { .. })) {
+            return self;
+        }
         let entries = self
             .entries
             .into_iter()
@@ -278,10 +327,16 @@ impl Package {
                 .filter(|v| !v.trim().is_empty())
                 .ok_or_else(|| bad(format!("metadata.json: '{field}' is missing")))
         };
-        if let Some(kind) = &raw.kind
-            && kind != "step"
-        {
-            return Err(bad(format!("metadata.json: type is '{kind}'; only 'step' packages can be run")));
+        match raw.kind.as_deref() {
+            None | Some("step") => {}
+            Some("deployment-target") => {
+                return Err(bad(
+                    "metadata.json: type is 'deployment-target', a target a step deploys to, not a step: name it in step.json as \"target\": {\"package\": …}".into(),
+                ));
+            }
+            Some(kind) => {
+                return Err(bad(format!("metadata.json: type is '{kind}'; only 'step' packages can be run")));
+            }
         }
         let id = required(raw.id, "id")?;
         let version = required(raw.version, "version")?;
@@ -316,9 +371,46 @@ impl Package {
         if !schema.is_object() {
             return Err(bad("inputs.json: must be a JSON Schema object".into()));
         }
-        let meta = Metadata { id, version, launcher, entry_point: raw.entry_point };
+        let meta = Metadata {
+            id,
+            version,
+            launcher,
+            entry_point: raw.entry_point,
+            deployment_target_id: raw.deployment_target_id.filter(|t| !t.trim().is_empty()),
+        };
         let digest = tree.digest();
         Ok(Package { tree, meta, schema, digest })
+    }
+}
+
+impl TargetPackage {
+    /// Reads a deployment-target package and checks its `metadata.json` and `inputs.json`.
+    pub(crate) fn load(source: &Path) -> Result<TargetPackage, StepError> {
+        let tree = Tree::read(source)?.unwrap_single_dir("metadata.json");
+        let bad = |message: String| StepError::package(source, message);
+        let (bytes, _) = tree.file("metadata.json").ok_or_else(|| bad("has no metadata.json".into()))?;
+        let raw: RawMetadata = serde_json::from_slice(bytes)
+            .map_err(|e| bad(format!("metadata.json:{}:{}: {e}", e.line(), e.column())))?;
+        match raw.kind.as_deref() {
+            Some("deployment-target") => {}
+            other => {
+                return Err(bad(format!(
+                    "metadata.json: type is '{}'; a target package has type 'deployment-target'",
+                    other.unwrap_or("step")
+                )));
+            }
+        }
+        let id = raw
+            .id
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| bad("metadata.json: 'id' is missing".into()))?;
+        let (bytes, _) = tree.file("inputs.json").ok_or_else(|| bad("has no inputs.json".into()))?;
+        let schema: Value = serde_json::from_slice(bytes)
+            .map_err(|e| bad(format!("inputs.json:{}:{}: {e}", e.line(), e.column())))?;
+        if !schema.is_object() {
+            return Err(bad("inputs.json: must be a JSON Schema object".into()));
+        }
+        Ok(TargetPackage { id, schema, digest: tree.digest() })
     }
 }
 
@@ -336,5 +428,15 @@ mod tests {
         assert!(check_link(Path::new("a/link"), Path::new("../b")).is_ok());
         assert!(check_link(Path::new("a/link"), Path::new("../../b")).is_err());
         assert!(check_link(Path::new("link"), Path::new("/etc")).is_err());
+    }
+
+    #[test]
+    fn the_archive_root_and_macos_noise_are_not_entries() {
+        assert_eq!(entry_rel("./", true), Ok(None));
+        assert_eq!(entry_rel(".", true), Ok(None));
+        assert_eq!(entry_rel("./a/b", false), Ok(Some(PathBuf::from("a/b"))));
+        assert_eq!(entry_rel("__MACOSX/x/._y", false), Ok(None));
+        assert_eq!(entry_rel("x/._y", false), Ok(None));
+        assert!(entry_rel("./", false).unwrap_err().contains("empty path"));
     }
 }

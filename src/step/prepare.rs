@@ -16,6 +16,7 @@ use super::lookup::StepVars;
 use super::manifest::{Instruction, Manifest};
 use super::package::{Package, Tree};
 use super::spec::{Call, Spec};
+use super::target;
 use super::variables::{self, Lookup};
 use crate::stamp::Kind;
 
@@ -32,6 +33,8 @@ pub(crate) struct Prepared {
     pub(crate) package_dir: PathBuf,
     pub(crate) references: Vec<Reference>,
     pub(crate) inputs: Bound,
+    /// The deployment target the executor gets (an empty object when there is none).
+    pub(crate) target: Bound,
     pub(crate) manifest: Manifest,
     /// Package id and version, package contents, referenced contents (after substitution)
     /// and bound inputs: equal digests mean an identical step run.
@@ -68,7 +71,7 @@ fn substitute(
     })?;
     let mut matched = vec![false; globs.len()];
     for entry in &mut tree.entries {
-        let Kind::File { bytes, .. } = &mut entry.kind else { continue };
+        let Kind::File { bytes, mode, .. } = &mut entry.kind else { continue };
         let hits = set.matches(&entry.rel);
         if hits.is_empty() {
             continue;
@@ -80,8 +83,13 @@ fn substitute(
             message,
         };
         let text = std::str::from_utf8(bytes).map_err(|_| fail("not a UTF-8 text file".into()))?;
-        let (out, _) = variables::evaluate(text, vars).map_err(|e| fail(e.to_string()))?;
+        let (out, secret) = variables::evaluate(text, vars).map_err(|e| fail(e.to_string()))?;
         *bytes = out.into_bytes();
+        // The step needs the secret in the file; nobody else needs to read it.
+        if secret {
+            *mode &= 0o700;
+            *mode |= 0o600;
+        }
     }
     for (glob, hit) in globs.iter().zip(matched) {
         if !hit {
@@ -129,9 +137,11 @@ pub(crate) fn prepare(
     }
     let schema_path = source.join("inputs.json");
     let schema = Schema::compile(&package.schema, &schema_path)?;
-    let (inputs, errors) = schema.check(&call.inputs, &Mode::Execute { vars, packages: &extracted });
+    let (inputs, mut errors) = schema.check(&call.inputs, &Mode::Execute { vars, packages: &extracted });
+    let target = target::bind(spec, stage_dir, &package.meta, &Mode::Execute { vars, packages: &extracted })?;
+    errors.extend(target.errors);
     // Secrets are masked from here on, including in the errors about to be reported.
-    for secret in &inputs.secrets {
+    for secret in inputs.secrets.iter().chain(&target.bound.secrets) {
         crate::mask::add(secret);
     }
     if !errors.is_empty() {
@@ -148,6 +158,7 @@ pub(crate) fn prepare(
         package: source,
         instructions,
         inputs: inputs.redacted(),
+        target: target.bound.redacted(),
     };
     let mut hasher = blake3::Hasher::new();
     for part in [package.meta.id.as_str(), package.meta.version.as_str(), package.digest.as_str()] {
@@ -159,9 +170,13 @@ pub(crate) fn prepare(
         hasher.update(reference.tree.digest().as_bytes());
     }
     hasher.update(canonical(&inputs.value).as_bytes());
+    hasher.update(b"target");
+    hasher.update(canonical(&target.bound.value).as_bytes());
+    hasher.update(target.package_digest.as_deref().unwrap_or_default().as_bytes());
     let digest = hasher.finalize().to_hex().to_string();
     let package_dir = work.join(format!("step-{which}"));
-    Ok((Prepared { package, package_dir, references, inputs, manifest, digest }, warnings))
+    let target = target.bound;
+    Ok((Prepared { package, package_dir, references, inputs, target, manifest, digest }, warnings))
 }
 
 /// JSON with object keys sorted, so equal values hash equal.

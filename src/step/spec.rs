@@ -31,6 +31,17 @@ pub(crate) struct PackageSource {
     pub(crate) substitute_in_files: Vec<String>,
 }
 
+/// The deployment target a step is given (`step.json` `"target"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Target {
+    /// A deployment-target package whose `inputs.json` the target is validated against.
+    pub(crate) package: Option<String>,
+    /// What the executor gets as its `target`; strings may bind variables.
+    #[serde(default = "empty_object")]
+    pub(crate) inputs: Value,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Spec {
@@ -46,6 +57,8 @@ pub(crate) struct Spec {
     pub(crate) down: Option<Call>,
     /// Run once when `up` fails after the inputs were valid.
     pub(crate) rollback: Option<Call>,
+    /// The deployment target every step of the stage is given.
+    pub(crate) target: Option<Target>,
 }
 
 fn empty_object() -> Value {
@@ -74,6 +87,7 @@ impl Spec {
             Some(&spec.inputs),
             spec.down.as_ref().map(|c| &c.inputs),
             spec.rollback.as_ref().map(|c| &c.inputs),
+            spec.target.as_ref().map(|t| &t.inputs),
         ];
         for inputs in inputs.into_iter().flatten() {
             if !inputs.is_object() {

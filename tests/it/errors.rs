@@ -176,7 +176,8 @@ fn an_option_the_command_would_ignore_is_refused() {
     // Before the command counts the same; what applies is accepted either side.
     f.run(&["--json", "graph"]).expect(2);
     f.run(&["--json", "status"]).expect(0);
-    f.run(&["plan", "-B", "--only", "final"]).expect(0);
+    // (Accepted: `final` alone would fail, its upstream outputs missing, which plan says with 6.)
+    f.run(&["plan", "-B", "--only", "final"]).expect(6);
     // The environment sets options for every command: not an error.
     f.cmd().arg("status").env("BETTERFORM_JOBS", "3").assert().code(0);
 }

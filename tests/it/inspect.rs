@@ -191,7 +191,9 @@ fn plan_exit_code_answers_whether_anything_is_pending() {
     // Something would fail at its turn.
     f.write_impl("final/extra.txt", "{{ output('parallel_a').no_such_key }}\n");
     f.run(&["plan", "--exit-code"]).expect(6);
-    // Without the flag, plan exits 0 whatever it found.
+    // Without the flag, plan exits 0 unless something would fail.
+    f.run(&["plan"]).expect(6);
+    f.write_impl("final/extra.txt", "x\n");
     f.run(&["plan"]).expect(0);
     // A CI job planning one stage whose upstream outputs were not restored: it would fail.
     let f = Fixture::new("diamond");

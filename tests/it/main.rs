@@ -24,6 +24,7 @@ mod signals;
 mod snapshots;
 mod stamping;
 mod status;
+mod step_secrets;
 mod steps;
 mod syntax;
 mod timings;

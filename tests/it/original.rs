@@ -227,7 +227,9 @@ fn an_interactive_terraform_stage_asks_before_applying() {
     let (f, path) = terraform_stages(&["terraform"]);
     let log = f.deploy.join("tf.log").display().to_string();
     let (code, out) = f.on_terminal_with_env(
-        &["up", "--only", "network"],
+        // -j 1: the stage runs on the terminal itself (what this test is about is terraform's
+        // prompt, not how parallel stages share the keyboard).
+        &["up", "-j", "1", "--only", "network"],
         &[("Enter a value: ", "yes\n")],
         &[("PATH", &path), ("TF_STANDIN_LOG", &log)],
     );

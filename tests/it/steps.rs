@@ -5,6 +5,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
+use crate::common::secrets::assert_no_leak;
 use crate::common::{Fixture, Run};
 
 const TOKEN: &str = "tok-S3CRET-4711";
@@ -104,17 +105,6 @@ fn an_exec_step_reads_inputs_from_a_private_file_and_binds_a_sensitive_upstream_
     assert!(log.contains("it holds a secret, masked in output.json"), "{log}");
 }
 
-/// Every file under the deployment dir except the one that must hold the secrets.
-fn files_holding(f: &Fixture, needle: &str) -> Vec<String> {
-    walkdir::WalkDir::new(&f.deploy)
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_type().is_file() && !e.path().ends_with("sensitive-outputs.json"))
-        .filter(|e| std::fs::read(e.path()).is_ok_and(|b| String::from_utf8_lossy(&b).contains(needle)))
-        .map(|e| e.path().display().to_string())
-        .collect()
-}
-
 #[test]
 fn secrets_never_reach_the_terminal_logs_state_reports_or_output_dir() {
     let f = steps();
@@ -138,8 +128,7 @@ fn secrets_never_reach_the_terminal_logs_state_reports_or_output_dir() {
     }
     assert!(printed.contains("boom with ********"), "the thrown error is reported, masked");
     for secret in [TOKEN.to_string(), format!("issued-{TOKEN}")] {
-        assert!(!printed.contains(&secret), "printed a secret:\n{printed}");
-        assert_eq!(files_holding(&f, &secret), Vec::<String>::new(), "files holding {secret}");
+        assert_no_leak(&f.deploy, &printed, &secret);
     }
 }
 
@@ -191,7 +180,7 @@ fn schema_violations_are_reported_at_their_input_paths() {
 }
 
 #[test]
-fn an_unresolvable_variable_fails_the_stage_and_names_it() {
+fn an_unresolvable_variable_is_refused_before_anything_runs_and_named() {
     let f = steps();
     let r = Run(f
         .cmd()
@@ -201,13 +190,15 @@ fn an_unresolvable_variable_fails_the_stage_and_names_it() {
         .args(["up"])
         .output()
         .unwrap());
-    let err = r.expect(1).stderr();
+    // Exit 2, nothing run (not even `net`, which binds nothing).
+    let err = r.expect(2).stderr();
     assert!(
         err.contains(
-            r##"apiToken: cannot bind "#{Env.STEP_TOKEN}": unresolvable variable 'Env.STEP_TOKEN'"##
+            r##"step.json:8:18: apiToken: cannot bind "#{Env.STEP_TOKEN}": unresolvable variable 'Env.STEP_TOKEN'"##
         ),
         "{err}"
     );
+    assert!(!f.exists("genfiles/.betterform/logs/net"), "nothing ran: {err}");
     // Only stages this one depends on can be read (their outputs exist when it runs).
     let f = steps();
     let step = std::fs::read_to_string(f.impl_dir.join("deploy/step.json")).unwrap();
@@ -215,12 +206,15 @@ fn an_unresolvable_variable_fails_the_stage_and_names_it() {
         "deploy/step.json",
         &step.replace("#{Output[net].vpc.id | ToUpper}", "#{Output[script].said}"),
     );
-    let err = up(&f, "ok").expect(1).stderr();
+    let err = up(&f, "ok").expect(2).stderr();
     assert!(
         err.contains("'Output[script].said' reads stage 'script', which this stage does not depend on"),
         "{err}"
     );
-    // In a substituted file, too.
+    // `plan` refuses what `up` refuses.
+    run(&f, "ok", &["plan"]).expect(2);
+    // In a file of a referenced package it is found at the stage's turn (the files are read
+    // then): the stage fails.
     let f = steps();
     f.write_impl("_packages/site/config/app.json", "{\"x\": \"#{NoSuchVariable}\"}\n");
     let err = up(&f, "ok").expect(1).stderr();
@@ -402,13 +396,13 @@ fn a_step_json_error_names_file_line_and_column() {
 #[test]
 fn validate_checks_step_inputs_at_configuration_time_skipping_bound_values() {
     let f = steps();
-    let out = f.run(&["validate"]).expect(0).stdout();
+    let out = run(&f, "ok", &["validate"]).expect(0).stdout();
     assert!(out.contains("valid: 3 stages"), "{out}");
     let step = std::fs::read_to_string(f.impl_dir.join("deploy/step.json")).unwrap();
     let step =
         step.replace(r#""glob": "*.html""#, r#""glob": 5"#).replace(r##""#{Env.STEP_VERBOSE}""##, r#""yes""#);
     f.write_impl("deploy/step.json", &step);
-    let err = f.run(&["validate"]).expect(2).stderr();
+    let err = run(&f, "ok", &["validate"]).expect(2).stderr();
     assert!(err.contains("stage 'deploy': invalid inputs for step 'hello-upload'"), "{err}");
     assert!(err.contains("filesToInclude.files[0].glob: expected string, got 5"), "{err}");
     assert!(err.contains(r#"verbose: expected boolean, got "yes""#), "{err}");
@@ -543,4 +537,203 @@ fn sigint_during_a_step_stops_it_records_unknown_runs_no_rollback_and_removes_th
         .filter(|e| e.file_name().to_string_lossy().starts_with(".run-"))
         .count();
     assert_eq!(leftovers, 0, "the inputs file is removed on interrupt too");
+}
+
+/// Packs the `hello` step package with `script` (sh, run in `_packages/`, `$OUT` the archive to
+/// write, named `archive`), points `deploy` at it, and runs `up deploy` from the archive alone.
+fn up_from_archive(archive: &str, script: &str) {
+    let f = steps();
+    let packages = f.impl_dir.join("_packages");
+    let out = packages.join(archive);
+    let status =
+        Command::new("sh").arg("-c").arg(script).current_dir(&packages).env("OUT", &out).status().unwrap();
+    assert!(status.success(), "{script}");
+    std::fs::remove_dir_all(packages.join("hello")).unwrap();
+    let step = std::fs::read_to_string(f.impl_dir.join("deploy/step.json")).unwrap();
+    f.write_impl("deploy/step.json", &step.replace("_packages/hello\"", &format!("_packages/{archive}\"")));
+    let r = run(&f, "ok", &["up", "deploy"]);
+    let err = r.stderr();
+    r.expect(0);
+    let log = f.read("genfiles/.betterform/logs/deploy/up.log");
+    assert!(log.contains("container=web-blue"), "{archive}: {err}\n{log}");
+}
+
+#[test]
+fn a_tarball_of_dot_with_dot_slash_entries_loads() {
+    // `tar czf pkg.tar.gz .`: entries `./`, `./metadata.json`, …
+    up_from_archive("hello.tar.gz", "cd hello && tar czf \"$OUT\" . && tar tzf \"$OUT\" | grep -qx './'");
+}
+
+#[test]
+fn a_tarball_of_the_package_dir_loads_from_inside_its_one_top_level_dir() {
+    up_from_archive(
+        "hello.tgz",
+        "tar czf \"$OUT\" hello && tar tzf \"$OUT\" | grep -qx 'hello/metadata.json'",
+    );
+}
+
+#[test]
+fn a_tarball_of_the_files_themselves_and_a_plain_tar_load() {
+    up_from_archive(
+        "hello.1.2.0.tar.gz",
+        "cd hello && tar czf \"$OUT\" metadata.json inputs.json executor.js",
+    );
+    up_from_archive("hello.tar", "tar cf \"$OUT\" -C hello .");
+}
+
+#[test]
+fn a_zip_of_dot_loads() {
+    // `zip -r pkg.zip .` in the package dir: entries at the top, no `./`.
+    up_from_archive(
+        "hello.zip",
+        "cd hello && zip -qr \"$OUT\" . && unzip -Z1 \"$OUT\" | grep -qx 'metadata.json'",
+    );
+}
+
+#[test]
+fn a_zip_of_the_package_dir_loads_from_inside_its_one_top_level_dir() {
+    up_from_archive("hello.zip", "zip -qr \"$OUT\" hello && unzip -Z1 \"$OUT\" | grep -qx 'hello/'");
+}
+
+#[test]
+fn a_zip_without_directory_entries_and_with_macos_resource_forks_loads() {
+    // Finder's "Compress" adds `__MACOSX/…`; many zip writers add no entry for a dir.
+    up_from_archive(
+        "hello.zip",
+        "zip -qrD \"$OUT\" hello && mkdir -p __MACOSX/hello && echo x > __MACOSX/hello/._executor.js \
+         && zip -qr \"$OUT\" __MACOSX && ! unzip -Z1 \"$OUT\" | grep -qx 'hello/'",
+    );
+}
+
+#[test]
+fn a_stamped_step_json_is_private_to_its_owner() {
+    let f = steps();
+    up(&f, "ok").expect(0);
+    assert_eq!(mode_of(&f, "genfiles/deploy/step.json"), 0o600);
+    assert_eq!(mode_of(&f, "genfiles/script/step.json"), 0o600);
+    // A file stamped 0644 by an older betterform is tightened by the next stamp.
+    std::fs::set_permissions(
+        f.deploy.join("genfiles/deploy/step.json"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    run(&f, "ok", &["stamp", "deploy"]).expect(0);
+    assert_eq!(mode_of(&f, "genfiles/deploy/step.json"), 0o600);
+}
+
+#[test]
+fn validate_warns_when_a_template_writes_env_into_a_sensitive_input() {
+    let f = steps();
+    // The fixture binds its secret with #{Env.STEP_TOKEN}: no warning.
+    let err = run(&f, "ok", &["validate"]).expect(0).stderr();
+    assert!(!err.contains("warning"), "{err}");
+    // Straight into the input.
+    let step = std::fs::read_to_string(f.impl_dir.join("deploy/step.json")).unwrap();
+    f.write_impl("deploy/step.json", &step.replace("#{Env.STEP_TOKEN}", "{{ env.STEP_TOKEN }}"));
+    let r = run(&f, "ok", &["validate"]).expect(0);
+    let err = r.stderr();
+    assert!(
+        err.contains("warning: stage 'deploy': ")
+            && err.contains(
+                "/deploy/step.json:8:18: sensitive input 'apiToken' is filled from env by the template"
+            ),
+        "{err}"
+    );
+    assert!(err.contains(r##"bind it with "#{Env.NAME}" instead"##), "{err}");
+    assert!(!err.contains(TOKEN), "{err}");
+    // Through a step.json variable (the pattern the README used to show).
+    let step = step
+        .replace("#{Env.STEP_TOKEN}", "#{Token}")
+        .replace(r#""Retries": "3""#, "\"Retries\": \"3\",\n    \"Token\": \"{{ env.STEP_TOKEN }}\"");
+    f.write_impl("deploy/step.json", &step);
+    let err = run(&f, "ok", &["validate"]).expect(0).stderr();
+    assert!(
+        err.contains("/deploy/step.json:17:") && err.contains("variable 'Token' is filled from env by the template and bound into sensitive input 'apiToken'"),
+        "{err}"
+    );
+    let out = run(&f, "ok", &["validate", "--json"]).expect(0).stdout();
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["warnings"].as_array().unwrap().len(), 1, "{out}");
+}
+
+#[test]
+fn validate_reports_an_unresolvable_variable_with_its_step_json_line() {
+    let f = steps();
+    let step = std::fs::read_to_string(f.impl_dir.join("deploy/step.json")).unwrap();
+    f.write_impl(
+        "deploy/step.json",
+        &step
+            .replace("#{ContainerName}", "#{Nope}")
+            .replace("rolling back #{Stage.Name}", "rolling #{Stage.Nam}"),
+    );
+    let err = run(&f, "ok", &["validate"]).expect(2).stderr();
+    assert!(
+        err.contains(
+            r##"/deploy/step.json:4:23: containerName: cannot bind "#{Nope}": unresolvable variable 'Nope'"##
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            r##"/deploy/step.json:19:29: rollback.inputs.message: cannot bind "rolling #{Stage.Nam}""##
+        ),
+        "{err}"
+    );
+    assert!(err.contains("4 |     \"containerName\": \"#{Nope}\","), "the line is shown: {err}");
+    // Upstream outputs not produced yet are the run's to resolve; `up` refuses too.
+    assert!(!err.contains("Output[net]"), "{err}");
+    // The environment is read as the run will read it.
+    let r =
+        Run(f.cmd().env("STEP_MODE", "ok").env("STEP_VERBOSE", "true").args(["validate"]).output().unwrap());
+    let err = r.expect(2).stderr();
+    assert!(
+        err.contains("apiToken: cannot bind \"#{Env.STEP_TOKEN}\": unresolvable variable 'Env.STEP_TOKEN'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn plan_counts_a_stage_that_would_fail_as_blocked_and_exits_non_zero() {
+    let f = steps();
+    run(&f, "ok", &["up", "net"]).expect(0);
+    // A deployment-target package named as the step.
+    f.write_impl(
+        "_packages/target/metadata.json",
+        r#"{"schemaVersion": "1.0.0", "type": "deployment-target", "id": "t", "name": "T", "description": "",
+            "categories": [], "launcher": "node"}"#,
+    );
+    f.write_impl("_packages/target/inputs.json", "{}");
+    let step = std::fs::read_to_string(f.impl_dir.join("deploy/step.json")).unwrap();
+    f.write_impl("deploy/step.json", &step.replace("_packages/hello\"", "_packages/target\""));
+    let out = run(&f, "ok", &["plan"]).expect(6).stdout();
+    assert!(out.contains("deploy  blocked  will fail: "), "{out}");
+    assert!(out.contains("type is 'deployment-target'"), "{out}");
+    // Its dependent cannot run either.
+    assert!(out.contains("script  blocked  dependency deploy would fail"), "{out}");
+    assert!(out.contains("plan: 0 to run, 1 up to date, 2 blocked"), "{out}");
+    run(&f, "ok", &["plan", "--exit-code"]).expect(6);
+    let plan: serde_json::Value =
+        serde_json::from_str(&run(&f, "ok", &["plan", "--json"]).expect(6).stdout()).unwrap();
+    assert_eq!(plan["stages"][1]["action"], "blocked", "{plan}");
+}
+
+#[test]
+fn a_substituted_file_that_receives_a_secret_is_private_to_its_owner() {
+    let f = steps();
+    f.write_impl("_packages/conf/plain.txt", "region=#{Output[net].region}\n");
+    f.write_impl("_packages/conf/secret.txt", "token=#{Output[deploy].token}\n");
+    f.write_impl(
+        "script/step.json",
+        r#"{
+  "package": "{{ env.IMPL_DIR }}/_packages/shell",
+  "inputs": { "message": "configured" },
+  "packages": { "conf": { "path": "{{ env.IMPL_DIR }}/_packages/conf", "substituteInFiles": ["*.txt"] } }
+}"#,
+    );
+    up(&f, "ok").expect(0);
+    let dir = "genfiles/script/.betterform/packages/conf";
+    // The step gets the secret where it asked for it; nobody else may read it.
+    assert_eq!(f.read(&format!("{dir}/secret.txt")), format!("token=issued-{TOKEN}\n"));
+    assert_eq!(mode_of(&f, &format!("{dir}/secret.txt")), 0o600);
+    assert_eq!(mode_of(&f, &format!("{dir}/plain.txt")), 0o644);
 }

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 use tempfile::TempDir;
 
+pub mod secrets;
+
 /// Variables of the caller's environment that must not leak into a test run.
 const LEAKY_VARS: [&str; 18] = [
     "IMPL_DIR",
