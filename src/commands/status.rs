@@ -77,19 +77,7 @@ pub(crate) fn status(global: &Global) -> Result<(), Error> {
             ]
         })
         .collect();
-    let header = ["STAGE", "STATUS", "LAST", "WHEN", "DURATION", "LOG"].map(String::from);
-    let mut widths = header.clone().map(|h| h.len());
-    for row in &table {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.len());
-        }
-    }
-    for row in std::iter::once(&header).chain(&table) {
-        let line: Vec<String> = row.iter().zip(widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
-        if writeln!(out, "{}", line.join("  ").trim_end()).is_err() {
-            break;
-        }
-    }
+    print_table(&mut out, ["STAGE", "STATUS", "LAST", "WHEN", "DURATION", "LOG"], &table);
     if !orphans.is_empty() {
         let _ = writeln!(out, "{}", super::plan::orphan_note(&orphans));
     }
@@ -164,19 +152,29 @@ fn status_timings(project: &Project, json: bool, record: Option<&Record>) -> Res
         };
         table.push(row);
     }
-    let header = ["STAGE", "RESULT", "START", "END", "DURATION", "WAITED", "CRITICAL"].map(String::from);
-    let mut widths = header.clone().map(|h| h.len());
-    for row in &table {
+    let header = ["STAGE", "RESULT", "START", "END", "DURATION", "WAITED", "CRITICAL"];
+    if !print_table(&mut out, header, &table) {
+        return Ok(());
+    }
+    let _ = write!(out, "{}", timings::record_summary(record));
+    Ok(())
+}
+
+/// Columns aligned under `header`, two spaces apart; `false` once the reader went away
+/// (`| head`).
+fn print_table<const N: usize>(out: &mut impl Write, header: [&str; N], rows: &[[String; N]]) -> bool {
+    let header = header.map(String::from);
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    for row in std::iter::once(&header).chain(&table) {
+    for row in std::iter::once(&header).chain(rows) {
         let line: Vec<String> = row.iter().zip(widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
         if writeln!(out, "{}", line.join("  ").trim_end()).is_err() {
-            return Ok(());
+            return false;
         }
     }
-    let _ = write!(out, "{}", timings::record_summary(record));
-    Ok(())
+    true
 }
