@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::cli::{ExportFor, ExportFormat, Global};
+use crate::cli::{ExportFor, ExportFormat, ExportTrigger, Global};
 use crate::error::Error;
 use crate::graph::{Dag, StageId};
 
@@ -47,6 +47,41 @@ fn relative(path: &Path, base: &Path) -> Result<String, Error> {
     Ok(if rel.as_os_str().is_empty() { ".".into() } else { rel.display().to_string() })
 }
 
+/// GitLab refuses a job with more `needs:` than this (its default `ci_max_needs`).
+const GITLAB_MAX_NEEDS: usize = 50;
+
+/// The choices of `export` beyond format and direction.
+pub(crate) struct Options {
+    /// A shell command each job runs first to install betterform.
+    pub(crate) setup: Option<String>,
+    /// GitLab CI: the pipeline sources that may start it (empty: web, api, schedule).
+    pub(crate) trigger: Vec<ExportTrigger>,
+    /// GitLab CI: the image jobs run in.
+    pub(crate) image: Option<String>,
+    /// The deployment's name (default: its dir relative to the repository root).
+    pub(crate) name: Option<String>,
+}
+
+/// What a job runs first without `--setup`: fail at once, saying how to get betterform.
+const CHECK_BETTERFORM: &str = "command -v betterform >/dev/null || { echo 'betterform is not on PATH: use an image that has it or export with --setup CMD (e.g. --setup \"cargo install --locked betterform\")' >&2; exit 127; }";
+
+fn trigger_source(trigger: ExportTrigger) -> &'static str {
+    match trigger {
+        ExportTrigger::Web => "web",
+        ExportTrigger::Api => "api",
+        ExportTrigger::Schedule => "schedule",
+        ExportTrigger::Trigger => "trigger",
+        ExportTrigger::Push => "push",
+    }
+}
+
+/// A name GitLab accepts as a resource group (letters, digits, `-`, `_`, `/`, `.`).
+fn resource_name(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '/' | '.') { c } else { '_' })
+        .collect()
+}
+
 struct Pipeline<'a> {
     dag: &'a Dag,
     direction: ExportFor,
@@ -61,6 +96,10 @@ struct Pipeline<'a> {
     /// dir (job commands); `None` when GENFILES is outside the workspace.
     timings_dir: Option<(String, String)>,
     setup: Option<String>,
+    /// The deployment's name, for workflow names, concurrency and resource groups.
+    name: String,
+    triggers: Vec<ExportTrigger>,
+    image: Option<String>,
 }
 
 impl Pipeline<'_> {
@@ -112,7 +151,7 @@ impl Pipeline<'_> {
 
     fn github(&self) -> String {
         let mut y = self.header("github-actions");
-        y += &format!("name: {}\n", q(&format!("betterform {}", self.verb())));
+        y += &format!("name: {}\n", q(&format!("betterform {} ({})", self.verb(), self.name)));
         y += "on:\n  workflow_dispatch: {}\n";
         y += "env:\n";
         y += "  INTERACTIVE: 'false'\n";
@@ -120,7 +159,7 @@ impl Pipeline<'_> {
         // One pipeline at a time per deployment: the run lock of one machine, across jobs.
         y += &format!(
             "concurrency:\n  group: {}\n  cancel-in-progress: false\n",
-            q(&format!("betterform-{}", self.workdir))
+            q(&format!("betterform-{}", self.name))
         );
         y += "jobs:\n";
         for stage in self.order() {
@@ -133,8 +172,11 @@ impl Pipeline<'_> {
             }
             y += &format!("    defaults:\n      run:\n        working-directory: {}\n", q(&self.workdir));
             y += "    steps:\n      - uses: actions/checkout@v4\n";
-            if let Some(setup) = &self.setup {
-                y += &format!("      - name: install betterform\n        run: {}\n", q(setup));
+            match &self.setup {
+                Some(setup) => y += &format!("      - name: install betterform\n        run: {}\n", q(setup)),
+                None => {
+                    y += &format!("      - name: check betterform\n        run: {}\n", q(CHECK_BETTERFORM))
+                }
             }
             for &dep in self.needs(stage) {
                 y += &format!(
@@ -165,28 +207,89 @@ impl Pipeline<'_> {
         y
     }
 
+    /// `workflow: rules`: the pipeline starts only from the chosen sources, never by accident.
+    fn gitlab_workflow(&self) -> String {
+        let condition: Vec<String> = self
+            .triggers
+            .iter()
+            .map(|&t| format!("$CI_PIPELINE_SOURCE == \"{}\"", trigger_source(t)))
+            .collect();
+        format!("workflow:\n  rules:\n    - if: {}\n    - when: never\n", q(&condition.join(" || ")))
+    }
+
+    /// The artifacts a job hands on: the outputs (and, for a stage's own job, its timings).
+    fn gitlab_artifacts(&self, timings: bool) -> String {
+        let mut y = format!(
+            "  artifacts:\n    when: always\n    paths:\n      - {}\n",
+            q(&format!("{}/", self.output_dir))
+        );
+        if let (true, Some((timings, _))) = (timings, &self.timings_dir) {
+            y += &format!("      - {}\n", q(&format!("{timings}/")));
+        }
+        y
+    }
+
+    fn gitlab_needs(needs: &[String]) -> String {
+        if needs.is_empty() {
+            return "  needs: []\n".into();
+        }
+        let mut y = String::from("  needs:\n");
+        for need in needs {
+            y += &format!("    - job: {}\n      artifacts: true\n", q(need));
+        }
+        y
+    }
+
+    /// Keeps a job's `needs:` within GitLab's limit: more than [`GITLAB_MAX_NEEDS`] become
+    /// join jobs (no-ops that pass their needs' artifacts on), level by level. Returns the
+    /// join jobs' YAML, to print before the job, and the needs the job keeps.
+    fn gitlab_joins(&self, owner: &str, mut needs: Vec<String>) -> (String, Vec<String>) {
+        let mut y = String::new();
+        let mut level = 0;
+        while needs.len() > GITLAB_MAX_NEEDS {
+            level += 1;
+            let mut joined = Vec::new();
+            for (k, chunk) in needs.chunks(GITLAB_MAX_NEEDS).enumerate() {
+                // `:` never appears in a stage's job id, so a join id can't collide with one.
+                let id = format!("join:{owner}:{level}:{k}");
+                y += &format!("{}:\n  stage: betterform\n", q(&id));
+                y += &Self::gitlab_needs(chunk);
+                y += "  script:\n    - 'true'\n";
+                y += &self.gitlab_artifacts(false);
+                joined.push(id);
+            }
+            needs = joined;
+        }
+        (y, needs)
+    }
+
     fn gitlab(&self) -> String {
         let mut y = self.header("gitlab-ci");
+        y += &self.gitlab_workflow();
         // One stage for all jobs: `needs:` alone orders them, exactly as the DAG does.
         y += "stages:\n  - betterform\n";
         y += &format!("variables:\n  INTERACTIVE: 'false'\n  IMPL_DIR: {}\n", q(&self.impl_dir));
+        if let Some(image) = &self.image {
+            y += &format!("default:\n  image: {}\n", q(image));
+        }
         for stage in self.order() {
             let id = &self.ids[stage];
+            let needs: Vec<String> = self.needs(stage).iter().map(|&n| self.ids[n].clone()).collect();
+            let (joins, needs) = self.gitlab_joins(id, needs);
+            y += &joins;
             y += &format!("{id}:\n  stage: betterform\n");
-            let needs: Vec<&str> = self.needs(stage).iter().map(|&n| self.ids[n].as_str()).collect();
-            y += "  needs:";
-            if needs.is_empty() {
-                y += " []\n";
-            } else {
-                y += "\n";
-                for need in needs {
-                    y += &format!("    - job: {need}\n      artifacts: true\n");
-                }
-            }
+            // Two pipelines never apply the same stage of one deployment at once; the DAG's
+            // independent stages still run in parallel.
+            y += &format!(
+                "  resource_group: {}\n",
+                q(&resource_name(&format!("betterform/{}/{}", self.name, self.dag.name(stage))))
+            );
+            y += &Self::gitlab_needs(&needs);
             y += "  script:\n";
             y += &format!("    - cd {}\n", q(&self.workdir));
-            if let Some(setup) = &self.setup {
-                y += &format!("    - {}\n", q(setup));
+            match &self.setup {
+                Some(setup) => y += &format!("    - {}\n", q(setup)),
+                None => y += &format!("    - {}\n", q(CHECK_BETTERFORM)),
             }
             if let Some((_, from_workdir)) = &self.timings_dir {
                 // The timings of upstream jobs came with their artifacts: upload only this one's.
@@ -195,13 +298,7 @@ impl Pipeline<'_> {
             for command in self.commands(stage) {
                 y += &format!("    - {}\n", q(&command));
             }
-            y += &format!(
-                "  artifacts:\n    when: always\n    paths:\n      - {}\n",
-                q(&format!("{}/", self.output_dir))
-            );
-            if let Some((timings, _)) = &self.timings_dir {
-                y += &format!("      - {}\n", q(&format!("{timings}/")));
-            }
+            y += &self.gitlab_artifacts(true);
         }
         y
     }
@@ -211,7 +308,7 @@ pub(crate) fn export(
     global: &Global,
     format: ExportFormat,
     direction: ExportFor,
-    setup: Option<String>,
+    options: Options,
 ) -> Result<(), Error> {
     let project = crate::execute::load_project(global.impl_dir.as_deref())?;
     let cwd = std::env::current_dir().map_err(|e| Error::Usage(format!("no working directory: {e}")))?;
@@ -252,15 +349,44 @@ pub(crate) fn export(
         }
         ids.push(id);
     }
+    if format == ExportFormat::GithubActions && (options.image.is_some() || !options.trigger.is_empty()) {
+        return Err(Error::Usage(
+            "--image and --trigger apply to --format gitlab-ci (a GitHub workflow starts by workflow_dispatch only)"
+                .into(),
+        ));
+    }
+    if options.setup.is_none() {
+        eprintln!(
+            "warning: no --setup: each job needs betterform on the runner's PATH (an image that has it{}); a job without it fails at once",
+            if format == ExportFormat::GitlabCi { ", --image" } else { "" }
+        );
+    }
+    let workdir = relative(&cwd, &root)?;
+    let name = options.name.unwrap_or_else(|| {
+        if workdir == "." {
+            root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "deployment".into())
+        } else {
+            workdir.clone()
+        }
+    });
+    let mut triggers = options.trigger;
+    if triggers.is_empty() {
+        triggers = vec![ExportTrigger::Web, ExportTrigger::Api, ExportTrigger::Schedule];
+    }
+    triggers.sort();
+    triggers.dedup();
     let pipeline = Pipeline {
         dag: &project.dag,
         direction,
         ids,
-        workdir: relative(&cwd, &root)?,
+        workdir,
         impl_dir: relative(&project.wave.impl_dir, &cwd)?,
         output_dir,
         timings_dir,
-        setup,
+        setup: options.setup,
+        name,
+        triggers,
+        image: options.image,
     };
     let text = match format {
         ExportFormat::GithubActions => pipeline.github(),

@@ -79,16 +79,22 @@ fn bin() -> PathBuf {
 }
 
 fn export(root: &Path, format: &str, direction: &str) -> String {
+    export_with(root, format, direction, &[]).0
+}
+
+/// `export` with extra options: (stdout, stderr).
+fn export_with(root: &Path, format: &str, direction: &str, extra: &[&str]) -> (String, String) {
     let out = std::process::Command::new(bin())
         .current_dir(root.join("deploy"))
         .env_remove("IMPL_DIR")
         .env_remove("OUTPUT_DIR")
         .env_remove("GENFILES")
         .args(["--impl-dir", "../impl", "export", "--format", format, "--for", direction])
+        .args(extra)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
+    (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
 }
 
 /// Copies files (not dirs) under `from` into `to`, merging.
@@ -220,7 +226,7 @@ fn play_gitlab(yaml: &str, root: &Path, checked_in: Option<&Path>) -> (TempDir, 
     assert_eq!(doc["stages"].as_sequence().unwrap().len(), 1);
     let jobs: Vec<(String, Vec<String>)> = map
         .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), Some("stages" | "variables")))
+        .filter(|(k, _)| !matches!(k.as_str(), Some("stages" | "variables" | "workflow" | "default")))
         .map(|(k, v)| {
             let needs = v["needs"].as_sequence().unwrap().iter().map(|n| str_of(&n["job"])).collect();
             (str_of(k), needs)
@@ -410,4 +416,104 @@ fn export_refuses_an_impl_dir_outside_the_repository() {
     std::fs::create_dir_all(f.deploy.join(".git")).unwrap();
     let err = f.run(&["export", "--format", "gitlab-ci"]).expect(2).stderr();
     assert!(err.contains("is outside the repository"), "{err}");
+}
+
+#[test]
+fn gitlab_pipelines_start_only_when_triggered_deliberately_and_lock_each_stage_per_deployment() {
+    let shape = shapes().into_iter().find(|(n, _)| *n == "diamond").unwrap().1;
+    let repo = repo(&shape);
+    for direction in ["up", "down"] {
+        let doc: Value = serde_yaml_ng::from_str(&export(repo.path(), "gitlab-ci", direction)).unwrap();
+        let rules = doc["workflow"]["rules"].as_sequence().unwrap();
+        assert_eq!(
+            str_of(&rules[0]["if"]),
+            r#"$CI_PIPELINE_SOURCE == "web" || $CI_PIPELINE_SOURCE == "api" || $CI_PIPELINE_SOURCE == "schedule""#,
+            "{direction}: by default only the web UI, the API and schedules start it, never a push"
+        );
+        assert_eq!(str_of(&rules[1]["when"]), "never");
+        assert!(doc.get("default").is_none(), "no image unless asked");
+        for (stage, _) in &shape {
+            assert_eq!(
+                str_of(&doc[format!("{direction}-{stage}").as_str()]["resource_group"]),
+                format!("betterform/deploy/{stage}"),
+                "{direction}: one resource group per deployment and stage"
+            );
+        }
+    }
+    let (yaml, _) = export_with(
+        repo.path(),
+        "gitlab-ci",
+        "up",
+        &["--trigger", "push", "--trigger", "web", "--image", "rust:1", "--name", "prod/eu-north-1"],
+    );
+    let doc: Value = serde_yaml_ng::from_str(&yaml).unwrap();
+    assert_eq!(
+        str_of(&doc["workflow"]["rules"][0]["if"]),
+        r#"$CI_PIPELINE_SOURCE == "web" || $CI_PIPELINE_SOURCE == "push""#
+    );
+    assert_eq!(str_of(&doc["default"]["image"]), "rust:1");
+    assert_eq!(str_of(&doc["up-base"]["resource_group"]), "betterform/prod/eu-north-1/base");
+}
+
+#[test]
+fn github_workflows_are_named_per_deployment_and_direction() {
+    let shape = shapes().into_iter().find(|(n, _)| *n == "diamond").unwrap().1;
+    let repo = repo(&shape);
+    for direction in ["up", "down"] {
+        let doc: Value = serde_yaml_ng::from_str(&export(repo.path(), "github-actions", direction)).unwrap();
+        assert_eq!(str_of(&doc["name"]), format!("betterform {direction} (deploy)"));
+        assert_eq!(str_of(&doc["concurrency"]["group"]), "betterform-deploy", "up and down share it");
+        let (yaml, _) = export_with(repo.path(), "github-actions", direction, &["--name", "prod/eu-north-1"]);
+        let doc: Value = serde_yaml_ng::from_str(&yaml).unwrap();
+        assert_eq!(str_of(&doc["name"]), format!("betterform {direction} (prod/eu-north-1)"));
+        assert_eq!(str_of(&doc["concurrency"]["group"]), "betterform-prod/eu-north-1");
+    }
+    let out = std::process::Command::new(bin())
+        .current_dir(repo.path().join("deploy"))
+        .args(["--impl-dir", "../impl", "export", "--format", "github-actions", "--image", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("apply to --format gitlab-ci"));
+}
+
+#[test]
+fn without_setup_export_warns_and_every_job_first_checks_for_betterform() {
+    let shape = shapes().into_iter().find(|(n, _)| *n == "diamond").unwrap().1;
+    let repo = repo(&shape);
+    for format in ["github-actions", "gitlab-ci"] {
+        let (yaml, err) = export_with(repo.path(), format, "up", &[]);
+        assert!(err.contains("warning: no --setup"), "{format}: {err}");
+        let doc: Value = serde_yaml_ng::from_str(&yaml).unwrap();
+        let first_commands: Vec<String> = if format == "github-actions" {
+            doc["jobs"].as_mapping().unwrap().values().map(|job| str_of(&job["steps"][1]["run"])).collect()
+        } else {
+            doc.as_mapping()
+                .unwrap()
+                .iter()
+                .filter(|(k, _)| str_of(k).starts_with("up-"))
+                .map(|(_, job)| str_of(&job["script"][1]))
+                .collect()
+        };
+        assert_eq!(first_commands.len(), shape.len(), "{format}");
+        for check in &first_commands {
+            // On a runner without betterform the check fails at once, saying what to do.
+            let bash = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+                .map(|dir| dir.join("bash"))
+                .find(|path| path.exists())
+                .unwrap();
+            let out = std::process::Command::new(bash)
+                .args(["-c", check])
+                .env("PATH", "/nonexistent")
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(127), "{format}: {check}");
+            let msg = String::from_utf8_lossy(&out.stderr);
+            assert!(msg.contains("betterform is not on PATH") && msg.contains("--setup"), "{msg}");
+        }
+        let (yaml, err) = export_with(repo.path(), format, "up", &["--setup", "cargo install betterform"]);
+        assert!(!err.contains("warning"), "{format}: {err}");
+        assert!(!yaml.contains("command -v betterform"));
+        assert!(yaml.contains("cargo install betterform"));
+    }
 }
