@@ -662,3 +662,47 @@ fn every_exported_pipeline_passes_both_schema_checks_and_actionlint() {
         );
     }
 }
+
+#[test]
+fn under_github_actions_the_run_summary_is_appended_to_the_step_summary_as_a_table() {
+    let f = crate::common::diamond();
+    let file = f.deploy.join("step-summary.md");
+    std::fs::write(&file, "earlier step\n").unwrap();
+    let run = f
+        .cmd()
+        .args(["up", "-k"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &file)
+        .env("FAIL_STAGE", "parallel_b")
+        .output()
+        .unwrap();
+    crate::common::Run(run).expect(1);
+    let md = std::fs::read_to_string(&file).unwrap();
+    assert!(md.starts_with("earlier step\n"), "appended, not overwritten: {md}");
+    assert!(
+        md.contains("### betterform summary (up): 2 ran, 0 up to date, 0 skipped, 1 failed, 1 not run\n"),
+        "{md}"
+    );
+    assert!(md.contains("| stage | result | time | detail |\n| --- | --- | ---: | --- |\n"), "{md}");
+    let row = |stage: &str| {
+        md.lines().find(|l| l.starts_with(&format!("| {stage} |"))).unwrap_or_else(|| panic!("{stage}: {md}"))
+    };
+    assert!(row("state_storage").contains("| ran |"), "{md}");
+    assert!(
+        row("parallel_b").contains("| FAILED |") && row("parallel_b").contains("exit status 3; log: "),
+        "{md}"
+    );
+    assert!(row("final").contains("| not run | - |"), "{md}");
+    assert_eq!(
+        md.lines().filter(|l| l.starts_with("| ")).count(),
+        6,
+        "a header, its rule and one row per stage: {md}"
+    );
+
+    // Not under GitHub Actions: the file is left alone.
+    let before = std::fs::read_to_string(&file).unwrap();
+    let run =
+        f.cmd().args(["up"]).env_remove("GITHUB_ACTIONS").env("GITHUB_STEP_SUMMARY", &file).output().unwrap();
+    crate::common::Run(run).expect(0);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
+}
