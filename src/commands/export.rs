@@ -95,6 +95,9 @@ struct Pipeline<'a> {
     /// The timings dir relative to the workspace root (artifact paths) and to the deployment
     /// dir (job commands); `None` when GENFILES is outside the workspace.
     timings_dir: Option<(String, String)>,
+    /// betterform's records (`$GENFILES/.betterform/state`) relative to the workspace root;
+    /// `None` when GENFILES is outside the workspace.
+    records_dir: Option<String>,
     setup: Option<String>,
     /// The deployment's name, for workflow names, concurrency and resource groups.
     name: String,
@@ -133,6 +136,21 @@ impl Pipeline<'_> {
                 ]
             }
         }
+    }
+
+    /// What a stage's job keeps between pipeline runs: `OUTPUT_DIR` and betterform's records,
+    /// so an unchanged stage is up to date in the next run and `down` starts from the latest.
+    fn durable_paths(&self) -> Vec<String> {
+        let mut paths = vec![format!("{}/", self.output_dir)];
+        if let Some(records) = &self.records_dir {
+            paths.push(format!("{records}/"));
+        }
+        paths
+    }
+
+    /// The cache key prefix of a stage, shared by the up and down pipelines of a deployment.
+    fn cache_key(&self, stage: StageId) -> String {
+        format!("betterform-{}-{}", self.name, self.dag.name(stage))
     }
 
     fn verb(&self) -> &'static str {
@@ -178,6 +196,22 @@ impl Pipeline<'_> {
                     y += &format!("      - name: check betterform\n        run: {}\n", q(CHECK_BETTERFORM))
                 }
             }
+            let key = self.cache_key(stage);
+            // A block scalar: in a quoted one a single line break folds into a space.
+            let paths: String = self
+                .durable_paths()
+                .iter()
+                .map(|p| format!("\n            {p}"))
+                .collect::<Vec<_>>()
+                .concat();
+            let paths = format!("|{paths}");
+            y += &format!(
+                "      - name: {}\n        uses: actions/cache/restore@v4\n        with:\n          path: {}\n          key: {}\n          restore-keys: {}\n",
+                q("restore the latest state"),
+                paths,
+                q(&format!("{key}-${{{{ github.run_id }}}}-${{{{ github.run_attempt }}}}")),
+                q(&format!("{key}-"))
+            );
             for &dep in self.needs(stage) {
                 y += &format!(
                     "      - name: {}\n        uses: actions/download-artifact@v4\n        with:\n          name: {}\n          path: {}\n",
@@ -194,6 +228,12 @@ impl Pipeline<'_> {
                 q("upload outputs"),
                 q(&format!("outputs-{id}")),
                 q(&format!("{}/", self.output_dir))
+            );
+            y += &format!(
+                "      - name: {}\n        if: always()\n        uses: actions/cache/save@v4\n        with:\n          path: {}\n          key: {}\n",
+                q("save the state"),
+                paths,
+                q(&format!("{key}-${{{{ github.run_id }}}}-${{{{ github.run_attempt }}}}"))
             );
             if let Some((timings, _)) = &self.timings_dir {
                 y += &format!(
@@ -285,6 +325,14 @@ impl Pipeline<'_> {
                 q(&resource_name(&format!("betterform/{}/{}", self.name, self.dag.name(stage))))
             );
             y += &Self::gitlab_needs(&needs);
+            // Restored before the artifacts of `needs:`, saved even when the stage fails.
+            y += &format!(
+                "  cache:\n    key: {}\n    when: always\n    paths:\n",
+                q(&resource_name(&self.cache_key(stage)).replace(['/', '.'], "_"))
+            );
+            for path in self.durable_paths() {
+                y += &format!("      - {}\n", q(&path));
+            }
             y += "  script:\n";
             y += &format!("    - cd {}\n", q(&self.workdir));
             match &self.setup {
@@ -335,6 +383,8 @@ pub(crate) fn export(
         (Ok(from_root), Ok(from_workdir)) if !from_root.starts_with("..") => Some((from_root, from_workdir)),
         _ => None,
     };
+    let records = project.wave.state_dir().join("state");
+    let records_dir = relative(&records, &root).ok().filter(|r| !r.starts_with(".."));
     let prefix = match direction {
         ExportFor::Up => "up",
         ExportFor::Down => "down",
@@ -383,6 +433,7 @@ pub(crate) fn export(
         impl_dir: relative(&project.wave.impl_dir, &cwd)?,
         output_dir,
         timings_dir,
+        records_dir,
         setup: options.setup,
         name,
         triggers,

@@ -184,8 +184,43 @@ fn schedule(jobs: &[(String, Vec<String>)]) -> Vec<String> {
     done
 }
 
-/// Plays a GitHub Actions workflow. Returns the merged artifacts and each job's stderr.
+/// Plays a GitHub Actions workflow with an empty cache.
 fn play_github(yaml: &str, root: &Path, checked_in: Option<&Path>) -> (TempDir, HashMap<String, String>) {
+    play_github_run(yaml, root, checked_in, TempDir::new().unwrap().path(), 1)
+}
+
+/// Plays a GitLab CI pipeline with an empty cache.
+fn play_gitlab(yaml: &str, root: &Path, checked_in: Option<&Path>) -> (TempDir, HashMap<String, String>) {
+    play_gitlab_run(yaml, root, checked_in, TempDir::new().unwrap().path(), 1)
+}
+
+/// The lines of a step's `path:` (a block scalar may list several).
+fn path_lines(v: &Value) -> Vec<String> {
+    str_of(v).lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
+}
+
+/// Saves `paths` of the workspace under `cache/key`, replacing what was there.
+fn cache_save(cache: &Path, key: &str, ws: &Path, paths: &[String]) {
+    for path in paths {
+        let dest = cache.join(key).join(path);
+        let _ = std::fs::remove_dir_all(&dest);
+        merge(&ws.join(path), &dest);
+    }
+}
+
+/// Plays run number `run` of a GitHub Actions workflow (`run` orders the cache keys, as run
+/// ids do). The cache persists in `cache` across runs. Returns the merged artifacts and each
+/// job's stderr.
+fn play_github_run(
+    yaml: &str,
+    root: &Path,
+    checked_in: Option<&Path>,
+    cache: &Path,
+    run: u32,
+) -> (TempDir, HashMap<String, String>) {
+    let key_of = |v: &Value| {
+        str_of(v).replace("${{ github.run_id }}-${{ github.run_attempt }}", &format!("{run:04}-1"))
+    };
     let doc: Value = serde_yaml_ng::from_str(yaml).unwrap();
     let env: Vec<(String, String)> =
         doc["env"].as_mapping().unwrap().iter().map(|(k, v)| (str_of(k), str_of(v))).collect();
@@ -207,6 +242,29 @@ fn play_github(yaml: &str, root: &Path, checked_in: Option<&Path>) -> (TempDir, 
         for step in job["steps"].as_sequence().unwrap() {
             match step["uses"].as_str() {
                 Some("actions/checkout@v4") => {}
+                Some("actions/cache/restore@v4") => {
+                    let key = key_of(&step["with"]["key"]);
+                    let prefix = str_of(&step["with"]["restore-keys"]);
+                    let hit = if cache.join(&key).exists() {
+                        Some(key)
+                    } else {
+                        std::fs::read_dir(cache)
+                            .unwrap()
+                            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                            .filter(|k| k.starts_with(&prefix))
+                            .max()
+                    };
+                    if let Some(hit) = hit {
+                        merge(&cache.join(hit), ws.path());
+                    }
+                }
+                Some("actions/cache/save@v4") => {
+                    let key = key_of(&step["with"]["key"]);
+                    // GitHub never overwrites a cache entry.
+                    if !cache.join(&key).exists() {
+                        cache_save(cache, &key, ws.path(), &path_lines(&step["with"]["path"]));
+                    }
+                }
                 Some("actions/download-artifact@v4") => {
                     let name = str_of(&step["with"]["name"]);
                     assert!(
@@ -228,8 +286,15 @@ fn play_github(yaml: &str, root: &Path, checked_in: Option<&Path>) -> (TempDir, 
     (store, logs)
 }
 
-/// Plays a GitLab CI pipeline the same way.
-fn play_gitlab(yaml: &str, root: &Path, checked_in: Option<&Path>) -> (TempDir, HashMap<String, String>) {
+/// Plays a GitLab CI pipeline the same way: a job's cache is restored before the artifacts of
+/// its `needs:`, and saved after its script.
+fn play_gitlab_run(
+    yaml: &str,
+    root: &Path,
+    checked_in: Option<&Path>,
+    cache: &Path,
+    _run: u32,
+) -> (TempDir, HashMap<String, String>) {
     let doc: Value = serde_yaml_ng::from_str(yaml).unwrap();
     let map = doc.as_mapping().unwrap();
     let env: Vec<(String, String)> =
@@ -248,12 +313,22 @@ fn play_gitlab(yaml: &str, root: &Path, checked_in: Option<&Path>) -> (TempDir, 
     for id in schedule(&jobs) {
         let job = &doc[id.as_str()];
         let ws = checkout(root, checked_in);
+        let cached = job.get("cache").map(|c| {
+            let paths: Vec<String> = c["paths"].as_sequence().unwrap().iter().map(str_of).collect();
+            (str_of(&c["key"]), paths)
+        });
+        if let Some((key, _)) = &cached {
+            merge(&cache.join(key), ws.path());
+        }
         for need in job["needs"].as_sequence().unwrap() {
             assert_eq!(need["artifacts"].as_bool(), Some(true));
             merge(&store.path().join(str_of(&need["job"])), ws.path());
         }
         let script: Vec<String> = job["script"].as_sequence().unwrap().iter().map(str_of).collect();
         let log = sh(ws.path(), &env, &script.join("\n"));
+        if let Some((key, paths)) = &cached {
+            cache_save(cache, key, ws.path(), paths);
+        }
         for path in job["artifacts"]["paths"].as_sequence().unwrap() {
             let path = str_of(path);
             merge(&ws.path().join(&path), &store.path().join(&id).join(&path));
@@ -705,4 +780,49 @@ fn under_github_actions_the_run_summary_is_appended_to_the_step_summary_as_a_tab
         f.cmd().args(["up"]).env_remove("GITHUB_ACTIONS").env("GITHUB_STEP_SUMMARY", &file).output().unwrap();
     crate::common::Run(run).expect(0);
     assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
+}
+
+#[test]
+fn the_next_pipeline_run_skips_unchanged_stages_and_down_starts_from_the_latest_state() {
+    let shape = shapes().into_iter().find(|(n, _)| *n == "diamond").unwrap().1;
+    let repo = repo(&shape);
+    let expected = files(&local_outputs(repo.path()).path().join("deploy/output"));
+    type Play = fn(&str, &Path, Option<&Path>, &Path, u32) -> (TempDir, HashMap<String, String>);
+    let plays: [(&str, Play, &str); 2] =
+        [("github-actions", play_github_run, ""), ("gitlab-ci", play_gitlab_run, "deploy/output")];
+    for (format, play, nested) in plays {
+        let cache = TempDir::new().unwrap();
+        let up = export(repo.path(), format, "up");
+        let (store, logs) = play(&up, repo.path(), None, cache.path(), 1);
+        assert_eq!(pipeline_outputs(store.path(), nested), expected, "{format}: run 1");
+        for (job, log) in &logs {
+            assert!(log.contains("summary (up): 1 ran"), "{format} run 1 {job}: {log}");
+        }
+        // Nothing changed: every stage's job finds its record and outputs, and is up to date.
+        let (store, logs) = play(&up, repo.path(), None, cache.path(), 2);
+        assert_eq!(pipeline_outputs(store.path(), nested), expected, "{format}: run 2");
+        assert_eq!(logs.len(), shape.len());
+        for (job, log) in &logs {
+            assert!(log.contains("summary (up): 0 ran, 1 up to date"), "{format} run 2 {job}: {log}");
+        }
+        // The config changed: every stage runs again.
+        let changed = TempDir::new().unwrap();
+        merge(repo.path(), changed.path());
+        std::fs::write(changed.path().join("deploy/config.jsonnet"), "{ salt: 'y' }\n").unwrap();
+        let (_, logs) = play(&up, changed.path(), None, cache.path(), 3);
+        for (job, log) in &logs {
+            assert!(log.contains("summary (up): 1 ran"), "{format} run 3 {job}: {log}");
+        }
+        // Down, with nothing checked in: each job starts from its stage's latest state.
+        let (_, logs) = play(&export(changed.path(), format, "down"), changed.path(), None, cache.path(), 4);
+        assert_eq!(logs.len(), shape.len());
+        for (job, log) in &logs {
+            assert!(log.contains("summary (down): 1 ran"), "{format} down {job}: {log}");
+        }
+        // And the next up finds every stage down: all run again.
+        let (_, logs) = play(&up, changed.path(), None, cache.path(), 5);
+        for (job, log) in &logs {
+            assert!(log.contains("summary (up): 1 ran"), "{format} run 5 {job}: {log}");
+        }
+    }
 }
