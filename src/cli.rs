@@ -291,6 +291,10 @@ pub(crate) enum Command {
         /// the deployment dir relative to the repository root)
         #[arg(long, value_name = "NAME")]
         name: Option<String>,
+        /// Up pipeline: its last job also commits the final OUTPUT_DIR back to the branch
+        /// (GitLab CI: pushes with the token in the BETTERFORM_PUSH_TOKEN variable)
+        #[arg(long)]
+        commit_outputs: bool,
     },
     /// Print the script that registers completion of commands, options and stage names:
     /// `source <(betterform completions bash)`

@@ -19,12 +19,14 @@ pub(crate) fn dispatch(command: Command, global: &Global) -> Result<(), Error> {
         Command::Graph { format } => super::graph::graph(global, format),
         Command::Validate => super::validate::validate(global),
         Command::Config => super::show_config::show_config(global),
-        Command::Export { format, direction, setup, trigger, image, name } => super::export::export(
-            global,
-            format,
-            direction,
-            super::export::Options { setup, trigger, image, name },
-        ),
+        Command::Export { format, direction, setup, trigger, image, name, commit_outputs } => {
+            super::export::export(
+                global,
+                format,
+                direction,
+                super::export::Options { setup, trigger, image, name, commit_outputs },
+            )
+        }
         Command::Completions { shell } => super::complete::completions(shell),
         Command::Man { command } => super::man::man(command.as_deref()),
         Command::Migrate { check } => super::migrate::migrate(global, check),

@@ -60,7 +60,12 @@ pub(crate) struct Options {
     pub(crate) image: Option<String>,
     /// The deployment's name (default: its dir relative to the repository root).
     pub(crate) name: Option<String>,
+    /// Up: the publishing job commits the final `OUTPUT_DIR` back.
+    pub(crate) commit_outputs: bool,
 }
+
+/// The job that publishes the final `OUTPUT_DIR` of an up pipeline as one artifact.
+const OUTPUTS_JOB: &str = "outputs";
 
 /// What a job runs first without `--setup`: fail at once, saying how to get betterform.
 const CHECK_BETTERFORM: &str = "command -v betterform >/dev/null || { echo 'betterform is not on PATH: use an image that has it or export with --setup CMD (e.g. --setup \"cargo install --locked betterform\")' >&2; exit 127; }";
@@ -103,9 +108,28 @@ struct Pipeline<'a> {
     name: String,
     triggers: Vec<ExportTrigger>,
     image: Option<String>,
+    commit_outputs: bool,
 }
 
 impl Pipeline<'_> {
+    /// The stages no other stage depends on: their artifacts hold, together, every output.
+    fn sinks(&self) -> Vec<StageId> {
+        self.dag.order().iter().copied().filter(|&s| self.dag.dependents(s).is_empty()).collect()
+    }
+
+    /// The shell lines that commit `OUTPUT_DIR` back to the branch, from the repository root.
+    fn commit_lines(&self, push: &str) -> Vec<String> {
+        vec![
+            "git config user.name 'betterform'".into(),
+            "git config user.email 'betterform@users.noreply.github.com'".into(),
+            format!("git add -f -- '{}'", self.output_dir),
+            format!(
+                "git diff --cached --quiet || {{ git commit -m 'betterform up ({}): outputs [skip ci]' && {push}; }}",
+                self.name
+            ),
+        ]
+    }
+
     /// What a job waits for: dependencies for `up`, dependents for `down`.
     fn needs(&self, stage: StageId) -> &[StageId] {
         match self.direction {
@@ -244,6 +268,40 @@ impl Pipeline<'_> {
                 );
             }
         }
+        if self.direction == ExportFor::Up {
+            y += &self.github_outputs_job();
+        }
+        y
+    }
+
+    /// The final `OUTPUT_DIR` as one artifact, `outputs` (and committed back when asked).
+    fn github_outputs_job(&self) -> String {
+        let needs: Vec<&str> = self.sinks().iter().map(|&s| self.ids[s].as_str()).collect();
+        let mut y = format!("  {OUTPUTS_JOB}:\n    name: 'all outputs'\n    runs-on: ubuntu-latest\n");
+        y += &format!("    needs: [{}]\n", needs.join(", "));
+        if self.commit_outputs {
+            y += "    permissions:\n      contents: write\n";
+        }
+        y += "    steps:\n      - uses: actions/checkout@v4\n";
+        for &sink in &self.sinks() {
+            y += &format!(
+                "      - name: {}\n        uses: actions/download-artifact@v4\n        with:\n          name: {}\n          path: {}\n",
+                q(&format!("outputs from {}", self.dag.name(sink))),
+                q(&format!("outputs-{}", self.ids[sink])),
+                q(&self.output_dir)
+            );
+        }
+        y += &format!(
+            "      - name: {}\n        uses: actions/upload-artifact@v4\n        with:\n          name: {}\n          path: {}\n          if-no-files-found: ignore\n          include-hidden-files: true\n",
+            q("upload all outputs"),
+            q(OUTPUTS_JOB),
+            q(&format!("{}/", self.output_dir))
+        );
+        if self.commit_outputs {
+            let lines: String =
+                self.commit_lines("git push").iter().map(|l| format!("\n          {l}")).collect();
+            y += &format!("      - name: 'commit the outputs'\n        run: |{lines}\n");
+        }
         y
     }
 
@@ -348,6 +406,32 @@ impl Pipeline<'_> {
             }
             y += &self.gitlab_artifacts(true);
         }
+        if self.direction == ExportFor::Up {
+            y += &self.gitlab_outputs_job();
+        }
+        y
+    }
+
+    /// The final `OUTPUT_DIR` as one artifact, `outputs` (and committed back when asked).
+    fn gitlab_outputs_job(&self) -> String {
+        let needs: Vec<String> = self.sinks().iter().map(|&s| self.ids[s].clone()).collect();
+        let (mut y, needs) = self.gitlab_joins(OUTPUTS_JOB, needs);
+        y += &format!("{OUTPUTS_JOB}:\n  stage: betterform\n");
+        y += &Self::gitlab_needs(&needs);
+        y += "  script:\n";
+        if self.commit_outputs {
+            let push = "git push \"https://gitlab-ci-token:${BETTERFORM_PUSH_TOKEN}@${CI_SERVER_HOST}/${CI_PROJECT_PATH}.git\" \"HEAD:${CI_COMMIT_REF_NAME}\"";
+            for line in self.commit_lines(push) {
+                y += &format!("    - {}\n", q(&line));
+            }
+        } else {
+            y += "    - 'true'\n";
+        }
+        y += &format!(
+            "  artifacts:\n    name: {}\n    paths:\n      - {}\n",
+            q(OUTPUTS_JOB),
+            q(&format!("{}/", self.output_dir))
+        );
         y
     }
 }
@@ -405,6 +489,9 @@ pub(crate) fn export(
                 .into(),
         ));
     }
+    if options.commit_outputs && direction == ExportFor::Down {
+        return Err(Error::Usage("--commit-outputs applies to --for up".into()));
+    }
     if options.setup.is_none() {
         eprintln!(
             "warning: no --setup: each job needs betterform on the runner's PATH (an image that has it{}); a job without it fails at once",
@@ -438,6 +525,7 @@ pub(crate) fn export(
         name,
         triggers,
         image: options.image,
+        commit_outputs: options.commit_outputs,
     };
     let text = match format {
         ExportFormat::GithubActions => pipeline.github(),

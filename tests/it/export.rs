@@ -237,7 +237,7 @@ fn play_github_run(
     for id in schedule(&jobs) {
         let job = &jobs_map[id.as_str()];
         let ws = checkout(root, checked_in);
-        let workdir = ws.path().join(str_of(&job["defaults"]["run"]["working-directory"]));
+        let workdir = ws.path().join(job["defaults"]["run"]["working-directory"].as_str().unwrap_or("."));
         let mut log = String::new();
         for step in job["steps"].as_sequence().unwrap() {
             match step["uses"].as_str() {
@@ -417,9 +417,16 @@ fn exported_pipelines_are_faithful_for_every_shape() {
 
         let (store, _) = play_github(&export(repo.path(), "github-actions", "up"), repo.path(), None);
         assert_eq!(pipeline_outputs(store.path(), ""), expected, "{name}: GitHub Actions");
+        // The last job publishes the final OUTPUT_DIR as one artifact.
+        assert_eq!(files(&store.path().join("outputs")), expected, "{name}: GitHub Actions, `outputs`");
 
         let (store, _) = play_gitlab(&export(repo.path(), "gitlab-ci", "up"), repo.path(), None);
         assert_eq!(pipeline_outputs(store.path(), "deploy/output"), expected, "{name}: GitLab CI");
+        assert_eq!(
+            files(&store.path().join("outputs/deploy/output")),
+            expected,
+            "{name}: GitLab CI, `outputs`"
+        );
     }
 }
 
@@ -572,7 +579,13 @@ fn without_setup_export_warns_and_every_job_first_checks_for_betterform() {
         assert!(err.contains("warning: no --setup"), "{format}: {err}");
         let doc: Value = serde_yaml_ng::from_str(&yaml).unwrap();
         let first_commands: Vec<String> = if format == "github-actions" {
-            doc["jobs"].as_mapping().unwrap().values().map(|job| str_of(&job["steps"][1]["run"])).collect()
+            doc["jobs"]
+                .as_mapping()
+                .unwrap()
+                .iter()
+                .filter(|(k, _)| str_of(k).starts_with("up-"))
+                .map(|(_, job)| str_of(&job["steps"][1]["run"]))
+                .collect()
         } else {
             doc.as_mapping()
                 .unwrap()
@@ -689,6 +702,9 @@ fn every_exported_pipeline_passes_both_schema_checks_and_actionlint() {
                     if format == "gitlab-ci" && v == 1 {
                         extra.extend(["--image", "rust:1", "--trigger", "web", "--trigger", "push"]);
                     }
+                    if direction == "up" && v == 1 {
+                        extra.push("--commit-outputs");
+                    }
                     let (yaml, _) = export_with(repo.path(), format, direction, &extra);
                     let path = dir.path().join(format!("{name}-{v}-{direction}-{format}.yml"));
                     std::fs::write(&path, yaml).unwrap();
@@ -794,12 +810,14 @@ fn the_next_pipeline_run_skips_unchanged_stages_and_down_starts_from_the_latest_
         let cache = TempDir::new().unwrap();
         let up = export(repo.path(), format, "up");
         let (store, logs) = play(&up, repo.path(), None, cache.path(), 1);
+        let logs = stage_logs(logs);
         assert_eq!(pipeline_outputs(store.path(), nested), expected, "{format}: run 1");
         for (job, log) in &logs {
             assert!(log.contains("summary (up): 1 ran"), "{format} run 1 {job}: {log}");
         }
         // Nothing changed: every stage's job finds its record and outputs, and is up to date.
         let (store, logs) = play(&up, repo.path(), None, cache.path(), 2);
+        let logs = stage_logs(logs);
         assert_eq!(pipeline_outputs(store.path(), nested), expected, "{format}: run 2");
         assert_eq!(logs.len(), shape.len());
         for (job, log) in &logs {
@@ -810,6 +828,7 @@ fn the_next_pipeline_run_skips_unchanged_stages_and_down_starts_from_the_latest_
         merge(repo.path(), changed.path());
         std::fs::write(changed.path().join("deploy/config.jsonnet"), "{ salt: 'y' }\n").unwrap();
         let (_, logs) = play(&up, changed.path(), None, cache.path(), 3);
+        let logs = stage_logs(logs);
         for (job, log) in &logs {
             assert!(log.contains("summary (up): 1 ran"), "{format} run 3 {job}: {log}");
         }
@@ -821,8 +840,66 @@ fn the_next_pipeline_run_skips_unchanged_stages_and_down_starts_from_the_latest_
         }
         // And the next up finds every stage down: all run again.
         let (_, logs) = play(&up, changed.path(), None, cache.path(), 5);
+        let logs = stage_logs(logs);
         for (job, log) in &logs {
             assert!(log.contains("summary (up): 1 ran"), "{format} run 5 {job}: {log}");
         }
     }
+}
+
+#[test]
+fn commit_outputs_adds_a_commit_of_the_final_outputs_to_the_publishing_job() {
+    let shape = shapes().into_iter().find(|(n, _)| *n == "diamond").unwrap().1;
+    let repo = repo(&shape);
+    let doc: Value = serde_yaml_ng::from_str(&export(repo.path(), "github-actions", "up")).unwrap();
+    let job = &doc["jobs"]["outputs"];
+    assert_eq!(job["needs"].as_sequence().unwrap().len(), 1, "the diamond's one sink: {job:?}");
+    assert!(job.get("permissions").is_none(), "no write access unless asked");
+    let (yaml, _) = export_with(repo.path(), "github-actions", "up", &["--commit-outputs"]);
+    let doc: Value = serde_yaml_ng::from_str(&yaml).unwrap();
+    let job = &doc["jobs"]["outputs"];
+    assert_eq!(str_of(&job["permissions"]["contents"]), "write");
+    let commit = str_of(&job["steps"].as_sequence().unwrap().last().unwrap()["run"]);
+    assert!(commit.contains("git add -f -- 'deploy/output'") && commit.contains("git push"), "{commit}");
+    let (yaml, _) = export_with(repo.path(), "gitlab-ci", "up", &["--commit-outputs"]);
+    let doc: Value = serde_yaml_ng::from_str(&yaml).unwrap();
+    let script: Vec<String> = doc["outputs"]["script"].as_sequence().unwrap().iter().map(str_of).collect();
+    assert!(script.iter().any(|l| l.contains("BETTERFORM_PUSH_TOKEN")), "{script:?}");
+    // The commit works: run it in a real repository holding the outputs.
+    let ws = TempDir::new().unwrap();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git").args(args).current_dir(ws.path()).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    git(&["init", "-q"]);
+    git(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "start"]);
+    std::fs::create_dir_all(ws.path().join("deploy/output/base")).unwrap();
+    std::fs::write(ws.path().join("deploy/output/base/output.json"), "{}").unwrap();
+    let without_push = commit.replace("git push", "true");
+    sh(ws.path(), &[], &without_push);
+    assert_eq!(
+        git(&["show", "--name-only", "--format=%s", "HEAD"]),
+        "betterform up (deploy): outputs [skip ci]\n\ndeploy/output/base/output.json\n"
+    );
+    sh(ws.path(), &[], &without_push);
+    assert_eq!(git(&["rev-list", "--count", "HEAD"]).trim(), "2", "nothing changed: no second commit");
+    assert!(export_with_status(repo.path(), "github-actions", "down", &["--commit-outputs"]) == 2);
+}
+
+fn export_with_status(root: &Path, format: &str, direction: &str, extra: &[&str]) -> i32 {
+    std::process::Command::new(bin())
+        .current_dir(root.join("deploy"))
+        .args(["--impl-dir", "../impl", "export", "--format", format, "--for", direction])
+        .args(extra)
+        .output()
+        .unwrap()
+        .status
+        .code()
+        .unwrap()
+}
+
+/// The logs of the stages' jobs (not the publishing `outputs` job).
+fn stage_logs(logs: HashMap<String, String>) -> HashMap<String, String> {
+    logs.into_iter().filter(|(job, _)| job != "outputs").collect()
 }
