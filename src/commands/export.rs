@@ -64,6 +64,9 @@ pub(crate) struct Options {
     pub(crate) commit_outputs: bool,
 }
 
+/// The manual job a GitLab down pipeline waits on before it tears anything down.
+const CONFIRM_JOB: &str = "confirm-down";
+
 /// The job that publishes the final `OUTPUT_DIR` of an up pipeline as one artifact.
 const OUTPUTS_JOB: &str = "outputs";
 
@@ -370,9 +373,19 @@ impl Pipeline<'_> {
         if let Some(image) = &self.image {
             y += &format!("default:\n  image: {}\n", q(image));
         }
+        if self.direction == ExportFor::Down {
+            // Tearing down waits for a person: the pipeline blocks until someone runs this job.
+            y += &format!(
+                "{CONFIRM_JOB}:\n  stage: betterform\n  needs: []\n  when: manual\n  allow_failure: false\n  script:\n    - {}\n",
+                q(&format!("echo 'tearing down {}'", self.name))
+            );
+        }
         for stage in self.order() {
             let id = &self.ids[stage];
-            let needs: Vec<String> = self.needs(stage).iter().map(|&n| self.ids[n].clone()).collect();
+            let mut needs: Vec<String> = self.needs(stage).iter().map(|&n| self.ids[n].clone()).collect();
+            if self.direction == ExportFor::Down && needs.is_empty() {
+                needs.push(CONFIRM_JOB.into());
+            }
             let (joins, needs) = self.gitlab_joins(id, needs);
             y += &joins;
             y += &format!("{id}:\n  stage: betterform\n");

@@ -329,7 +329,7 @@ fn play_gitlab_run(
         if let Some((key, paths)) = &cached {
             cache_save(cache, key, ws.path(), paths);
         }
-        for path in job["artifacts"]["paths"].as_sequence().unwrap() {
+        for path in job["artifacts"]["paths"].as_sequence().into_iter().flatten() {
             let path = str_of(path);
             merge(&ws.path().join(&path), &store.path().join(&id).join(&path));
         }
@@ -463,6 +463,12 @@ fn needs_mirror_the_dag_and_reverse_for_down() {
                             .map(|(s, _)| format!("down-{}", s.replace('.', "_")))
                             .collect()
                     };
+                    let expected = if expected.is_empty() && format == "gitlab-ci" && direction == "down" {
+                        // GitLab's down pipeline starts when someone runs its manual job.
+                        BTreeSet::from(["confirm-down".to_string()])
+                    } else {
+                        expected
+                    };
                     assert_eq!(needs, expected, "{name} {format} {direction}: needs of {stage}");
                 }
                 assert!(yaml.contains("INTERACTIVE: 'false'"));
@@ -524,6 +530,15 @@ fn gitlab_pipelines_start_only_when_triggered_deliberately_and_lock_each_stage_p
             "{direction}: by default only the web UI, the API and schedules start it, never a push"
         );
         assert_eq!(str_of(&rules[1]["when"]), "never");
+        let confirm = &doc["confirm-down"];
+        if direction == "down" {
+            assert_eq!(str_of(&confirm["when"]), "manual", "tearing down waits for a person");
+            assert_eq!(confirm["allow_failure"].as_bool(), Some(false), "the pipeline blocks on it");
+            let top = doc["down-top"]["needs"].as_sequence().unwrap();
+            assert_eq!(str_of(&top[0]["job"]), "confirm-down", "the first stage down waits for it");
+        } else {
+            assert!(confirm.is_null(), "up needs no confirmation");
+        }
         assert!(doc.get("default").is_none(), "no image unless asked");
         for (stage, _) in &shape {
             assert_eq!(
@@ -671,6 +686,9 @@ fn a_500_stage_fan_in_keeps_gitlab_needs_within_50_through_join_jobs() {
                 };
                 assert_eq!(before, expected, "{direction}: what {id} runs after");
                 before.insert(stage.to_string());
+            } else if id == "confirm-down" {
+                let job = &jobs.iter().find(|(j, _)| j == id).unwrap().1;
+                assert_eq!(job["when"].as_str(), Some("manual"));
             } else {
                 let job = &jobs.iter().find(|(j, _)| j == id).unwrap().1;
                 assert_eq!(job["script"][0].as_str(), Some("true"), "{id} is a no-op");
@@ -834,6 +852,7 @@ fn the_next_pipeline_run_skips_unchanged_stages_and_down_starts_from_the_latest_
         }
         // Down, with nothing checked in: each job starts from its stage's latest state.
         let (_, logs) = play(&export(changed.path(), format, "down"), changed.path(), None, cache.path(), 4);
+        let logs = stage_logs(logs);
         assert_eq!(logs.len(), shape.len());
         for (job, log) in &logs {
             assert!(log.contains("summary (down): 1 ran"), "{format} down {job}: {log}");
@@ -899,7 +918,7 @@ fn export_with_status(root: &Path, format: &str, direction: &str, extra: &[&str]
         .unwrap()
 }
 
-/// The logs of the stages' jobs (not the publishing `outputs` job).
+/// The logs of the stages' jobs (not the publishing `outputs` job nor `confirm-down`).
 fn stage_logs(logs: HashMap<String, String>) -> HashMap<String, String> {
-    logs.into_iter().filter(|(job, _)| job != "outputs").collect()
+    logs.into_iter().filter(|(job, _)| job != "outputs" && job != "confirm-down").collect()
 }
