@@ -139,6 +139,17 @@ fn files(dir: &Path) -> BTreeMap<String, String> {
 }
 
 /// A fresh checkout of what is committed: the library, the config, and `checked_in` outputs.
+/// A fresh checkout at the same path for every job, as a runner's workspace is
+/// (`/home/runner/work/<repo>/<repo>`, `/builds/<group>/<project>`): absolute paths a stage
+/// wrote into its outputs stay valid in later jobs, as they do in CI.
+fn fresh_checkout(runner: &Path, root: &Path, checked_in: Option<&Path>) -> PathBuf {
+    let ws = runner.join("workspace");
+    let _ = std::fs::remove_dir_all(&ws);
+    let fresh = checkout(root, checked_in);
+    merge(fresh.path(), &ws);
+    ws
+}
+
 fn checkout(root: &Path, checked_in: Option<&Path>) -> TempDir {
     let ws = TempDir::new().unwrap();
     std::fs::create_dir_all(ws.path().join(".git")).unwrap();
@@ -233,11 +244,12 @@ fn play_github_run(
         })
         .collect();
     let store = TempDir::new().unwrap();
+    let runner = TempDir::new().unwrap();
     let mut logs = HashMap::new();
     for id in schedule(&jobs) {
         let job = &jobs_map[id.as_str()];
-        let ws = checkout(root, checked_in);
-        let workdir = ws.path().join(job["defaults"]["run"]["working-directory"].as_str().unwrap_or("."));
+        let ws = fresh_checkout(runner.path(), root, checked_in);
+        let workdir = ws.as_path().join(job["defaults"]["run"]["working-directory"].as_str().unwrap_or("."));
         let mut log = String::new();
         for step in job["steps"].as_sequence().unwrap() {
             match step["uses"].as_str() {
@@ -255,14 +267,14 @@ fn play_github_run(
                             .max()
                     };
                     if let Some(hit) = hit {
-                        merge(&cache.join(hit), ws.path());
+                        merge(&cache.join(hit), ws.as_path());
                     }
                 }
                 Some("actions/cache/save@v4") => {
                     let key = key_of(&step["with"]["key"]);
                     // GitHub never overwrites a cache entry.
                     if !cache.join(&key).exists() {
-                        cache_save(cache, &key, ws.path(), &path_lines(&step["with"]["path"]));
+                        cache_save(cache, &key, ws.as_path(), &path_lines(&step["with"]["path"]));
                     }
                 }
                 Some("actions/download-artifact@v4") => {
@@ -271,11 +283,11 @@ fn play_github_run(
                         store.path().join(&name).exists(),
                         "{id} downloads {name}, which no earlier job uploaded"
                     );
-                    merge(&store.path().join(&name), &ws.path().join(str_of(&step["with"]["path"])));
+                    merge(&store.path().join(&name), &ws.as_path().join(str_of(&step["with"]["path"])));
                 }
                 Some("actions/upload-artifact@v4") => {
                     let name = str_of(&step["with"]["name"]);
-                    merge(&ws.path().join(str_of(&step["with"]["path"])), &store.path().join(name));
+                    merge(&ws.as_path().join(str_of(&step["with"]["path"])), &store.path().join(name));
                 }
                 Some(other) => panic!("unexpected action {other}"),
                 None => log += &sh(&workdir, &env, &str_of(&step["run"])),
@@ -309,29 +321,30 @@ fn play_gitlab_run(
         })
         .collect();
     let store = TempDir::new().unwrap();
+    let runner = TempDir::new().unwrap();
     let mut logs = HashMap::new();
     for id in schedule(&jobs) {
         let job = &doc[id.as_str()];
-        let ws = checkout(root, checked_in);
+        let ws = fresh_checkout(runner.path(), root, checked_in);
         let cached = job.get("cache").map(|c| {
             let paths: Vec<String> = c["paths"].as_sequence().unwrap().iter().map(str_of).collect();
             (str_of(&c["key"]), paths)
         });
         if let Some((key, _)) = &cached {
-            merge(&cache.join(key), ws.path());
+            merge(&cache.join(key), ws.as_path());
         }
         for need in job["needs"].as_sequence().unwrap() {
             assert_eq!(need["artifacts"].as_bool(), Some(true));
-            merge(&store.path().join(str_of(&need["job"])), ws.path());
+            merge(&store.path().join(str_of(&need["job"])), ws.as_path());
         }
         let script: Vec<String> = job["script"].as_sequence().unwrap().iter().map(str_of).collect();
-        let log = sh(ws.path(), &env, &script.join("\n"));
+        let log = sh(ws.as_path(), &env, &script.join("\n"));
         if let Some((key, paths)) = &cached {
-            cache_save(cache, key, ws.path(), paths);
+            cache_save(cache, key, ws.as_path(), paths);
         }
         for path in job["artifacts"]["paths"].as_sequence().into_iter().flatten() {
             let path = str_of(path);
-            merge(&ws.path().join(&path), &store.path().join(&id).join(&path));
+            merge(&ws.as_path().join(&path), &store.path().join(&id).join(&path));
         }
         logs.insert(id, log);
     }
