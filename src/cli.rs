@@ -280,6 +280,21 @@ pub(crate) enum Command {
         /// Shell command each job runs first to install betterform (else it must be on PATH)
         #[arg(long, value_name = "CMD")]
         setup: Option<String>,
+        /// GitLab CI: what may start the pipeline (repeatable; default web, api and schedule,
+        /// never a plain push)
+        #[arg(long, value_enum, value_name = "SOURCE")]
+        trigger: Vec<ExportTrigger>,
+        /// GitLab CI: the image every job runs in (one with betterform, or use --setup)
+        #[arg(long, value_name = "IMAGE")]
+        image: Option<String>,
+        /// The deployment's name in the workflow name, concurrency and resource group (default:
+        /// the deployment dir relative to the repository root)
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// Up pipeline: its last job also commits the final OUTPUT_DIR back to the branch
+        /// (GitLab CI: pushes with the token in the BETTERFORM_PUSH_TOKEN variable)
+        #[arg(long)]
+        commit_outputs: bool,
     },
     /// Print the script that registers completion of commands, options and stage names:
     /// `source <(betterform completions bash)`
@@ -417,6 +432,20 @@ pub(crate) enum ExportFormat {
     GithubActions,
     /// A GitLab CI pipeline (.gitlab-ci.yml)
     GitlabCi,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub(crate) enum ExportTrigger {
+    /// Run pipeline button in the web UI
+    Web,
+    /// The pipelines API
+    Api,
+    /// A pipeline schedule
+    Schedule,
+    /// A trigger token
+    Trigger,
+    /// Every push (a deliberate choice: each push then runs the pipeline)
+    Push,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::cli::{ExportFor, ExportFormat, Global};
+use crate::cli::{ExportFor, ExportFormat, ExportTrigger, Global};
 use crate::error::Error;
 use crate::graph::{Dag, StageId};
 
@@ -47,6 +47,49 @@ fn relative(path: &Path, base: &Path) -> Result<String, Error> {
     Ok(if rel.as_os_str().is_empty() { ".".into() } else { rel.display().to_string() })
 }
 
+/// GitLab refuses a job with more `needs:` than this (its default `ci_max_needs`).
+const GITLAB_MAX_NEEDS: usize = 50;
+
+/// The choices of `export` beyond format and direction.
+pub(crate) struct Options {
+    /// A shell command each job runs first to install betterform.
+    pub(crate) setup: Option<String>,
+    /// GitLab CI: the pipeline sources that may start it (empty: web, api, schedule).
+    pub(crate) trigger: Vec<ExportTrigger>,
+    /// GitLab CI: the image jobs run in.
+    pub(crate) image: Option<String>,
+    /// The deployment's name (default: its dir relative to the repository root).
+    pub(crate) name: Option<String>,
+    /// Up: the publishing job commits the final `OUTPUT_DIR` back.
+    pub(crate) commit_outputs: bool,
+}
+
+/// The manual job a GitLab down pipeline waits on before it tears anything down.
+const CONFIRM_JOB: &str = "confirm-down";
+
+/// The job that publishes the final `OUTPUT_DIR` of an up pipeline as one artifact.
+const OUTPUTS_JOB: &str = "outputs";
+
+/// What a job runs first without `--setup`: fail at once, saying how to get betterform.
+const CHECK_BETTERFORM: &str = "command -v betterform >/dev/null || { echo 'betterform is not on PATH: use an image that has it or export with --setup CMD (e.g. --setup \"cargo install --locked betterform\")' >&2; exit 127; }";
+
+fn trigger_source(trigger: ExportTrigger) -> &'static str {
+    match trigger {
+        ExportTrigger::Web => "web",
+        ExportTrigger::Api => "api",
+        ExportTrigger::Schedule => "schedule",
+        ExportTrigger::Trigger => "trigger",
+        ExportTrigger::Push => "push",
+    }
+}
+
+/// A name GitLab accepts as a resource group (letters, digits, `-`, `_`, `/`, `.`).
+fn resource_name(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '/' | '.') { c } else { '_' })
+        .collect()
+}
+
 struct Pipeline<'a> {
     dag: &'a Dag,
     direction: ExportFor,
@@ -60,10 +103,36 @@ struct Pipeline<'a> {
     /// The timings dir relative to the workspace root (artifact paths) and to the deployment
     /// dir (job commands); `None` when GENFILES is outside the workspace.
     timings_dir: Option<(String, String)>,
+    /// betterform's records (`$GENFILES/.betterform/state`) relative to the workspace root;
+    /// `None` when GENFILES is outside the workspace.
+    records_dir: Option<String>,
     setup: Option<String>,
+    /// The deployment's name, for workflow names, concurrency and resource groups.
+    name: String,
+    triggers: Vec<ExportTrigger>,
+    image: Option<String>,
+    commit_outputs: bool,
 }
 
 impl Pipeline<'_> {
+    /// The stages no other stage depends on: their artifacts hold, together, every output.
+    fn sinks(&self) -> Vec<StageId> {
+        self.dag.order().iter().copied().filter(|&s| self.dag.dependents(s).is_empty()).collect()
+    }
+
+    /// The shell lines that commit `OUTPUT_DIR` back to the branch, from the repository root.
+    fn commit_lines(&self, push: &str) -> Vec<String> {
+        vec![
+            "git config user.name 'betterform'".into(),
+            "git config user.email 'betterform@users.noreply.github.com'".into(),
+            format!("git add -f -- '{}'", self.output_dir),
+            format!(
+                "git diff --cached --quiet || {{ git commit -m 'betterform up ({}): outputs [skip ci]' && {push}; }}",
+                self.name
+            ),
+        ]
+    }
+
     /// What a job waits for: dependencies for `up`, dependents for `down`.
     fn needs(&self, stage: StageId) -> &[StageId] {
         match self.direction {
@@ -96,6 +165,21 @@ impl Pipeline<'_> {
         }
     }
 
+    /// What a stage's job keeps between pipeline runs: `OUTPUT_DIR` and betterform's records,
+    /// so an unchanged stage is up to date in the next run and `down` starts from the latest.
+    fn durable_paths(&self) -> Vec<String> {
+        let mut paths = vec![format!("{}/", self.output_dir)];
+        if let Some(records) = &self.records_dir {
+            paths.push(format!("{records}/"));
+        }
+        paths
+    }
+
+    /// The cache key prefix of a stage, shared by the up and down pipelines of a deployment.
+    fn cache_key(&self, stage: StageId) -> String {
+        format!("betterform-{}-{}", self.name, self.dag.name(stage))
+    }
+
     fn verb(&self) -> &'static str {
         match self.direction {
             ExportFor::Up => "up",
@@ -112,7 +196,7 @@ impl Pipeline<'_> {
 
     fn github(&self) -> String {
         let mut y = self.header("github-actions");
-        y += &format!("name: {}\n", q(&format!("betterform {}", self.verb())));
+        y += &format!("name: {}\n", q(&format!("betterform {} ({})", self.verb(), self.name)));
         y += "on:\n  workflow_dispatch: {}\n";
         y += "env:\n";
         y += "  INTERACTIVE: 'false'\n";
@@ -120,7 +204,7 @@ impl Pipeline<'_> {
         // One pipeline at a time per deployment: the run lock of one machine, across jobs.
         y += &format!(
             "concurrency:\n  group: {}\n  cancel-in-progress: false\n",
-            q(&format!("betterform-{}", self.workdir))
+            q(&format!("betterform-{}", self.name))
         );
         y += "jobs:\n";
         for stage in self.order() {
@@ -133,9 +217,28 @@ impl Pipeline<'_> {
             }
             y += &format!("    defaults:\n      run:\n        working-directory: {}\n", q(&self.workdir));
             y += "    steps:\n      - uses: actions/checkout@v4\n";
-            if let Some(setup) = &self.setup {
-                y += &format!("      - name: install betterform\n        run: {}\n", q(setup));
+            match &self.setup {
+                Some(setup) => y += &format!("      - name: install betterform\n        run: {}\n", q(setup)),
+                None => {
+                    y += &format!("      - name: check betterform\n        run: {}\n", q(CHECK_BETTERFORM))
+                }
             }
+            let key = self.cache_key(stage);
+            // A block scalar: in a quoted one a single line break folds into a space.
+            let paths: String = self
+                .durable_paths()
+                .iter()
+                .map(|p| format!("\n            {p}"))
+                .collect::<Vec<_>>()
+                .concat();
+            let paths = format!("|{paths}");
+            y += &format!(
+                "      - name: {}\n        uses: actions/cache/restore@v4\n        with:\n          path: {}\n          key: {}\n          restore-keys: {}\n",
+                q("restore the latest state"),
+                paths,
+                q(&format!("{key}-${{{{ github.run_id }}}}-${{{{ github.run_attempt }}}}")),
+                q(&format!("{key}-"))
+            );
             for &dep in self.needs(stage) {
                 y += &format!(
                     "      - name: {}\n        uses: actions/download-artifact@v4\n        with:\n          name: {}\n          path: {}\n",
@@ -153,6 +256,12 @@ impl Pipeline<'_> {
                 q(&format!("outputs-{id}")),
                 q(&format!("{}/", self.output_dir))
             );
+            y += &format!(
+                "      - name: {}\n        if: always()\n        uses: actions/cache/save@v4\n        with:\n          path: {}\n          key: {}\n",
+                q("save the state"),
+                paths,
+                q(&format!("{key}-${{{{ github.run_id }}}}-${{{{ github.run_attempt }}}}"))
+            );
             if let Some((timings, _)) = &self.timings_dir {
                 y += &format!(
                     "      - name: {}\n        if: always()\n        uses: actions/upload-artifact@v4\n        with:\n          name: {}\n          path: {}\n          if-no-files-found: ignore\n          include-hidden-files: true\n",
@@ -162,31 +271,144 @@ impl Pipeline<'_> {
                 );
             }
         }
+        if self.direction == ExportFor::Up {
+            y += &self.github_outputs_job();
+        }
         y
+    }
+
+    /// The final `OUTPUT_DIR` as one artifact, `outputs` (and committed back when asked).
+    fn github_outputs_job(&self) -> String {
+        let needs: Vec<&str> = self.sinks().iter().map(|&s| self.ids[s].as_str()).collect();
+        let mut y = format!("  {OUTPUTS_JOB}:\n    name: 'all outputs'\n    runs-on: ubuntu-latest\n");
+        y += &format!("    needs: [{}]\n", needs.join(", "));
+        if self.commit_outputs {
+            y += "    permissions:\n      contents: write\n";
+        }
+        y += "    steps:\n      - uses: actions/checkout@v4\n";
+        for &sink in &self.sinks() {
+            y += &format!(
+                "      - name: {}\n        uses: actions/download-artifact@v4\n        with:\n          name: {}\n          path: {}\n",
+                q(&format!("outputs from {}", self.dag.name(sink))),
+                q(&format!("outputs-{}", self.ids[sink])),
+                q(&self.output_dir)
+            );
+        }
+        y += &format!(
+            "      - name: {}\n        uses: actions/upload-artifact@v4\n        with:\n          name: {}\n          path: {}\n          if-no-files-found: ignore\n          include-hidden-files: true\n",
+            q("upload all outputs"),
+            q(OUTPUTS_JOB),
+            q(&format!("{}/", self.output_dir))
+        );
+        if self.commit_outputs {
+            let lines: String =
+                self.commit_lines("git push").iter().map(|l| format!("\n          {l}")).collect();
+            y += &format!("      - name: 'commit the outputs'\n        run: |{lines}\n");
+        }
+        y
+    }
+
+    /// `workflow: rules`: the pipeline starts only from the chosen sources, never by accident.
+    fn gitlab_workflow(&self) -> String {
+        let condition: Vec<String> = self
+            .triggers
+            .iter()
+            .map(|&t| format!("$CI_PIPELINE_SOURCE == \"{}\"", trigger_source(t)))
+            .collect();
+        format!("workflow:\n  rules:\n    - if: {}\n    - when: never\n", q(&condition.join(" || ")))
+    }
+
+    /// The artifacts a job hands on: the outputs (and, for a stage's own job, its timings).
+    fn gitlab_artifacts(&self, timings: bool) -> String {
+        let mut y = format!(
+            "  artifacts:\n    when: always\n    paths:\n      - {}\n",
+            q(&format!("{}/", self.output_dir))
+        );
+        if let (true, Some((timings, _))) = (timings, &self.timings_dir) {
+            y += &format!("      - {}\n", q(&format!("{timings}/")));
+        }
+        y
+    }
+
+    fn gitlab_needs(needs: &[String]) -> String {
+        if needs.is_empty() {
+            return "  needs: []\n".into();
+        }
+        let mut y = String::from("  needs:\n");
+        for need in needs {
+            y += &format!("    - job: {}\n      artifacts: true\n", q(need));
+        }
+        y
+    }
+
+    /// Keeps a job's `needs:` within GitLab's limit: more than [`GITLAB_MAX_NEEDS`] become
+    /// join jobs (no-ops that pass their needs' artifacts on), level by level. Returns the
+    /// join jobs' YAML, to print before the job, and the needs the job keeps.
+    fn gitlab_joins(&self, owner: &str, mut needs: Vec<String>) -> (String, Vec<String>) {
+        let mut y = String::new();
+        let mut level = 0;
+        while needs.len() > GITLAB_MAX_NEEDS {
+            level += 1;
+            let mut joined = Vec::new();
+            for (k, chunk) in needs.chunks(GITLAB_MAX_NEEDS).enumerate() {
+                // `:` never appears in a stage's job id, so a join id can't collide with one.
+                let id = format!("join:{owner}:{level}:{k}");
+                y += &format!("{}:\n  stage: betterform\n", q(&id));
+                y += &Self::gitlab_needs(chunk);
+                y += "  script:\n    - 'true'\n";
+                y += &self.gitlab_artifacts(false);
+                joined.push(id);
+            }
+            needs = joined;
+        }
+        (y, needs)
     }
 
     fn gitlab(&self) -> String {
         let mut y = self.header("gitlab-ci");
+        y += &self.gitlab_workflow();
         // One stage for all jobs: `needs:` alone orders them, exactly as the DAG does.
         y += "stages:\n  - betterform\n";
         y += &format!("variables:\n  INTERACTIVE: 'false'\n  IMPL_DIR: {}\n", q(&self.impl_dir));
+        if let Some(image) = &self.image {
+            y += &format!("default:\n  image: {}\n", q(image));
+        }
+        if self.direction == ExportFor::Down {
+            // Tearing down waits for a person: the pipeline blocks until someone runs this job.
+            y += &format!(
+                "{CONFIRM_JOB}:\n  stage: betterform\n  needs: []\n  when: manual\n  allow_failure: false\n  script:\n    - {}\n",
+                q(&format!("echo 'tearing down {}'", self.name))
+            );
+        }
         for stage in self.order() {
             let id = &self.ids[stage];
+            let mut needs: Vec<String> = self.needs(stage).iter().map(|&n| self.ids[n].clone()).collect();
+            if self.direction == ExportFor::Down && needs.is_empty() {
+                needs.push(CONFIRM_JOB.into());
+            }
+            let (joins, needs) = self.gitlab_joins(id, needs);
+            y += &joins;
             y += &format!("{id}:\n  stage: betterform\n");
-            let needs: Vec<&str> = self.needs(stage).iter().map(|&n| self.ids[n].as_str()).collect();
-            y += "  needs:";
-            if needs.is_empty() {
-                y += " []\n";
-            } else {
-                y += "\n";
-                for need in needs {
-                    y += &format!("    - job: {need}\n      artifacts: true\n");
-                }
+            // Two pipelines never apply the same stage of one deployment at once; the DAG's
+            // independent stages still run in parallel.
+            y += &format!(
+                "  resource_group: {}\n",
+                q(&resource_name(&format!("betterform/{}/{}", self.name, self.dag.name(stage))))
+            );
+            y += &Self::gitlab_needs(&needs);
+            // Restored before the artifacts of `needs:`, saved even when the stage fails.
+            y += &format!(
+                "  cache:\n    key: {}\n    when: always\n    paths:\n",
+                q(&resource_name(&self.cache_key(stage)).replace(['/', '.'], "_"))
+            );
+            for path in self.durable_paths() {
+                y += &format!("      - {}\n", q(&path));
             }
             y += "  script:\n";
             y += &format!("    - cd {}\n", q(&self.workdir));
-            if let Some(setup) = &self.setup {
-                y += &format!("    - {}\n", q(setup));
+            match &self.setup {
+                Some(setup) => y += &format!("    - {}\n", q(setup)),
+                None => y += &format!("    - {}\n", q(CHECK_BETTERFORM)),
             }
             if let Some((_, from_workdir)) = &self.timings_dir {
                 // The timings of upstream jobs came with their artifacts: upload only this one's.
@@ -195,14 +417,34 @@ impl Pipeline<'_> {
             for command in self.commands(stage) {
                 y += &format!("    - {}\n", q(&command));
             }
-            y += &format!(
-                "  artifacts:\n    when: always\n    paths:\n      - {}\n",
-                q(&format!("{}/", self.output_dir))
-            );
-            if let Some((timings, _)) = &self.timings_dir {
-                y += &format!("      - {}\n", q(&format!("{timings}/")));
-            }
+            y += &self.gitlab_artifacts(true);
         }
+        if self.direction == ExportFor::Up {
+            y += &self.gitlab_outputs_job();
+        }
+        y
+    }
+
+    /// The final `OUTPUT_DIR` as one artifact, `outputs` (and committed back when asked).
+    fn gitlab_outputs_job(&self) -> String {
+        let needs: Vec<String> = self.sinks().iter().map(|&s| self.ids[s].clone()).collect();
+        let (mut y, needs) = self.gitlab_joins(OUTPUTS_JOB, needs);
+        y += &format!("{OUTPUTS_JOB}:\n  stage: betterform\n");
+        y += &Self::gitlab_needs(&needs);
+        y += "  script:\n";
+        if self.commit_outputs {
+            let push = "git push \"https://gitlab-ci-token:${BETTERFORM_PUSH_TOKEN}@${CI_SERVER_HOST}/${CI_PROJECT_PATH}.git\" \"HEAD:${CI_COMMIT_REF_NAME}\"";
+            for line in self.commit_lines(push) {
+                y += &format!("    - {}\n", q(&line));
+            }
+        } else {
+            y += "    - 'true'\n";
+        }
+        y += &format!(
+            "  artifacts:\n    name: {}\n    paths:\n      - {}\n",
+            q(OUTPUTS_JOB),
+            q(&format!("{}/", self.output_dir))
+        );
         y
     }
 }
@@ -211,7 +453,7 @@ pub(crate) fn export(
     global: &Global,
     format: ExportFormat,
     direction: ExportFor,
-    setup: Option<String>,
+    options: Options,
 ) -> Result<(), Error> {
     let project = crate::execute::load_project(global.impl_dir.as_deref())?;
     let cwd = std::env::current_dir().map_err(|e| Error::Usage(format!("no working directory: {e}")))?;
@@ -238,6 +480,8 @@ pub(crate) fn export(
         (Ok(from_root), Ok(from_workdir)) if !from_root.starts_with("..") => Some((from_root, from_workdir)),
         _ => None,
     };
+    let records = project.wave.state_dir().join("state");
+    let records_dir = relative(&records, &root).ok().filter(|r| !r.starts_with(".."));
     let prefix = match direction {
         ExportFor::Up => "up",
         ExportFor::Down => "down",
@@ -252,15 +496,49 @@ pub(crate) fn export(
         }
         ids.push(id);
     }
+    if format == ExportFormat::GithubActions && (options.image.is_some() || !options.trigger.is_empty()) {
+        return Err(Error::Usage(
+            "--image and --trigger apply to --format gitlab-ci (a GitHub workflow starts by workflow_dispatch only)"
+                .into(),
+        ));
+    }
+    if options.commit_outputs && direction == ExportFor::Down {
+        return Err(Error::Usage("--commit-outputs applies to --for up".into()));
+    }
+    if options.setup.is_none() {
+        eprintln!(
+            "warning: no --setup: each job needs betterform on the runner's PATH (an image that has it{}); a job without it fails at once",
+            if format == ExportFormat::GitlabCi { ", --image" } else { "" }
+        );
+    }
+    let workdir = relative(&cwd, &root)?;
+    let name = options.name.unwrap_or_else(|| {
+        if workdir == "." {
+            root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "deployment".into())
+        } else {
+            workdir.clone()
+        }
+    });
+    let mut triggers = options.trigger;
+    if triggers.is_empty() {
+        triggers = vec![ExportTrigger::Web, ExportTrigger::Api, ExportTrigger::Schedule];
+    }
+    triggers.sort();
+    triggers.dedup();
     let pipeline = Pipeline {
         dag: &project.dag,
         direction,
         ids,
-        workdir: relative(&cwd, &root)?,
+        workdir,
         impl_dir: relative(&project.wave.impl_dir, &cwd)?,
         output_dir,
         timings_dir,
-        setup,
+        records_dir,
+        setup: options.setup,
+        name,
+        triggers,
+        image: options.image,
+        commit_outputs: options.commit_outputs,
     };
     let text = match format {
         ExportFormat::GithubActions => pipeline.github(),

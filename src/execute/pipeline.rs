@@ -335,6 +335,13 @@ fn schedule(
     let timings = Timings::of(&project.dag, &results, direction, (started, ended), options.jobs);
     let summary = render_summary(&project.dag, &results, command, &log_of, direction);
     eprint_line((summary + &timings.summary(&project.dag)).trim_end());
+    crate::report::append_step_summary(&crate::report::markdown_summary(
+        &project.dag,
+        &results,
+        command,
+        &log_of,
+        direction,
+    ));
     let outcome = match run.stop {
         Some(Stop::Interrupt) => Err(Error::Interrupted { name: "SIGINT", code: 130 }),
         Some(Stop::Terminate) => Err(Error::Interrupted { name: "SIGTERM", code: 143 }),

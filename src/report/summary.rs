@@ -34,15 +34,17 @@ pub(crate) fn totals(results: &[Option<Result>]) -> Totals {
     t
 }
 
-/// Renders the summary; `log_of` gives the log path shown for a failed stage.
-pub(crate) fn render(
+/// One summary row: stage, result, duration, detail.
+type Row = (String, &'static str, String, String);
+
+/// The rows of the summary, started stages by start time, then the ones that never started.
+fn rows(
     dag: &Dag,
     results: &[Option<Result>],
-    command: &str,
     log_of: &dyn Fn(&str) -> String,
     direction: Direction,
-) -> String {
-    let mut rows: Vec<(String, &str, String, String)> = Vec::new();
+) -> Vec<Row> {
+    let mut rows: Vec<Row> = Vec::new();
     let mut ordered: Vec<usize> = (0..dag.len()).filter(|&s| results[s].is_some()).collect();
     // Started stages by start time, then the ones that never started, in DAG order.
     let position = |s: usize| dag.order().iter().position(|&o| o == s).unwrap_or(0);
@@ -84,18 +86,20 @@ pub(crate) fn render(
         };
         rows.push(row);
     }
+    rows
+}
+
+/// Renders the summary; `log_of` gives the log path shown for a failed stage.
+pub(crate) fn render(
+    dag: &Dag,
+    results: &[Option<Result>],
+    command: &str,
+    log_of: &dyn Fn(&str) -> String,
+    direction: Direction,
+) -> String {
+    let rows = rows(dag, results, log_of, direction);
+    let mut out = headline(results, command);
     let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
-    let t = totals(results);
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "summary ({command}): {} ran, {} up to date, {} skipped, {} failed, {} not run",
-        t.ran, t.up_to_date, t.skipped, t.failed, t.not_run
-    );
-    if t.interrupted > 0 {
-        out.truncate(out.len() - 1);
-        let _ = writeln!(out, ", {} interrupted", t.interrupted);
-    }
     for (name, result, took, detail) in rows {
         let tone = match result {
             "ran" => Some(Tone::Good),
@@ -111,6 +115,61 @@ pub(crate) fn render(
         let _ = writeln!(out, "{}", line.trim_end());
     }
     out
+}
+
+/// `summary (up): 3 ran, …`, with its newline.
+fn headline(results: &[Option<Result>], command: &str) -> String {
+    let t = totals(results);
+    let mut out = format!(
+        "summary ({command}): {} ran, {} up to date, {} skipped, {} failed, {} not run",
+        t.ran, t.up_to_date, t.skipped, t.failed, t.not_run
+    );
+    if t.interrupted > 0 {
+        let _ = write!(out, ", {} interrupted", t.interrupted);
+    }
+    out.push('\n');
+    out
+}
+
+/// The summary as a Markdown table, for `$GITHUB_STEP_SUMMARY`.
+pub(crate) fn markdown(
+    dag: &Dag,
+    results: &[Option<Result>],
+    command: &str,
+    log_of: &dyn Fn(&str) -> String,
+    direction: Direction,
+) -> String {
+    let cell = |text: &str| text.replace('\\', "\\\\").replace('|', "\\|").replace('\n', " ");
+    let mut out = format!("### betterform {}\n\n", headline(results, command).trim_end());
+    out += "| stage | result | time | detail |\n| --- | --- | ---: | --- |\n";
+    for (name, result, took, detail) in rows(dag, results, log_of, direction) {
+        let _ = writeln!(out, "| {} | {} | {} | {} |", cell(&name), result, cell(&took), cell(&detail));
+    }
+    out
+}
+
+/// Under GitHub Actions (`GITHUB_ACTIONS=true`), appends `markdown` to the file named by
+/// `$GITHUB_STEP_SUMMARY`, which GitHub shows on the run's page. Secrets are masked as on the
+/// terminal; a file that can't be written costs a warning, never the run.
+pub(crate) fn append_step_summary(markdown: &str) {
+    if std::env::var("GITHUB_ACTIONS").as_deref() != Ok("true") {
+        return;
+    }
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let text = crate::mask::mask(markdown) + "\n";
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, text.as_bytes()));
+    if let Err(e) = written {
+        super::eprint_line(&format!(
+            "warning: cannot append the summary to GITHUB_STEP_SUMMARY {}: {e}",
+            std::path::Path::new(&path).display()
+        ));
+    }
 }
 
 /// The first line of a multi-line message, marked as cut.

