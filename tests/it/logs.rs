@@ -126,12 +126,13 @@ fn logs_of_what_does_not_exist() {
     assert!(err.contains("-j") || err.contains("--jobs"), "{err}");
 }
 
-/// A child's stdout, collected by a thread as it comes.
-fn collect(child: &mut Child) -> Arc<Mutex<String>> {
+/// A child's stdout, collected by a thread as it comes; join the thread for all of it (the
+/// child may have exited with its last bytes still in the pipe).
+fn collect(child: &mut Child) -> Collected {
     let mut stdout = child.stdout.take().unwrap();
     let seen = Arc::new(Mutex::new(String::new()));
     let sink = Arc::clone(&seen);
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok(n) = stdout.read(&mut buf) {
             if n == 0 {
@@ -140,7 +141,7 @@ fn collect(child: &mut Child) -> Arc<Mutex<String>> {
             sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
         }
     });
-    seen
+    (seen, reader)
 }
 
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
@@ -184,7 +185,9 @@ fn start_held_up(f: &Fixture) -> Child {
     up
 }
 
-fn start_follow(f: &Fixture) -> (Child, Arc<Mutex<String>>) {
+type Collected = (Arc<Mutex<String>>, std::thread::JoinHandle<()>);
+
+fn start_follow(f: &Fixture) -> (Child, Collected) {
     let mut follow = f
         .std_cmd()
         .args(["logs", "--follow", "talker"])
@@ -192,16 +195,16 @@ fn start_follow(f: &Fixture) -> (Child, Arc<Mutex<String>>) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let seen = collect(&mut follow);
+    let (seen, reader) = collect(&mut follow);
     wait_until("logs --follow to print the first line", || seen.lock().unwrap().contains("line 1 of up"));
-    (follow, seen)
+    (follow, (seen, reader))
 }
 
 #[test]
 fn follow_prints_lines_as_they_come_and_returns_when_the_stage_finishes() {
     let f = Fixture::new("logs");
     let mut up = start_held_up(&f);
-    let (mut follow, seen) = start_follow(&f);
+    let (mut follow, (seen, reader)) = start_follow(&f);
     // It is following, not done: the stage is still held.
     assert!(follow.try_wait().unwrap().is_none(), "returned while the stage still ran");
     std::fs::write(f.deploy.join("genfiles/release"), "").unwrap();
@@ -210,6 +213,7 @@ fn follow_prints_lines_as_they_come_and_returns_when_the_stage_finishes() {
     assert!(up.try_wait().unwrap().is_none(), "the run is still going");
     std::fs::write(f.deploy.join("genfiles/release-after"), "").unwrap();
     assert_eq!(wait_exit(&mut up), 0);
+    reader.join().unwrap();
     let printed = seen.lock().unwrap().clone();
     assert_eq!(printed, f.read("genfiles/.betterform/logs/talker/up.log"), "every line, as in the file");
     assert!(
@@ -296,7 +300,7 @@ fn follow_of_a_queued_stage_goes_on_to_its_new_log() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let seen = collect(&mut follow);
+    let (seen, reader) = collect(&mut follow);
     wait_until("the first run's log", || seen.lock().unwrap().contains("line 1 of up first"));
     assert!(follow.try_wait().unwrap().is_none(), "talker has not run yet in this run");
     std::fs::write(f.deploy.join("genfiles/release-gate"), "").unwrap();
@@ -304,6 +308,7 @@ fn follow_of_a_queued_stage_goes_on_to_its_new_log() {
     assert_eq!(wait_exit(&mut up), 0);
     let second = f.read("genfiles/.betterform/logs/talker/up.log");
     assert!(second.contains("line 1 of up second"));
+    reader.join().unwrap();
     assert_eq!(*seen.lock().unwrap(), format!("{first}{second}"), "the old log, then the new one");
     let mut err = String::new();
     follow.stderr.take().unwrap().read_to_string(&mut err).unwrap();
