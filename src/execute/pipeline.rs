@@ -334,7 +334,18 @@ fn schedule(
     let log_of = |stage: &str| display_path(&project.wave.log_path(stage, command));
     let timings = Timings::of(&project.dag, &results, direction, (started, ended), options.jobs);
     let summary = render_summary(&project.dag, &results, command, &log_of, direction);
-    eprint_line((summary + &timings.summary(&project.dag)).trim_end());
+    // Where the time went matters only when some stage's command ran.
+    let ran = results.iter().flatten().any(|r| {
+        matches!(
+            r,
+            crate::events::Result::Done {
+                outcome: Outcome::Ran { .. } | Outcome::Failed { .. } | Outcome::Interrupted,
+                ..
+            }
+        )
+    });
+    let timing = if ran { timings.summary(&project.dag) } else { String::new() };
+    eprint_line((summary + &timing).trim_end());
     crate::report::append_step_summary(&crate::report::markdown_summary(
         &project.dag,
         &results,

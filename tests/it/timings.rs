@@ -299,6 +299,9 @@ fn the_summary_names_the_critical_path_and_the_slot_waits() {
     assert!(err.contains("waited for a -j slot: ") && err.contains("(-j 1)"), "{err}");
     assert!(!err.contains("timings: "), "no page without --timings");
     assert!(!f.exists("genfiles/.betterform/timings/latest.html"));
+    // A run where nothing ran (all up to date) has no time to account for.
+    let again = f.run(&["up", "-j", "1", "--output", "stream"]).expect(0).stderr();
+    assert!(!again.contains("critical path") && !again.contains("waited for a -j slot"), "{again}");
 
     // The one that took the slot second waited for it; the other did not.
     let stage =
