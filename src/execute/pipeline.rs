@@ -19,7 +19,7 @@ use crate::report::{
     records, render_summary, span, timeline, write_json, write_junit,
 };
 use crate::scheduler::{self, Sink};
-use crate::stamp::{Index, Renderer, StampError, Stamper, Template, env_digest};
+use crate::stamp::{Index, Renderer, StampError, Stamper, Template, Upstream, env_digest};
 use crate::state::{StageState, Status, millis};
 
 use super::kind::{Kind, Stage};
@@ -71,7 +71,9 @@ pub(crate) fn prove(
     let targeted: Vec<StageId> = project.dag.order().iter().copied().filter(|&s| members[s]).collect();
     let errors: Vec<StampError> = targeted
         .par_iter()
-        .flat_map_iter(|&id| stamper.prove(project.dag.name(id), &templates[&id], project.upstream(id)))
+        .flat_map_iter(|&id| {
+            stamper.prove(project.dag.name(id), &templates[&id], Upstream::lazy(project.depends_on(id)))
+        })
         .collect();
     if errors.is_empty() { Ok(()) } else { Err(StampError::Many(errors).into()) }
 }
@@ -93,7 +95,8 @@ pub(crate) fn prove_kinds(
         .flat_map_iter(|&id| {
             let name = project.dag.name(id);
             let stage = Stage { project, options, config, id };
-            let problems = match stamper.render(name, &templates[&id], project.upstream(id)) {
+            let problems = match stamper.render(name, &templates[&id], Upstream::lazy(project.depends_on(id)))
+            {
                 Ok(image) => kinds[project.kinds[id]].prove(&stage, &image),
                 Err(_) => Vec::new(),
             };
@@ -135,7 +138,7 @@ pub(crate) fn learn_secrets(
                         &loaded
                     }
                 };
-                stamper.render(name, template, project.upstream(id)).ok()
+                stamper.render(name, template, Upstream::lazy(project.depends_on(id))).ok()
             };
             kinds[project.kinds[id]].secrets(&stage, &render)
         })
@@ -158,18 +161,7 @@ pub(crate) fn up(
     // The stat index: a stage whose last render's inputs all stat the same is proven up to
     // date at its turn without rendering (nor proving: those inputs were proven then).
     let index = Index::open(&project.wave.state_dir());
-    let keys = index_keys(project, options, kinds, &config_digest);
-    let env = project.wave.env_map();
-    let env_digest = env_digest(&env);
-    let fresh: Vec<Option<&str>> = (0..project.dag.len())
-        .into_par_iter()
-        .map(|id| match &keys[id] {
-            Some(key) if members[id] && !options.force => {
-                index.fresh(project.dag.name(id), key, (&env, &env_digest))
-            }
-            _ => None,
-        })
-        .collect();
+    let (keys, fresh) = indexed(project, options, kinds, &config_digest, (&index, members));
     let rendering: Vec<bool> = (0..project.dag.len()).map(|id| members[id] && fresh[id].is_none()).collect();
     let (stamper, templates) = load_templates(project, options, &config.value, &rendering)?;
     prove(project, &stamper, &templates, &rendering)?;
@@ -184,7 +176,7 @@ pub(crate) fn up(
         }
         let stage = Stage { project, options, config: &config.value, id };
         let name = stage.name();
-        if let Some(stamp) = fresh[id] {
+        if let Some(stamp) = fresh[id].as_deref() {
             match plan::up_to_date(project, &project.state, id, stamp) {
                 Ok(true) => return Outcome::UpToDate,
                 Ok(false) => {}
@@ -205,7 +197,7 @@ pub(crate) fn up(
                 Err(e) => return stamp_failed(&e),
             },
         };
-        let image = match stamper.render(name, template, project.upstream(id)) {
+        let image = match stamper.render(name, template, Upstream::lazy(project.depends_on(id))) {
             Ok(image) => image,
             Err(e) => return stamp_failed(&e),
         };
@@ -241,6 +233,30 @@ pub(crate) fn up(
     // Not written: the next run takes the content path for what changed (never unsafe).
     let _ = index.save();
     outcome
+}
+
+/// Each stage's stat index key ([`index_keys`]), and for each of `members` the digest of its
+/// render when the index proves it would render as it did last (`-B`: none).
+pub(crate) fn indexed(
+    project: &Project,
+    options: &RunOptions,
+    kinds: &[&dyn Kind],
+    config_digest: &str,
+    (index, members): (&Index, &[bool]),
+) -> (Vec<Option<String>>, Vec<Option<String>>) {
+    let keys = index_keys(project, options, kinds, config_digest);
+    let env = project.wave.env_map();
+    let env_digest = env_digest(&env);
+    let fresh = (0..project.dag.len())
+        .into_par_iter()
+        .map(|id| match &keys[id] {
+            Some(key) if members[id] && !options.force => {
+                index.fresh(project.dag.name(id), key, (&env, &env_digest)).map(str::to_string)
+            }
+            _ => None,
+        })
+        .collect();
+    (keys, fresh)
 }
 
 /// Each stage's stat index key, for the stages whose kind lets the index prove them up to
@@ -375,7 +391,7 @@ pub(crate) fn run_verb(
             return Outcome::Skipped(format!("blocked: dependency {} is not up", not_up.join(", ")));
         }
         let stamped = stamper
-            .render(name, &templates[&id], project.upstream(id))
+            .render(name, &templates[&id], Upstream::lazy(project.depends_on(id)))
             .and_then(|image| stamper.write(name, &image));
         match stamped {
             Ok(report) if report.changed() => sink.note(&report.describe()),

@@ -12,5 +12,6 @@ mod tree;
 pub(crate) use error::StampError;
 pub(crate) use index::{Index, env_digest};
 pub(crate) use render::{Delimiters, Renderer};
+pub(crate) use scope::Upstream;
 pub(crate) use stamper::{Image, Stamper, Template, digest_entries};
 pub(crate) use tree::{Entry, Kind, TIMEOUT_FILE, read as read_tree};

@@ -19,7 +19,7 @@ use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
 
 use super::error::StampError;
 use super::filters;
-use super::scope::{self, Env, Scope};
+use super::scope::{self, Env, Scope, Upstream};
 use crate::diagnostic::Diagnostic;
 
 /// Expression delimiters (`{{ }}` unless configured).
@@ -119,12 +119,12 @@ impl Renderer {
     pub(crate) fn context(
         &self,
         stage: &str,
-        upstream: BTreeSet<String>,
+        upstream: impl Into<Upstream>,
         preflight: bool,
     ) -> (Value, Arc<Scope>) {
         let scope = Arc::new(Scope {
             stage: stage.to_string(),
-            upstream,
+            upstream: upstream.into(),
             stages: self.stages.clone(),
             output_dir: self.output_dir.clone(),
             preflight,

@@ -27,7 +27,7 @@ pub(crate) const SCOPE: &str = "__betterform_scope";
 pub(crate) struct Scope {
     pub(crate) stage: String,
     /// Stages this one depends on, directly or not: whose outputs it may read.
-    pub(crate) upstream: BTreeSet<String>,
+    pub(crate) upstream: Upstream,
     /// Every stage of the DAG, to tell another stage's output dir from any other dir.
     pub(crate) stages: Arc<BTreeSet<String>>,
     pub(crate) output_dir: Arc<PathBuf>,
@@ -38,6 +38,34 @@ pub(crate) struct Scope {
     /// What the render read besides its templates: files (with their stat before), the
     /// environment (the stat index).
     pub(crate) consumed: Mutex<Consumed>,
+}
+
+/// Whether a stage is upstream of the one rendering, asked only when a template reads
+/// another stage's outputs (a set of every upstream name, built for every render, made runs of
+/// thousands of stages quadratic).
+#[derive(Clone)]
+pub(crate) struct Upstream(Arc<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl Upstream {
+    pub(crate) fn lazy(contains: impl Fn(&str) -> bool + Send + Sync + 'static) -> Upstream {
+        Upstream(Arc::new(contains))
+    }
+
+    pub(crate) fn contains(&self, stage: &str) -> bool {
+        (self.0)(stage)
+    }
+}
+
+impl From<BTreeSet<String>> for Upstream {
+    fn from(stages: BTreeSet<String>) -> Upstream {
+        Upstream::lazy(move |stage| stages.contains(stage))
+    }
+}
+
+impl fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Upstream")
+    }
 }
 
 /// A render's `env`: the environment, and `STAGE_NAME` the stage's name. The names a render

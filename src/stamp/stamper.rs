@@ -1,12 +1,12 @@
 //! Stamping one stage: read its template dir, render every file in memory, and only when all
 //! of them rendered, sync the result into `$GENFILES/<stage>` (all-or-nothing).
 
-use std::collections::BTreeSet;
 use std::path::Path;
 
 use super::error::StampError;
 use super::index::{self, Consumed, Seen, Stat};
 use super::render::Renderer;
+use super::scope::Upstream;
 use super::sync::{Rendered, SyncReport, sync};
 use super::tree::{self, Entry, Kind};
 use crate::wave::Wave;
@@ -146,7 +146,7 @@ impl Stamper<'_> {
         &self,
         stage: &str,
         template: &Template,
-        upstream: BTreeSet<String>,
+        upstream: impl Into<Upstream>,
     ) -> Result<Image, StampError> {
         let root = self.wave.template_dir(stage);
         let (ctx, scope) = self.renderer.context(stage, upstream, false);
@@ -176,7 +176,7 @@ impl Stamper<'_> {
         &self,
         stage: &str,
         template: &Template,
-        upstream: BTreeSet<String>,
+        upstream: impl Into<Upstream>,
     ) -> Vec<StampError> {
         let root = self.wave.template_dir(stage);
         let (ctx, scope) = self.renderer.context(stage, upstream, true);

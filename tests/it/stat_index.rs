@@ -188,3 +188,21 @@ fn an_edit_in_the_same_tick_as_the_index_write_is_not_trusted() {
     assert_eq!(f.read("genfiles/parallel_a/a.txt"), "z=one\n");
     assert!(up(&f, "1").is_empty());
 }
+
+#[test]
+fn plan_sees_what_the_index_cannot_hide_and_skips_what_it_proves() {
+    let f = indexed();
+    let plan = |f: &Fixture| {
+        let out = f.cmd().args(["plan"]).env("BF_TEST_VALUE", "1").output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let before = plan(&f);
+    assert!(before.contains("plan: 0 to run, 4 up to date"), "{before}");
+    edit_keeping_mtime_and_size(&f.impl_dir.join("parallel_a/a.txt"), "w={{ read_file('inputs/a.txt') }}\n");
+    let after = plan(&f);
+    let line = after.lines().find(|l| l.contains("parallel_a")).unwrap();
+    assert!(line.contains("run") && line.contains("template files changed"), "{after}");
+    let line = after.lines().find(|l| l.contains("parallel_b")).unwrap();
+    assert!(line.contains("up to date"), "{after}");
+}
