@@ -206,3 +206,12 @@ fn plan_sees_what_the_index_cannot_hide_and_skips_what_it_proves() {
     let line = after.lines().find(|l| l.contains("parallel_b")).unwrap();
     assert!(line.contains("up to date"), "{after}");
 }
+
+#[test]
+fn an_ignore_file_created_in_a_template_dir_is_detected() {
+    let f = indexed();
+    // parallel_a's template becomes verbatim: its stamped file is the template's text.
+    f.write_impl("parallel_a/.betterformignore", "a.txt\n");
+    assert_eq!(up(&f, "1"), ["final", "parallel_a"]);
+    assert_eq!(f.read("genfiles/parallel_a/a.txt"), "x={{ read_file('inputs/a.txt') }}\n");
+}
