@@ -6,8 +6,8 @@ templates using cfg, a no-op ctl) it generates an equivalent GNU make build: one
 that renders the templates with sed, copies ctl, runs `ctl up` and touches a sentinel, with the
 stage's template files and its dependencies' sentinels as prerequisites. Then it times:
 
-  fresh      `betterform up -j2` vs `make -j2` from an empty genfiles (a new dir each run)
-  no-op      the same again with everything up to date
+  fresh      `betterform up -j2` vs `make -r -j2` from an empty genfiles (a new dir each run)
+  no-op      the same again with everything up to date; then `plan` and `status` of it
   overhead   per-stage scheduling overhead of `betterform up -j1 -B` (total minus the sum of
              ctl run times, over stages), against a shell loop that only runs each ctl (the
              fork/exec floor)
@@ -71,7 +71,7 @@ def timed_pair(a, b, cwd, runs, before=None, env=None):
 
 
 def fresh_pair(bf, deploy, runs):
-    """Fresh runs, alternating betterform and make, each into new genfiles dirs. Nothing is
+    """Fresh runs, alternating betterform and make (`make -r`: no built-in rules), each into new genfiles dirs. Nothing is
     deleted while timing: on ext4 without a journal (these machines), allocating an inode
     scans past every inode freed in the last minutes, so `rm -rf` of the previous run's
     thousands of files would make each run slower than the last, for both tools alike."""
@@ -82,7 +82,7 @@ def fresh_pair(bf, deploy, runs):
             if tool == "bf":
                 sh(bf, deploy, env={"GENFILES": f"fresh-{i}/genfiles", "OUTPUT_DIR": f"fresh-{i}/output"})
             else:
-                sh(f"make -s -j2 G=fresh-{i}/make-genfiles", deploy)
+                sh(f"make -r -s -j2 G=fresh-{i}/make-genfiles", deploy)
             times.append(time.perf_counter() - start)
     # Left for the final cleanup: deleting thousands of files here would keep the disk busy
     # (discards, inode scans) while the next benchmarks are timed.
@@ -141,9 +141,12 @@ def main():
         fresh_bf, fresh_make = fresh_pair(bf, deploy, args.runs)
         results.append((f"fresh up -j2, {args.stages} stages", fresh_bf, fresh_make, "make -j2"))
         sh(bf, deploy)
-        sh("make -s -j2", deploy)
-        noop_bf, noop_make = timed_pair(bf, "make -s -j2", deploy, max(args.runs, 10))
-        results.append((f"no-op up -j2, {args.stages} stages", noop_bf, noop_make, "make -j2"))
+        sh("make -r -s -j2", deploy)
+        noop_bf, noop_make = timed_pair(bf, "make -r -s -j2", deploy, max(args.runs, 10))
+        results.append((f"no-op up -j2, {args.stages} stages", noop_bf, noop_make, "make -r -j2"))
+        for command in ("plan", "status"):
+            t = timed(f"{BIN} --impl-dir ../impl {command}", deploy, max(args.runs, 10))
+            results.append((f"{command}, {args.stages} stages (all up)", t, None, "target < 50 ms at 3000"))
         # The fork/exec floor: only running every ctl, in DAG order, from a shell loop.
         floor_cmd = "for s in " + " ".join(names) + "; do (cd genfiles/$s && ./ctl up); done"
         j1, floor = timed_pair(f"{BIN} --impl-dir ../impl up -j 1 -B", floor_cmd, deploy, args.runs)

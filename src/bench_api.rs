@@ -31,7 +31,7 @@ impl Render {
 
     /// Renders one template for `stage`.
     pub fn render(&self, source: &str, stage: &str) -> String {
-        let (ctx, _) = self.0.context(stage, Default::default(), false);
+        let (ctx, _) = self.0.context(stage, std::collections::BTreeSet::<String>::new(), false);
         self.0.render(Path::new("bench.tf"), source, &ctx).expect("renders")
     }
 }

@@ -98,6 +98,26 @@ pub(crate) fn decide(
     Ok(Decision { previous, digests, dep_generations, reason })
 }
 
+/// Whether `stage`, whose render the stat index says has digest `stamp`, is up to date on
+/// its record: the content rule ([`reason_to_run`]) on that digest, without rendering.
+pub(crate) fn up_to_date(
+    project: &Project,
+    store: &StateStore,
+    stage: StageId,
+    stamp: &str,
+) -> Result<bool, StateError> {
+    let previous = store.load(project.dag.name(stage))?;
+    if previous.adopted.is_some() {
+        return Ok(false);
+    }
+    let mut dep_generations = BTreeMap::new();
+    for &dep in project.dag.deps(stage) {
+        let dep = project.dag.name(dep);
+        dep_generations.insert(dep.to_string(), store.load(dep)?.generation);
+    }
+    Ok(reason_to_run(&previous, stamp, &dep_generations, false).is_none())
+}
+
 /// Dependencies of `stage` not recorded up: what blocks stamping it (`plan`, `stamp`).
 pub(crate) fn deps_not_up<'p>(
     project: &'p Project,

@@ -1,8 +1,9 @@
 //! Loading a project: the wave environment, the DAG file, and the stage template dirs it
 //! names. Everything here is checked before anything runs (exit 2 on any problem).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use crate::dagfile::{self, DagError, DagFileError};
 use crate::error::Error;
@@ -22,6 +23,14 @@ pub(crate) struct Project {
     pub(crate) kinds: Vec<usize>,
     /// Stage state, read through the journal of a run in progress or one that died.
     pub(crate) state: StateStore,
+    /// The DAG by name, shared with what renders ask whether a stage is upstream.
+    pub(crate) graph: OnceLock<Arc<Graph>>,
+}
+
+/// Stage ids by name and each stage's dependencies.
+pub(crate) struct Graph {
+    ids: HashMap<String, StageId>,
+    deps: Vec<Vec<StageId>>,
 }
 
 impl Project {
@@ -65,10 +74,35 @@ impl Project {
             return Err(DagError { path: dag_file, errors, text: Some(text) }.into());
         }
         let state = StateStore::new(&wave, (0..dag.len()).map(|s| dag.name(s).to_string()).collect());
-        Ok(Project { wave, dag, kinds, state })
+        Ok(Project { wave, dag, kinds, state, graph: OnceLock::new() })
     }
 
     /// The names of every stage `stage` depends on, directly or not: whose outputs it may read.
+    /// Whether a stage (by name) is upstream of `stage`: a walk of `stage`'s dependencies,
+    /// done only when asked (a template reading another stage's outputs).
+    pub(crate) fn depends_on(&self, stage: StageId) -> impl Fn(&str) -> bool + Send + Sync + 'static {
+        let graph = self.graph.get_or_init(|| {
+            let ids = (0..self.dag.len()).map(|s| (self.dag.name(s).to_string(), s)).collect();
+            let deps = (0..self.dag.len()).map(|s| self.dag.deps(s).to_vec()).collect();
+            Arc::new(Graph { ids, deps })
+        });
+        let graph = graph.clone();
+        move |name| {
+            let Some(&target) = graph.ids.get(name) else { return false };
+            let mut seen = vec![false; graph.deps.len()];
+            let mut stack = graph.deps[stage].clone();
+            while let Some(s) = stack.pop() {
+                if s == target {
+                    return true;
+                }
+                if !std::mem::replace(&mut seen[s], true) {
+                    stack.extend_from_slice(&graph.deps[s]);
+                }
+            }
+            false
+        }
+    }
+
     pub(crate) fn upstream(&self, stage: StageId) -> BTreeSet<String> {
         let members = self.dag.with_dependencies(&[stage]);
         (0..self.dag.len())

@@ -126,6 +126,10 @@ pub(crate) struct StateStore {
     /// The records this process wrote: read back from memory (a stage's dependents read its
     /// record right after it ended). Only the lock holder writes, so they are current.
     written: Mutex<HashMap<String, StageState>>,
+    /// The records read from disk, once [`StateStore::remember_reads`] was called: each read
+    /// once per run (a stage's record is read by the stage and by each of its dependents).
+    read: Mutex<HashMap<String, StageState>>,
+    remember: std::sync::atomic::AtomicBool,
 }
 
 /// What a journal on disk says.
@@ -247,6 +251,8 @@ impl StateStore {
             stages,
             own: Mutex::new(OwnRun::default()),
             written: Mutex::default(),
+            read: Mutex::default(),
+            remember: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -266,6 +272,12 @@ impl StateStore {
     fn io(&self, action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StateError {
         let path = path.to_path_buf();
         move |source| StateError::Io { action, path, source }
+    }
+
+    /// From now on each record is read from disk once: for the holder of the run lock, whose
+    /// own writes are the only ones (not for a reader that watches records change).
+    pub(crate) fn remember_reads(&self) {
+        self.remember.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The recorded state, or `never` when there is none; `unknown` when a journal says the
@@ -343,13 +355,23 @@ impl StateStore {
         if let Some(state) = self.written.lock().expect("no panics while holding the lock").get(stage) {
             return Ok(state.clone());
         }
-        let path = self.path(stage);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| StateError::Corrupt { path, message: e.to_string() }),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(self.adopt(stage).unwrap_or_default()),
-            Err(source) => Err(StateError::Io { action: "read", path, source }),
+        if let Some(state) = self.read.lock().expect("no panics while holding the lock").get(stage) {
+            return Ok(state.clone());
         }
+        let path = self.path(stage);
+        let state: StageState = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| StateError::Corrupt { path, message: e.to_string() })?,
+            Err(e) if e.kind() == ErrorKind::NotFound => self.adopt(stage).unwrap_or_default(),
+            Err(source) => return Err(StateError::Io { action: "read", path, source }),
+        };
+        if self.remember.load(std::sync::atomic::Ordering::Relaxed) {
+            self.read
+                .lock()
+                .expect("no panics while holding the lock")
+                .insert(stage.to_string(), state.clone());
+        }
+        Ok(state)
     }
 
     /// A stage betterform never recorded that the original betterform brought up: its

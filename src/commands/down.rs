@@ -117,7 +117,8 @@ fn down_orphans(
     let kinds =
         orphans.iter().map(|name| execute::classify(&KINDS, &wave.stage_dir(name)).unwrap_or(0)).collect();
     let state = StateStore::new(wave, orphans.clone());
-    let orphaned = Project { wave: wave.clone(), dag: Dag::chain(&orphans), kinds, state };
+    let orphaned =
+        Project { wave: wave.clone(), dag: Dag::chain(&orphans), kinds, state, graph: Default::default() };
     let members = vec![true; orphans.len()];
     if !global.yes
         && wave.interactive()

@@ -12,6 +12,7 @@ use crate::execute::{self, KINDS, Stage};
 use crate::plan;
 use crate::project::Pull;
 use crate::report::first_line;
+use crate::stamp::{Index, Template, Upstream};
 
 use super::shared::{Masked, run_options};
 
@@ -43,15 +44,19 @@ pub(crate) fn plan(global: &Global, stages: &[String], exit_code: bool) -> Resul
     super::shared::note_adopted(&project);
     let members = project.select(stages, Pull::Dependencies, options.only)?;
     let config = config::load(&project.wave, &options.jsonnet)?;
-    let (stamper, templates) = execute::load_templates(&project, &options, &config.value, &members)?;
+    let config_digest = plan::config_digest(&config.text);
+    // As `up` does: a stage the stat index proves unchanged is neither rendered nor proven.
+    let index = Index::open(&project.wave.state_dir());
+    let (_, fresh) = execute::indexed(&project, &options, &KINDS, &config_digest, (&index, &members));
+    let rendering: Vec<bool> = (0..project.dag.len()).map(|s| members[s] && fresh[s].is_none()).collect();
+    let (stamper, templates) = execute::load_templates(&project, &options, &config.value, &rendering)?;
     // What `up` would refuse before running anything, `plan` refuses too.
-    execute::prove(&project, &stamper, &templates, &members)?;
+    execute::prove(&project, &stamper, &templates, &rendering)?;
     // A reason may quote an input; what `up` would mask, `plan` masks.
     execute::learn_secrets(&project, &options, &KINDS, &config.value, Some((&stamper, &templates)));
-    execute::prove_kinds(&project, &options, &KINDS, &config.value, (&stamper, &templates), &members)?;
+    execute::prove_kinds(&project, &options, &KINDS, &config.value, (&stamper, &templates), &rendering)?;
     let store = &project.state;
     let dag = &project.dag;
-    let config_digest = plan::config_digest(&config.text);
 
     let mut decided: Vec<Option<(Action, String, usize)>> = vec![None; dag.len()];
     // Stages that would fail at their turn, or depend on one that would: `blocked`, and the
@@ -92,18 +97,30 @@ pub(crate) fn plan(global: &Global, stages: &[String], exit_code: bool) -> Resul
             (Action::Run, format!("{} will run (rendered after {them})", names_of("dependency", &running)))
         } else if !not_up.is_empty() {
             (Action::Blocked, format!("can't be rendered until {}", are_up(&not_up)))
+        } else if let Some(stamp) = fresh[stage].as_deref()
+            && plan::up_to_date(&project, store, stage, stamp).map_err(|e| Error::Bookkeeping(e.into()))?
+        {
+            (Action::Skip, "up to date".to_string())
         } else {
-            match stamper.render(dag.name(stage), &templates[&stage], project.upstream(stage)) {
+            let mut loaded: Option<Template> = None;
+            let template = match templates.get(&stage) {
+                Some(template) => Ok(template),
+                None => stamper.load(dag.name(stage)).map(|t| &*loaded.insert(t)),
+            };
+            match template.and_then(|template| {
+                let upstream = Upstream::lazy(project.depends_on(stage));
+                stamper.render(dag.name(stage), template, upstream).map(|image| (template, image))
+            }) {
                 Err(e) => {
                     would_fail[stage] = true;
                     (Action::Blocked, format!("will fail: its templates do not render: {e}"))
                 }
-                Ok(image) => {
+                Ok((template, image)) => {
                     let decision = plan::decide(
                         &project,
                         store,
                         stage,
-                        (&templates[&stage], &image),
+                        (template, &image),
                         &config_digest,
                         options.force,
                     )

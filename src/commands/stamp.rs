@@ -7,6 +7,7 @@ use crate::lock;
 use crate::plan;
 use crate::project::Pull;
 use crate::report::eprint_line;
+use crate::stamp::Upstream;
 
 use super::plan::are_up;
 use super::shared::{load_config, run_options};
@@ -35,7 +36,7 @@ pub(crate) fn stamp(global: &Global, stages: &[String]) -> Result<(), Error> {
             continue;
         }
         let result = stamper
-            .render(name, &templates[&stage], project.upstream(stage))
+            .render(name, &templates[&stage], Upstream::lazy(project.depends_on(stage)))
             .and_then(|image| stamper.write(name, &image));
         match result {
             Ok(r) => {

@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::execute::{self, KINDS, RunOptions, Stage};
 use crate::graph::StageId;
 use crate::project::Project;
-use crate::stamp::{StampError, Stamper, Template};
+use crate::stamp::{StampError, Stamper, Template, Upstream};
 use crate::wave::Wave;
 
 use super::shared::{Masked, run_options};
@@ -33,7 +33,9 @@ fn check_kinds(
     let mut warnings = Vec::new();
     for &id in project.dag.order() {
         let name = project.dag.name(id);
-        let Ok(image) = stamper.render(name, &templates[&id], project.upstream(id)) else { continue };
+        let Ok(image) = stamper.render(name, &templates[&id], Upstream::lazy(project.depends_on(id))) else {
+            continue;
+        };
         let stage = Stage { project, options, config, id };
         let checked = KINDS[project.kinds[id]].check(&stage, &image);
         problems.extend(checked.problems.into_iter().map(|p| format!("stage '{name}': {p}")));

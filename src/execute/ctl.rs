@@ -29,6 +29,10 @@ impl Kind for Ctl {
         }
     }
 
+    fn follows_render(&self) -> bool {
+        true
+    }
+
     fn up(&self, stage: &Stage<'_>, decision: Decision, sink: &Sink<'_>) -> Outcome {
         let Some(why) = decision.reason.clone() else {
             return Outcome::UpToDate;

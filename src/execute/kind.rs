@@ -59,6 +59,12 @@ pub(crate) trait Kind: Sync {
     /// `Err` says why a dir that nearly is (a `ctl` that is not executable) is not.
     fn claims(&self, dir: &Path) -> Result<bool, String>;
 
+    /// Whether `up` of a stage of this kind depends only on its render and its dependencies'
+    /// generations, so that the stat index may prove it up to date without rendering it.
+    fn follows_render(&self) -> bool {
+        false
+    }
+
     /// Brings the stamped stage up; `decision` says whether and why its render calls for it.
     fn up(&self, stage: &Stage<'_>, decision: Decision, sink: &Sink<'_>) -> Outcome;
 

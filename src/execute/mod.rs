@@ -15,5 +15,5 @@ mod time_limit;
 
 pub(crate) use kind::{KINDS, Stage, classify, load_project};
 pub(crate) use options::{RunOptions, TimingsPage};
-pub(crate) use pipeline::{down, learn_secrets, load_templates, prove, prove_kinds, run_verb, up};
+pub(crate) use pipeline::{down, indexed, learn_secrets, load_templates, prove, prove_kinds, run_verb, up};
 pub(crate) use time_limit::check_time_limits;

@@ -19,7 +19,7 @@ use crate::report::{
     records, render_summary, span, timeline, write_json, write_junit,
 };
 use crate::scheduler::{self, Sink};
-use crate::stamp::{Renderer, StampError, Stamper, Template};
+use crate::stamp::{Index, Renderer, StampError, Stamper, Template, Upstream, env_digest};
 use crate::state::{StageState, Status, millis};
 
 use super::kind::{Kind, Stage};
@@ -71,7 +71,9 @@ pub(crate) fn prove(
     let targeted: Vec<StageId> = project.dag.order().iter().copied().filter(|&s| members[s]).collect();
     let errors: Vec<StampError> = targeted
         .par_iter()
-        .flat_map_iter(|&id| stamper.prove(project.dag.name(id), &templates[&id], project.upstream(id)))
+        .flat_map_iter(|&id| {
+            stamper.prove(project.dag.name(id), &templates[&id], Upstream::lazy(project.depends_on(id)))
+        })
         .collect();
     if errors.is_empty() { Ok(()) } else { Err(StampError::Many(errors).into()) }
 }
@@ -93,7 +95,8 @@ pub(crate) fn prove_kinds(
         .flat_map_iter(|&id| {
             let name = project.dag.name(id);
             let stage = Stage { project, options, config, id };
-            let problems = match stamper.render(name, &templates[&id], project.upstream(id)) {
+            let problems = match stamper.render(name, &templates[&id], Upstream::lazy(project.depends_on(id)))
+            {
                 Ok(image) => kinds[project.kinds[id]].prove(&stage, &image),
                 Err(_) => Vec::new(),
             };
@@ -135,7 +138,7 @@ pub(crate) fn learn_secrets(
                         &loaded
                     }
                 };
-                stamper.render(name, template, project.upstream(id)).ok()
+                stamper.render(name, template, Upstream::lazy(project.depends_on(id))).ok()
             };
             kinds[project.kinds[id]].secrets(&stage, &render)
         })
@@ -154,23 +157,47 @@ pub(crate) fn up(
     config: &Config,
     members: &[bool],
 ) -> Result<(), Error> {
-    let (stamper, templates) = load_templates(project, options, &config.value, members)?;
-    prove(project, &stamper, &templates, members)?;
+    let config_digest = plan::config_digest(&config.text);
+    // The stat index: a stage whose last render's inputs all stat the same is proven up to
+    // date at its turn without rendering (nor proving: those inputs were proven then).
+    let index = Index::open(&project.wave.state_dir());
+    let (keys, fresh) = indexed(project, options, kinds, &config_digest, (&index, members));
+    let rendering: Vec<bool> = (0..project.dag.len()).map(|id| members[id] && fresh[id].is_none()).collect();
+    let (stamper, templates) = load_templates(project, options, &config.value, &rendering)?;
+    prove(project, &stamper, &templates, &rendering)?;
     learn_secrets(project, options, kinds, &config.value, Some((&stamper, &templates)));
-    prove_kinds(project, options, kinds, &config.value, (&stamper, &templates), members)?;
+    prove_kinds(project, options, kinds, &config.value, (&stamper, &templates), &rendering)?;
     let limits = time_limits(project, members, options.stage_timeout)?;
     project.state.recover().map_err(|e| Error::Bookkeeping(e.into()))?;
-    let config_digest = plan::config_digest(&config.text);
+    project.state.remember_reads();
     let work = |id: StageId, sink: &Sink<'_>| -> Outcome {
         if sink.interrupted() {
             return Outcome::Interrupted;
         }
         let stage = Stage { project, options, config: &config.value, id };
         let name = stage.name();
+        if let Some(stamp) = fresh[id].as_deref() {
+            match plan::up_to_date(project, &project.state, id, stamp) {
+                Ok(true) => return Outcome::UpToDate,
+                Ok(false) => {}
+                Err(e) => return Outcome::failed(e.to_string()),
+            }
+        }
         let stamp_failed = |e: &dyn std::fmt::Display| {
             stage.fail(Direction::Up, format!("failed to stamp stage '{name}': {e}"))
         };
-        let image = match stamper.render(name, &templates[&id], project.upstream(id)) {
+        let loaded;
+        let template = match templates.get(&id) {
+            Some(template) => template,
+            None => match stamper.load(name) {
+                Ok(template) => {
+                    loaded = template;
+                    &loaded
+                }
+                Err(e) => return stamp_failed(&e),
+            },
+        };
+        let image = match stamper.render(name, template, Upstream::lazy(project.depends_on(id))) {
             Ok(image) => image,
             Err(e) => return stamp_failed(&e),
         };
@@ -178,7 +205,7 @@ pub(crate) fn up(
             project,
             &project.state,
             id,
-            (&templates[&id], &image),
+            (template, &image),
             &config_digest,
             options.force,
         ) {
@@ -188,14 +215,91 @@ pub(crate) fn up(
         match stamper.write(name, &image) {
             Ok(report) if report.changed() => sink.note(&report.describe()),
             Ok(_) => {}
-            Err(e) => return stamp_failed(&e),
+            Err(e) => {
+                index.forget(name);
+                return stamp_failed(&e);
+            }
+        }
+        if let Some(key) = &keys[id] {
+            let stamp = decision.digests.stamp.clone();
+            index.record(name, stamper.index_entry(name, key.clone(), stamp, (template, &image)));
         }
         if let (None, Some(sentinel)) = (&decision.reason, &decision.previous.adopted) {
             return adopt(project, &decision, name, sentinel, sink);
         }
         kinds[project.kinds[id]].up(&stage, decision, sink)
     };
-    schedule(project, options, members, limits, Direction::Up, "up", &work)
+    let outcome = schedule(project, options, members, limits, Direction::Up, "up", &work);
+    // Not written: the next run takes the content path for what changed (never unsafe).
+    let _ = index.save();
+    outcome
+}
+
+/// Each stage's stat index key ([`index_keys`]), and for each of `members` the digest of its
+/// render when the index proves it would render as it did last (`-B`: none).
+pub(crate) fn indexed(
+    project: &Project,
+    options: &RunOptions,
+    kinds: &[&dyn Kind],
+    config_digest: &str,
+    (index, members): (&Index, &[bool]),
+) -> (Vec<Option<String>>, Vec<Option<String>>) {
+    let keys = index_keys(project, options, kinds, config_digest);
+    let env = project.wave.env_map();
+    let env_digest = env_digest(&env);
+    let fresh = (0..project.dag.len())
+        .into_par_iter()
+        .map(|id| match &keys[id] {
+            Some(key) if members[id] && !options.force => {
+                index.fresh(project.dag.name(id), key, (&env, &env_digest)).map(str::to_string)
+            }
+            _ => None,
+        })
+        .collect();
+    (keys, fresh)
+}
+
+/// Each stage's stat index key, for the stages whose kind lets the index prove them up to
+/// date: a hash of everything a render reads besides files and the environment (the config,
+/// the delimiters, the working dir the templates' relative paths start from, the DAG that
+/// decides which outputs a stage may read, this build of betterform) and the stage's name.
+fn index_keys(
+    project: &Project,
+    options: &RunOptions,
+    kinds: &[&dyn Kind],
+    config_digest: &str,
+) -> Vec<Option<String>> {
+    let mut hasher = blake3::Hasher::new();
+    let mut field = |bytes: &[u8]| {
+        hasher.update(&(bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    };
+    field(env!("CARGO_PKG_VERSION").as_bytes());
+    field(config_digest.as_bytes());
+    field(options.delimiters.left.as_bytes());
+    field(options.delimiters.right.as_bytes());
+    let cwd = std::env::current_dir().unwrap_or_default();
+    field(cwd.as_os_str().as_encoded_bytes());
+    field(project.wave.output_dir.as_os_str().as_encoded_bytes());
+    for id in 0..project.dag.len() {
+        field(project.dag.name(id).as_bytes());
+        for &dep in project.dag.deps(id) {
+            field(project.dag.name(dep).as_bytes());
+        }
+        field(b"");
+    }
+    let run = hasher.finalize();
+    (0..project.dag.len())
+        .map(|id| {
+            kinds[project.kinds[id]].follows_render().then(|| {
+                let mut hasher = blake3::Hasher::new();
+                hasher.update(run.as_bytes());
+                hasher.update(&project.kinds[id].to_le_bytes());
+                hasher.update(project.dag.name(id).as_bytes());
+                hasher.finalize().to_hex().to_string()
+            })
+        })
+        .collect()
 }
 
 /// Makes a stage the original betterform brought up betterform's own: recorded up on the
@@ -287,7 +391,7 @@ pub(crate) fn run_verb(
             return Outcome::Skipped(format!("blocked: dependency {} is not up", not_up.join(", ")));
         }
         let stamped = stamper
-            .render(name, &templates[&id], project.upstream(id))
+            .render(name, &templates[&id], Upstream::lazy(project.depends_on(id)))
             .and_then(|image| stamper.write(name, &image));
         match stamped {
             Ok(report) if report.changed() => sink.note(&report.describe()),

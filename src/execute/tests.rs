@@ -76,7 +76,7 @@ fn a_third_kind_is_one_file_and_runs_in_the_same_pipeline() {
     assert_eq!(kinds, [2], "Touch claims the dir");
     assert!(classify(&super::KINDS, &wave.template_dir("note")).unwrap_err().contains("has neither"));
     let state = crate::state::StateStore::new(&wave, vec!["note".into()]);
-    let project = crate::project::Project { wave, dag, kinds, state };
+    let project = crate::project::Project { wave, dag, kinds, state, graph: Default::default() };
     let options = super::RunOptions {
         jobs: 1,
         keep_going: false,

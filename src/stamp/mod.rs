@@ -2,6 +2,7 @@
 
 mod error;
 mod filters;
+mod index;
 mod render;
 mod scope;
 mod stamper;
@@ -9,6 +10,8 @@ mod sync;
 mod tree;
 
 pub(crate) use error::StampError;
+pub(crate) use index::{Index, env_digest};
 pub(crate) use render::{Delimiters, Renderer};
+pub(crate) use scope::Upstream;
 pub(crate) use stamper::{Image, Stamper, Template, digest_entries};
 pub(crate) use tree::{Entry, Kind, TIMEOUT_FILE, read as read_tree};

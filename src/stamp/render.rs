@@ -19,7 +19,7 @@ use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
 
 use super::error::StampError;
 use super::filters;
-use super::scope::{self, Scope};
+use super::scope::{self, Env, Scope, Upstream};
 use crate::diagnostic::Diagnostic;
 
 /// Expression delimiters (`{{ }}` unless configured).
@@ -38,7 +38,7 @@ pub(crate) struct Renderer {
     cfg: Value,
     stages: Arc<BTreeSet<String>>,
     output_dir: Arc<PathBuf>,
-    env_map: BTreeMap<String, String>,
+    env_map: Arc<BTreeMap<String, String>>,
 }
 
 impl Renderer {
@@ -87,10 +87,15 @@ impl Renderer {
             left: left.clone(),
             right: right.clone(),
             cfg: Value::from(Serde(cfg)),
-            env_map,
+            env_map: Arc::new(env_map),
             stages: Arc::new(stages),
             output_dir: Arc::new(output_dir.to_path_buf()),
         })
+    }
+
+    /// The environment templates see as `env` (besides `STAGE_NAME`).
+    pub(crate) fn env(&self) -> &BTreeMap<String, String> {
+        &self.env_map
     }
 
     /// Whether `source` holds template syntax at all.
@@ -114,22 +119,22 @@ impl Renderer {
     pub(crate) fn context(
         &self,
         stage: &str,
-        upstream: BTreeSet<String>,
+        upstream: impl Into<Upstream>,
         preflight: bool,
     ) -> (Value, Arc<Scope>) {
-        let mut env_map = self.env_map.clone();
-        env_map.insert("STAGE_NAME".to_string(), stage.to_string());
         let scope = Arc::new(Scope {
             stage: stage.to_string(),
-            upstream,
+            upstream: upstream.into(),
             stages: self.stages.clone(),
             output_dir: self.output_dir.clone(),
             preflight,
             certain: AtomicBool::new(false),
+            consumed: std::sync::Mutex::default(),
         });
+        let env = Env { base: self.env_map.clone(), scope: scope.clone() };
         let ctx = minijinja::context! {
             cfg => self.cfg.clone(),
-            env => Value::from(Serde(env_map)),
+            env => Value::from_object(env),
             stage_name => stage,
             __betterform_scope => Value::from_dyn_object(scope.clone()),
         };

@@ -8,14 +8,16 @@
 //! else in the template is checked — undefined config paths, unknown filters and functions,
 //! `required` values. Only errors that cannot be caused by a stand-in count then.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
-use minijinja::value::{Enumerator, Object, Serde};
+use minijinja::value::{Enumerator, Object, ObjectRepr, Serde};
 use minijinja::{Error, ErrorKind, State, Value};
+
+use super::index::{Consumed, Stat};
 
 /// The name the scope has in a template's context (not meant for templates to use).
 pub(crate) const SCOPE: &str = "__betterform_scope";
@@ -25,7 +27,7 @@ pub(crate) const SCOPE: &str = "__betterform_scope";
 pub(crate) struct Scope {
     pub(crate) stage: String,
     /// Stages this one depends on, directly or not: whose outputs it may read.
-    pub(crate) upstream: BTreeSet<String>,
+    pub(crate) upstream: Upstream,
     /// Every stage of the DAG, to tell another stage's output dir from any other dir.
     pub(crate) stages: Arc<BTreeSet<String>>,
     pub(crate) output_dir: Arc<PathBuf>,
@@ -33,11 +35,97 @@ pub(crate) struct Scope {
     pub(crate) preflight: bool,
     /// Set when an error was raised that no stand-in can cause: the proof reports it.
     pub(crate) certain: AtomicBool,
+    /// What the render read besides its templates: files (with their stat before), the
+    /// environment (the stat index).
+    pub(crate) consumed: Mutex<Consumed>,
+}
+
+/// Whether a stage is upstream of the one rendering, asked only when a template reads
+/// another stage's outputs (a set of every upstream name, built for every render, made runs of
+/// thousands of stages quadratic).
+#[derive(Clone)]
+pub(crate) struct Upstream(Arc<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl Upstream {
+    pub(crate) fn lazy(contains: impl Fn(&str) -> bool + Send + Sync + 'static) -> Upstream {
+        Upstream(Arc::new(contains))
+    }
+
+    pub(crate) fn contains(&self, stage: &str) -> bool {
+        (self.0)(stage)
+    }
+}
+
+impl From<BTreeSet<String>> for Upstream {
+    fn from(stages: BTreeSet<String>) -> Upstream {
+        Upstream::lazy(move |stage| stages.contains(stage))
+    }
+}
+
+impl fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Upstream")
+    }
+}
+
+/// A render's `env`: the environment, and `STAGE_NAME` the stage's name. The names a render
+/// looks up, or that it went through them all, are noted in its scope (the stat index).
+#[derive(Debug)]
+pub(crate) struct Env {
+    pub(crate) base: Arc<BTreeMap<String, String>>,
+    pub(crate) scope: Arc<Scope>,
+}
+
+const STAGE_NAME: &str = "STAGE_NAME";
+
+impl Env {
+    fn lookup(&self, name: &str) -> Option<&str> {
+        if name == STAGE_NAME { Some(&self.scope.stage) } else { self.base.get(name).map(String::as_str) }
+    }
+}
+
+impl Object for Env {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let name = key.as_str()?;
+        if name != STAGE_NAME {
+            self.scope
+                .consumed
+                .lock()
+                .expect("no panics while holding the lock")
+                .env
+                .insert(name.to_string());
+        }
+        self.lookup(name).map(Value::from)
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        self.scope.consumed.lock().expect("no panics while holding the lock").all_env = true;
+        let mut names: Vec<&str> = self.base.keys().map(String::as_str).collect();
+        if !self.base.contains_key(STAGE_NAME) {
+            names.push(STAGE_NAME);
+            names.sort_unstable();
+        }
+        Enumerator::Values(names.into_iter().map(Value::from).collect())
+    }
 }
 
 impl Object for Scope {}
 
 impl Scope {
+    /// Notes that the render is about to read `path` (or look whether it exists).
+    fn reading(&self, path: &Path) {
+        let stat = Stat::follow(path);
+        self.consumed
+            .lock()
+            .expect("no panics while holding the lock")
+            .files
+            .push((path.to_path_buf(), stat));
+    }
+
     /// The scope of the render in progress.
     pub(crate) fn of(state: &State<'_, '_>) -> Option<Arc<Scope>> {
         state.lookup(SCOPE).and_then(|v| v.downcast_object::<Scope>())
@@ -134,6 +222,9 @@ pub(crate) fn register(env: &mut minijinja::Environment<'static>) {
         {
             return Ok(StandIn::value(format!("read_json('{path}')")));
         }
+        if let Some(scope) = Scope::of(state) {
+            scope.reading(Path::new(&path));
+        }
         parse_json(&path, &read_text(&path, "read_json")?, "read_json")
     });
     env.add_function("read_file", |state: &State<'_, '_>, path: String| {
@@ -143,6 +234,9 @@ pub(crate) fn register(env: &mut minijinja::Environment<'static>) {
         {
             return Ok(StandIn::value(format!("read_file('{path}')")));
         }
+        if let Some(scope) = Scope::of(state) {
+            scope.reading(Path::new(&path));
+        }
         read_text(&path, "read_file").map(Value::from)
     });
     env.add_function("file_exists", |state: &State<'_, '_>, path: String| {
@@ -151,6 +245,9 @@ pub(crate) fn register(env: &mut minijinja::Environment<'static>) {
             && scope.may_read(&stage, &format!("file_exists('{path}')"))?
         {
             return Ok(true);
+        }
+        if let Some(scope) = Scope::of(state) {
+            scope.reading(Path::new(&path));
         }
         Ok(Path::new(&path).exists())
     });
@@ -169,6 +266,7 @@ pub(crate) fn register(env: &mut minijinja::Environment<'static>) {
         }
         let path = scope.output_dir.join(&stage).join("output.json");
         let shown = path.display().to_string();
+        scope.reading(&path);
         match std::fs::read_to_string(&path) {
             Ok(text) => parse_json(&shown, &text, "output"),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(fn_error(format!(

@@ -1,20 +1,22 @@
 //! Stamping one stage: read its template dir, render every file in memory, and only when all
 //! of them rendered, sync the result into `$GENFILES/<stage>` (all-or-nothing).
 
-use std::collections::BTreeSet;
 use std::path::Path;
 
 use super::error::StampError;
+use super::index::{self, Consumed, Seen, Stat};
 use super::render::Renderer;
+use super::scope::Upstream;
 use super::sync::{Rendered, SyncReport, sync};
 use super::tree::{self, Entry, Kind};
 use crate::wave::Wave;
 
-/// A stage template dir read into memory, its templates' syntax checked.
-pub(crate) struct Template(Vec<Entry>);
+/// A stage template dir read into memory, its templates' syntax checked, and the stat of
+/// everything read for it.
+pub(crate) struct Template(Vec<Entry>, Vec<Seen>);
 
-/// A stage rendered in memory, ready to be written.
-pub(crate) struct Image(Vec<Rendered>);
+/// A stage rendered in memory, ready to be written, and what its templates read.
+pub(crate) struct Image(Vec<Rendered>, Consumed);
 
 /// A content hash of a tree read into memory (a step package, say).
 pub(crate) fn digest_entries(entries: &[Entry]) -> String {
@@ -121,7 +123,7 @@ impl Stamper<'_> {
     /// syntax errors (nothing is rendered).
     pub(crate) fn load(&self, stage: &str) -> Result<Template, StampError> {
         let root = self.wave.template_dir(stage);
-        let entries = tree::read(&root)?;
+        let (entries, seen) = tree::read_seen(&root)?;
         let mut errors = Vec::new();
         for entry in &entries {
             if let Some(text) = template_text(&entry.kind)
@@ -131,7 +133,7 @@ impl Stamper<'_> {
             }
         }
         match errors.len() {
-            0 => Ok(Template(entries)),
+            0 => Ok(Template(entries, seen)),
             1 => Err(errors.pop().expect("one error")),
             _ => Err(StampError::Many(errors)),
         }
@@ -144,10 +146,10 @@ impl Stamper<'_> {
         &self,
         stage: &str,
         template: &Template,
-        upstream: BTreeSet<String>,
+        upstream: impl Into<Upstream>,
     ) -> Result<Image, StampError> {
         let root = self.wave.template_dir(stage);
-        let (ctx, _) = self.renderer.context(stage, upstream, false);
+        let (ctx, scope) = self.renderer.context(stage, upstream, false);
         let mut image = Vec::new();
         for entry in &template.0 {
             let kind = match template_text(&entry.kind) {
@@ -164,7 +166,8 @@ impl Stamper<'_> {
             };
             image.push(Rendered { rel: entry.rel.clone(), kind });
         }
-        Ok(Image(image))
+        let consumed = std::mem::take(&mut *scope.consumed.lock().expect("no panics while holding the lock"));
+        Ok(Image(image, consumed))
     }
 
     /// The proof render of every template file of `stage`, before anything runs, upstream
@@ -173,7 +176,7 @@ impl Stamper<'_> {
         &self,
         stage: &str,
         template: &Template,
-        upstream: BTreeSet<String>,
+        upstream: impl Into<Upstream>,
     ) -> Vec<StampError> {
         let root = self.wave.template_dir(stage);
         let (ctx, scope) = self.renderer.context(stage, upstream, true);
@@ -191,6 +194,29 @@ impl Stamper<'_> {
     pub(crate) fn write(&self, stage: &str, image: &Image) -> Result<SyncReport, StampError> {
         let manifest = self.manifest_path(stage);
         sync(&image.0, &self.wave.stage_dir(stage), &manifest)
+    }
+
+    /// The stat index entry of a render of `stage` just written with [`Stamper::write`]:
+    /// `key`, its image's digest `stamp`, and what it consumed: the template dir, the files its
+    /// templates read, the stamped dir.
+    pub(crate) fn index_entry(
+        &self,
+        stage: &str,
+        key: String,
+        stamp: String,
+        (template, image): (&Template, &Image),
+    ) -> index::Entry {
+        let dest = self.wave.stage_dir(stage);
+        let stamped =
+            std::iter::once(dest.clone()).chain(image.0.iter().map(|e| dest.join(&e.rel))).map(|path| {
+                let stat = Stat::at(&path);
+                (path, stat)
+            });
+        let files = template.1.iter().chain(&image.1.files).cloned().chain(stamped).collect();
+        let vars = self.renderer.env();
+        let env = image.1.env.iter().map(|name| (name.clone(), vars.get(name).cloned())).collect();
+        let all_env = image.1.all_env.then(|| index::env_digest(vars));
+        index::Entry { key, stamp, files, env, all_env }
     }
 
     fn manifest_path(&self, stage: &str) -> std::path::PathBuf {

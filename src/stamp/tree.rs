@@ -11,6 +11,7 @@ use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use walkdir::WalkDir;
 
 use super::error::StampError;
+use super::index::{Seen, Stat};
 
 pub(crate) const IGNORE_FILE: &str = ".betterformignore";
 /// The original make+gomplate betterform's ignore file, read the same way.
@@ -84,6 +85,21 @@ fn excluded(matcher: &Gitignore, root: &Path, rel: &Path, is_dir: bool) -> bool 
 
 /// Every entry under `root` except the ignore files and the time limit, sorted by path.
 pub(crate) fn read(root: &Path) -> Result<Vec<Entry>, StampError> {
+    read_seen(root).map(|(entries, _)| entries)
+}
+
+/// [`read`], and the stat of everything it read (the dirs, the ignore files), each taken
+/// before it was read: for the stat index.
+pub(crate) fn read_seen(root: &Path) -> Result<(Vec<Entry>, Vec<Seen>), StampError> {
+    // An ignore file that is not there is not recorded: creating one changes the dir's
+    // mtime and ctime, which are.
+    let mut seen: Vec<Seen> = std::iter::once(root.to_path_buf())
+        .chain(IGNORE_FILES.iter().map(|name| root.join(name)))
+        .filter_map(|path| {
+            let stat = Stat::at(&path);
+            (stat.is_some() || path == root).then_some((path, stat))
+        })
+        .collect();
     let verbatim = matcher(root)?;
     let mut entries = Vec::new();
     for item in WalkDir::new(root).min_depth(1).follow_links(false).sort_by_file_name() {
@@ -101,6 +117,7 @@ pub(crate) fn read(root: &Path) -> Result<Vec<Entry>, StampError> {
             path: path.to_path_buf(),
             source: e.into(),
         })?;
+        seen.push((path.to_path_buf(), Some(Stat::of(&meta))));
         let mode = meta.permissions().mode() & 0o7777;
         let kind = if meta.file_type().is_symlink() {
             let target = fs::read_link(path).map_err(StampError::io("cannot read link", path))?;
@@ -119,7 +136,7 @@ pub(crate) fn read(root: &Path) -> Result<Vec<Entry>, StampError> {
         };
         entries.push(Entry { rel, kind });
     }
-    Ok(entries)
+    Ok((entries, seen))
 }
 
 #[cfg(test)]

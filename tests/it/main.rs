@@ -23,6 +23,7 @@ mod run;
 mod signals;
 mod snapshots;
 mod stamping;
+mod stat_index;
 mod status;
 mod step_secrets;
 mod steps;
