@@ -82,10 +82,16 @@ pub(crate) struct Entry {
     pub(crate) key: String,
     pub(crate) stamp: String,
     pub(crate) files: Vec<Seen>,
-    /// The environment variables the render looked up, and their values (`None`: unset).
+    /// The environment variables the render looked up, and a hash of each value (`None`:
+    /// unset): a value may be a secret, never written down.
     pub(crate) env: Vec<(String, Option<String>)>,
     /// The whole environment's [`env_digest`], when the render went through all of it.
     pub(crate) all_env: Option<String>,
+}
+
+/// A hash of one environment value, as the index keeps it.
+pub(crate) fn value_digest(value: &str) -> String {
+    blake3::hash(value.as_bytes()).to_hex().to_string()
 }
 
 /// A hash of a whole environment.
@@ -106,7 +112,7 @@ struct File {
     stages: BTreeMap<String, Entry>,
 }
 
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// The index of a state dir, loaded once per run; changes are written by [`Index::save`].
 pub(crate) struct Index {
@@ -143,7 +149,7 @@ impl Index {
         let entry = self.loaded.stages.get(stage)?;
         if entry.key != key
             || entry.all_env.as_deref().is_some_and(|d| d != env_digest)
-            || entry.env.iter().any(|(name, value)| env.get(name) != value.as_ref())
+            || entry.env.iter().any(|(name, value)| env.get(name).map(|v| value_digest(v)) != *value)
         {
             return None;
         }
@@ -184,7 +190,14 @@ impl Index {
             return Ok(());
         }
         self.loaded.version = VERSION;
-        let bytes = serde_json::to_vec(&self.loaded).expect("the index serializes");
-        crate::fsutil::write_atomic(&self.path, &bytes, None)
+        // Streamed: at 10,000 stages the index is tens of MB, not to be held twice.
+        let dir = self.path.parent().expect("the index is under the state dir");
+        std::fs::create_dir_all(dir)?;
+        let tmp = tempfile::Builder::new().prefix(".betterform-tmp-").tempfile_in(dir)?;
+        let mut out = std::io::BufWriter::new(tmp);
+        serde_json::to_writer(&mut out, &self.loaded)?;
+        let tmp = out.into_inner().map_err(|e| e.into_error())?;
+        tmp.persist(&self.path).map_err(|e| e.error)?;
+        Ok(())
     }
 }

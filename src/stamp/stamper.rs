@@ -214,7 +214,12 @@ impl Stamper<'_> {
             });
         let files = template.1.iter().chain(&image.1.files).cloned().chain(stamped).collect();
         let vars = self.renderer.env();
-        let env = image.1.env.iter().map(|name| (name.clone(), vars.get(name).cloned())).collect();
+        let env = image
+            .1
+            .env
+            .iter()
+            .map(|name| (name.clone(), vars.get(name).map(|v| index::value_digest(v))))
+            .collect();
         let all_env = image.1.all_env.then(|| index::env_digest(vars));
         index::Entry { key, stamp, files, env, all_env }
     }
