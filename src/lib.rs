@@ -77,7 +77,9 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
             Ok(parsed) => parsed,
             Err(code) => return code,
         };
-        cli.command.as_mut().map(cli::Command::take_assignments);
+        if let Some(command) = cli.command.as_mut() {
+            command.take_assignments();
+        }
     }
     let Some(command) = cli.command else {
         let _ = cli::command().print_help();

@@ -101,6 +101,10 @@ pub(crate) fn load_config(project: &Project, options: &RunOptions) -> Result<Con
 /// Says which stages are taken as up from the original make-based betterform's sentinels
 /// (`$GENFILES/events/<stage>-up`), for stages betterform has no record of.
 pub(crate) fn note_adopted(project: &Project) {
+    // One stat on every run; the records are read only where the original left sentinels.
+    if !project.wave.genfiles.join(ORIGINAL_EVENTS).is_dir() {
+        return;
+    }
     let adopted: Vec<&str> = (0..project.dag.len())
         .map(|s| project.dag.name(s))
         .filter(|name| project.state.load(name).is_ok_and(|state| state.adopted.is_some()))

@@ -184,7 +184,7 @@ fn convert_action(action: &str, blocks: &mut Vec<Block>) -> Result<String, Strin
                 return Err("belongs to a block left as it was".into());
             }
             match tokens.get(1).map(|t| &t.kind) {
-                None if open.end == "endwith" => Ok(block("else".into())),
+                // After `with`, the `else` belongs to the `if` its opening wrote.
                 None => Ok(block("else".into())),
                 Some(Tok::Ident(w)) if w == "if" && open.end == "endif" => {
                     let outer =

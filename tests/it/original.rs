@@ -189,6 +189,19 @@ fn terraform_stages_run_through_the_original_stage_utility() {
     assert!(err.contains("'terraform output -json' failed (exit status 1); what it printed is in "), "{err}");
     assert!(f.exists("output/network/output.json.tmp"));
     assert!(f.read("output/network/output.json").contains("vpc-eu"), "previous outputs kept");
+    // A failing apply fails the stage with its status; no output -json runs after it.
+    std::fs::remove_file(&log).unwrap();
+    let failed = f
+        .cmd()
+        .args(["up", "-B", "--only", "network"])
+        .env("PATH", &path)
+        .env("TF_STANDIN_LOG", &log)
+        .env("TF_STANDIN_FAIL", "apply")
+        .output()
+        .unwrap();
+    let err = crate::common::Run(failed).expect(1).stderr();
+    assert!(err.contains("'terraform apply' failed (exit status 1)"), "{err}");
+    assert!(!tf_log(&f).iter().any(|l| l.contains("output")), "{:?}", tf_log(&f));
 
     std::fs::remove_file(&log).unwrap();
     crate::common::Run(run(&["down", "-j", "1", "--yes"])).expect(0);
