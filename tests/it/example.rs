@@ -44,23 +44,38 @@ fn prod_deployment_goes_up_and_down_cleanly() {
     let api: serde_json::Value = serde_json::from_str(&f.read("genfiles/parallel_b/api.json")).unwrap();
     assert_eq!(api["replicas"], 3);
     assert_eq!(api["debug"], false);
-    // The store and the site must outlive the run and a CI job: they live in OUTPUT_DIR.
-    assert!(api["state_db"].as_str().unwrap().ends_with("output/state_storage/state.db"));
+    // The store, each stage's registration and the site must outlive the run and a CI job:
+    // they live in OUTPUT_DIR, each in its own stage's dir, and outputs name them relative to
+    // OUTPUT_DIR so they hold in any checkout.
+    assert_eq!(api["state_store"], "state_storage/state.db");
     assert!(f.exists("output/state_storage/state.db"));
+    for stage in ["parallel_a", "parallel_b", "announce"] {
+        let out: serde_json::Value =
+            serde_json::from_str(&f.read(&format!("output/{stage}/output.json"))).unwrap();
+        assert_eq!(out["registration"], format!("{stage}/registration.db"));
+        assert!(f.exists(&format!("output/{stage}/registration.db")));
+    }
     assert!(f.exists("output/parallel_a/site/index.html") && !f.exists("genfiles/parallel_a/site"));
+    let outputs: String = ["state_storage", "parallel_a", "parallel_b", "publish", "announce"]
+        .iter()
+        .map(|stage| f.read(&format!("output/{stage}/output.json")))
+        .collect();
+    assert!(!outputs.contains(&*f.deploy.to_string_lossy()), "no absolute paths in outputs: {outputs}");
     // The step-package stages: `publish` (node) uploaded parallel_a's site with a banner
-    // substituted from the config; `announce` (exec) recorded it, binding publish's outputs.
+    // substituted from the config into its bucket; `announce` (exec) recorded it, binding
+    // publish's outputs.
     assert_eq!(
-        f.read("genfiles/buckets/site-prod/banner.txt"),
+        f.read("output/publish/site-prod/banner.txt"),
         "PROD build of \"betterform example\", published by betterform\n"
     );
     assert!(err.contains("[publish] signed the upload with ********"), "{err}");
     let published: serde_json::Value = serde_json::from_str(&f.read("output/publish/output.json")).unwrap();
     assert_eq!(published["pages"], "4");
-    assert!(err.contains("[announce] recorded publish: 4 pages at file://"), "{err}");
+    assert_eq!(published["bucket_dir"], "publish/site-prod");
+    assert!(err.contains("[announce] recorded publish: 4 pages at bucket://site-prod/index.html"), "{err}");
 
     f.run(&["down", "-j", "2"]).expect(0);
-    assert!(!f.exists("genfiles/buckets/site-prod"), "publish's down step removed the bucket");
+    assert!(!f.exists("output/publish/site-prod"), "publish's down step removed the bucket");
     assert!(!f.exists("output/state_storage/state.db"));
     assert!(!f.exists("output/parallel_a/site"));
     let leftovers: Vec<_> = std::fs::read_dir(f.deploy.join("output")).unwrap().collect();

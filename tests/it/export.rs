@@ -123,19 +123,57 @@ fn merge(from: &Path, to: &Path) {
     }
 }
 
-/// Every file under `dir` with its content.
+/// Every file under `dir` with its content (a SQLite database as its SQL dump: two databases
+/// holding the same rows may differ in bytes).
 fn files(dir: &Path) -> BTreeMap<String, String> {
     walkdir::WalkDir::new(dir)
         .into_iter()
         .map(Result::unwrap)
         .filter(|e| e.file_type().is_file())
-        .map(|e| {
-            (
-                e.path().strip_prefix(dir).unwrap().display().to_string(),
-                std::fs::read_to_string(e.path()).unwrap(),
-            )
-        })
+        .map(|e| (e.path().strip_prefix(dir).unwrap().display().to_string(), content(e.path())))
         .collect()
+}
+
+fn content(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap();
+    if !bytes.starts_with(b"SQLite format 3\0") {
+        return String::from_utf8(bytes).unwrap_or_else(|_| panic!("{} is not text", path.display()));
+    }
+    let dump = "import sqlite3, sys\nfor line in sqlite3.connect(sys.argv[1]).iterdump(): print(line)";
+    let out = std::process::Command::new("python3").args(["-c", dump]).arg(path).output().unwrap();
+    assert!(out.status.success(), "dumping {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The bundled example as a repository laid out like the synthetic ones: its library as
+/// `impl/`, the dev deployment's config as `deploy/config.jsonnet` (it imports
+/// `../impl/config.libsonnet`, which holds there too).
+fn example_repo() -> TempDir {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let tmp = TempDir::new().unwrap();
+    std::fs::create_dir_all(tmp.path().join(".git")).unwrap();
+    std::fs::create_dir_all(tmp.path().join("deploy")).unwrap();
+    // Only what is committed: not the genfiles or outputs of a user's own run of the example.
+    let ignore =
+        ignore::gitignore::Gitignore::new(Path::new(env!("CARGO_MANIFEST_DIR")).join(".gitignore")).0;
+    for e in walkdir::WalkDir::new(examples.join("impl")) {
+        let e = e.unwrap();
+        let rel = e.path().strip_prefix(&examples).unwrap();
+        if ignore
+            .matched_path_or_any_parents(Path::new("examples").join(rel), e.file_type().is_dir())
+            .is_ignore()
+        {
+            continue;
+        }
+        let dest = tmp.path().join(rel);
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+    std::fs::copy(examples.join("dev/config.jsonnet"), tmp.path().join("deploy/config.jsonnet")).unwrap();
+    tmp
 }
 
 /// A fresh checkout of what is committed: the library, the config, and `checked_in` outputs.
@@ -219,16 +257,28 @@ fn cache_save(cache: &Path, key: &str, ws: &Path, paths: &[String]) {
     }
 }
 
+/// The CI host of a series of pipeline runs: its cache, and the runner whose workspace path
+/// every job of every run shares, as a hosted runner's does (`/home/runner/work/<repo>/<repo>`,
+/// `/builds/<group>/<project>`).
+fn ci_host(host: &Path) -> (PathBuf, PathBuf) {
+    let (cache, runner) = (host.join("cache"), host.join("runner"));
+    std::fs::create_dir_all(&cache).unwrap();
+    std::fs::create_dir_all(&runner).unwrap();
+    (cache, runner)
+}
+
 /// Plays run number `run` of a GitHub Actions workflow (`run` orders the cache keys, as run
-/// ids do). The cache persists in `cache` across runs. Returns the merged artifacts and each
-/// job's stderr.
+/// ids do) on the CI host `host` (see [`ci_host`]), whose cache persists across runs. Returns
+/// the merged artifacts and each job's stderr.
 fn play_github_run(
     yaml: &str,
     root: &Path,
     checked_in: Option<&Path>,
-    cache: &Path,
+    host: &Path,
     run: u32,
 ) -> (TempDir, HashMap<String, String>) {
+    let (cache, runner) = ci_host(host);
+    let cache = cache.as_path();
     let key_of = |v: &Value| {
         str_of(v).replace("${{ github.run_id }}-${{ github.run_attempt }}", &format!("{run:04}-1"))
     };
@@ -244,11 +294,10 @@ fn play_github_run(
         })
         .collect();
     let store = TempDir::new().unwrap();
-    let runner = TempDir::new().unwrap();
     let mut logs = HashMap::new();
     for id in schedule(&jobs) {
         let job = &jobs_map[id.as_str()];
-        let ws = fresh_checkout(runner.path(), root, checked_in);
+        let ws = fresh_checkout(&runner, root, checked_in);
         let workdir = ws.as_path().join(job["defaults"]["run"]["working-directory"].as_str().unwrap_or("."));
         let mut log = String::new();
         for step in job["steps"].as_sequence().unwrap() {
@@ -304,9 +353,11 @@ fn play_gitlab_run(
     yaml: &str,
     root: &Path,
     checked_in: Option<&Path>,
-    cache: &Path,
+    host: &Path,
     _run: u32,
 ) -> (TempDir, HashMap<String, String>) {
+    let (cache, runner) = ci_host(host);
+    let cache = cache.as_path();
     let doc: Value = serde_yaml_ng::from_str(yaml).unwrap();
     let map = doc.as_mapping().unwrap();
     let env: Vec<(String, String)> =
@@ -321,11 +372,10 @@ fn play_gitlab_run(
         })
         .collect();
     let store = TempDir::new().unwrap();
-    let runner = TempDir::new().unwrap();
     let mut logs = HashMap::new();
     for id in schedule(&jobs) {
         let job = &doc[id.as_str()];
-        let ws = fresh_checkout(runner.path(), root, checked_in);
+        let ws = fresh_checkout(&runner, root, checked_in);
         let cached = job.get("cache").map(|c| {
             let paths: Vec<String> = c["paths"].as_sequence().unwrap().iter().map(str_of).collect();
             (str_of(&c["key"]), paths)
@@ -937,6 +987,85 @@ fn export_with_status(root: &Path, format: &str, direction: &str, extra: &[&str]
 }
 
 /// The logs of the stages' jobs (not the publishing `outputs` job nor `confirm-down`).
+/// The newest state a stage's jobs saved in the cache of the CI host `host` ([`ci_host`]).
+fn latest_state(host: &Path, stage: &str) -> PathBuf {
+    let (cache, _) = ci_host(host);
+    let key = format!("betterform-deploy-{stage}");
+    let newest = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|k| k == &key || k.strip_prefix(&key).is_some_and(|run| run.starts_with("-0")))
+        .max()
+        .unwrap_or_else(|| panic!("no saved state of {stage}"));
+    cache.join(newest)
+}
+
 fn stage_logs(logs: HashMap<String, String>) -> HashMap<String, String> {
     logs.into_iter().filter(|(job, _)| job != "outputs" && job != "confirm-down").collect()
+}
+
+#[test]
+fn the_bundled_example_runs_through_both_pipelines_as_a_local_up_does() {
+    let repo = example_repo();
+    let stages = ["state_storage", "parallel_a", "parallel_b", "final", "publish", "announce"];
+    let expected = files(&local_outputs(repo.path()).path().join("deploy/output"));
+    assert!(
+        expected.contains_key("parallel_b/registration.db")
+            && expected.contains_key("publish/site-dev/index.html")
+    );
+    type Play = fn(&str, &Path, Option<&Path>, &Path, u32) -> (TempDir, HashMap<String, String>);
+    let plays: [(&str, Play, &str); 2] =
+        [("github-actions", play_github_run, ""), ("gitlab-ci", play_gitlab_run, "deploy/output")];
+    for (format, play, nested) in plays {
+        let cache = TempDir::new().unwrap();
+        let up = export(repo.path(), format, "up");
+        // Every job passes (the harness fails on a failed job), and the outputs, the state
+        // store and each stage's registration among them, are those of a local `up`.
+        let (store, logs) = play(&up, repo.path(), None, cache.path(), 1);
+        let logs = stage_logs(logs);
+        assert_eq!(logs.len(), stages.len(), "{format}: a job per stage");
+        assert_eq!(pipeline_outputs(store.path(), nested), expected, "{format}: run 1");
+        assert!(logs["up-final"].contains("smoke check passed for dev"), "{format}: {}", logs["up-final"]);
+        // The next pipeline run: every stage is up to date.
+        let (store, logs) = play(&up, repo.path(), None, cache.path(), 2);
+        assert_eq!(pipeline_outputs(store.path(), nested), expected, "{format}: run 2");
+        for (job, log) in &stage_logs(logs) {
+            assert!(log.contains("summary (up): 0 ran, 1 up to date"), "{format} run 2 {job}: {log}");
+        }
+        // The down pipeline brings every stage down, each from its stage's latest state.
+        let (_, logs) = play(&export(repo.path(), format, "down"), repo.path(), None, cache.path(), 3);
+        let logs = stage_logs(logs);
+        assert_eq!(logs.len(), stages.len(), "{format}: a down job per stage");
+        for (job, log) in &logs {
+            assert!(log.contains("summary (down): 1 ran"), "{format} down {job}: {log}");
+        }
+        assert!(
+            logs["down-publish"].contains("removed bucket site-dev"),
+            "{format}: {}",
+            logs["down-publish"]
+        );
+        // What the next pipeline starts from: each stage's latest saved state holds no output
+        // of the stage and a record saying it is down.
+        for stage in stages {
+            let state = latest_state(cache.path(), stage);
+            assert!(
+                !state.join("deploy/output").join(stage).exists(),
+                "{format}: {stage}'s outputs survived down"
+            );
+            let record: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(
+                    state.join(format!("deploy/genfiles/.betterform/state/{stage}.json")),
+                )
+                .unwrap(),
+            )
+            .unwrap();
+            assert_eq!(record["status"], "down", "{format}: {stage}");
+        }
+        // And the next up finds every stage down.
+        let (store, logs) = play(&up, repo.path(), None, cache.path(), 4);
+        assert_eq!(pipeline_outputs(store.path(), nested), expected, "{format}: up after down");
+        for (job, log) in &stage_logs(logs) {
+            assert!(log.contains("summary (up): 1 ran"), "{format} up after down {job}: {log}");
+        }
+    }
 }

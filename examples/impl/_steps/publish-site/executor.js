@@ -1,9 +1,11 @@
-// Publishes a built site into a "bucket" (a local directory standing in for object storage).
+// Publishes a built site into a "bucket": a local directory standing in for object storage. A
+// real bucket lives outside the runner; this one is the stage's runtime state, so it lives in
+// the stage's own OUTPUT_DIR/<stage>/ (README, "Where state lives in CI").
 const fs = require('fs');
 const path = require('path');
 
 exports.default = async (inputs, target, context) => {
-  const bucket = path.join(process.env.GENFILES, 'buckets', inputs.bucket);
+  const bucket = path.join(process.env.OUTPUT_DIR, process.env.STAGE_NAME, inputs.bucket);
   if (inputs.action.type === 'remove') {
     fs.rmSync(bucket, { recursive: true, force: true });
     context.print(`removed bucket ${inputs.bucket}`);
@@ -22,8 +24,10 @@ exports.default = async (inputs, target, context) => {
   context.print(`signed the upload with ${inputs.accessKey}`);
   fs.writeFileSync('manifest.txt', `${pages.join('\n')}\nbanner.txt\n`);
   context.createArtifact('manifest.txt', 'upload-manifest.txt');
-  context.setOctopusVariable('url', `file://${bucket}/index.html`);
+  context.setOctopusVariable('url', `bucket://${inputs.bucket}/index.html`);
+  // Relative to OUTPUT_DIR, as every path in outputs: it holds in any checkout.
+  context.setOctopusVariable('bucket_dir', path.relative(process.env.OUTPUT_DIR, bucket));
   context.setOctopusVariable('pages', String(pages.length));
   context.setOctopusVariable('uploadToken', `upl-${inputs.bucket}-${Date.now()}`, true);
-  context.print(`published ${pages.length} pages to ${bucket}`);
+  context.print(`published ${pages.length} pages to bucket ${inputs.bucket}`);
 };
