@@ -8,6 +8,13 @@
 //! direct dependencies' artifacts therefore gives a job every transitive upstream output,
 //! while `needs:` lists exactly the DAG's edges.
 //!
+//! Between pipeline runs each stage keeps two entries in the CI cache (see [`Saved`]): its own
+//! state (its `OUTPUT_DIR/<stage>/` and its record), restored and saved by every job of the
+//! stage, and what it last went up with (the whole `OUTPUT_DIR`), saved by its up job and
+//! restored only by its down job. An up job never restores other stages' outputs from the cache:
+//! they come fresh from this run's artifacts, so a file an upstream stage stopped writing cannot
+//! come back from an older run. Down jobs download no artifacts (`needs:` only orders them).
+//!
 //! Each job also uploads its stage's timings (`$GENFILES/.betterform/timings/`: the run's
 //! record `latest.json` and its `--timings` page) as an artifact of its own, `timings-<job>`
 //! on GitHub Actions (no job downloads it) and beside the outputs on GitLab CI, where a job
@@ -90,6 +97,46 @@ fn resource_name(text: &str) -> String {
         .collect()
 }
 
+/// A stage's entries in the CI cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Saved {
+    /// Its own `OUTPUT_DIR/<stage>/` and record: restored and saved by each of its jobs.
+    State,
+    /// The whole `OUTPUT_DIR` as its up job left it (its own outputs and the upstream ones it
+    /// went up with): what its down job stamps and runs `down` from.
+    Seen,
+}
+
+impl Saved {
+    fn as_str(self) -> &'static str {
+        match self {
+            Saved::State => "state",
+            Saved::Seen => "seen",
+        }
+    }
+
+    fn restore_step(self) -> &'static str {
+        match self {
+            Saved::State => "restore the stage's latest state",
+            Saved::Seen => "restore the outputs it went up with",
+        }
+    }
+
+    fn save_step(self) -> &'static str {
+        match self {
+            Saved::State => "save the stage's state",
+            Saved::Seen => "save the outputs it went up with",
+        }
+    }
+}
+
+/// Paths of a GitHub cache step: a block scalar (in a quoted one a single line break folds
+/// into a space).
+fn github_paths(paths: &[String]) -> String {
+    let lines: String = paths.iter().map(|p| format!("\n            {p}")).collect();
+    format!("|{lines}")
+}
+
 struct Pipeline<'a> {
     dag: &'a Dag,
     direction: ExportFor,
@@ -165,19 +212,49 @@ impl Pipeline<'_> {
         }
     }
 
-    /// What a stage's job keeps between pipeline runs: `OUTPUT_DIR` and betterform's records,
-    /// so an unchanged stage is up to date in the next run and `down` starts from the latest.
-    fn durable_paths(&self) -> Vec<String> {
-        let mut paths = vec![format!("{}/", self.output_dir)];
-        if let Some(records) = &self.records_dir {
-            paths.push(format!("{records}/"));
+    /// The paths of a stage's cache entry `saved`.
+    fn saved_paths(&self, stage: StageId, saved: Saved) -> Vec<String> {
+        match saved {
+            Saved::State => {
+                let name = self.dag.name(stage);
+                let mut paths = vec![format!("{}/{name}/", self.output_dir)];
+                if let Some(records) = &self.records_dir {
+                    paths.push(format!("{records}/{name}.json"));
+                }
+                paths
+            }
+            Saved::Seen => vec![format!("{}/", self.output_dir)],
         }
-        paths
     }
 
-    /// The cache key prefix of a stage, shared by the up and down pipelines of a deployment.
-    fn cache_key(&self, stage: StageId) -> String {
-        format!("betterform-{}-{}", self.name, self.dag.name(stage))
+    /// The key of a stage's cache entry `saved`, shared by the up and down pipelines of a
+    /// deployment. `@` never appears in a stage name nor in [`Self::key_name`], so no key is
+    /// a prefix of another stage's (GitHub restores by prefix).
+    fn cache_key(&self, stage: StageId, saved: Saved) -> String {
+        format!("betterform@{}@{}@{}", self.key_name(), self.dag.name(stage), saved.as_str())
+    }
+
+    /// The deployment's name as a cache key part: no `@`, and no `/`, which GitLab refuses.
+    fn key_name(&self) -> String {
+        resource_name(&self.name).replace(['/', '@'], "_")
+    }
+
+    /// The cache entries a job uses, in the order they are restored, with GitLab's policy:
+    /// `pull` restores, `push` saves.
+    fn caches(&self) -> &'static [(Saved, &'static str)] {
+        match self.direction {
+            ExportFor::Up => &[(Saved::State, "pull-push"), (Saved::Seen, "push")],
+            // What the stage went up with first, then its latest own state over it.
+            ExportFor::Down => &[(Saved::Seen, "pull"), (Saved::State, "pull-push")],
+        }
+    }
+
+    fn restores(&self) -> impl Iterator<Item = Saved> {
+        self.caches().iter().filter(|(_, policy)| policy.starts_with("pull")).map(|&(saved, _)| saved)
+    }
+
+    fn saves(&self) -> impl Iterator<Item = Saved> {
+        self.caches().iter().filter(|(_, policy)| policy.ends_with("push")).map(|&(saved, _)| saved)
     }
 
     fn verb(&self) -> &'static str {
@@ -223,29 +300,20 @@ impl Pipeline<'_> {
                     y += &format!("      - name: check betterform\n        run: {}\n", q(CHECK_BETTERFORM))
                 }
             }
-            let key = self.cache_key(stage);
-            // A block scalar: in a quoted one a single line break folds into a space.
-            let paths: String = self
-                .durable_paths()
-                .iter()
-                .map(|p| format!("\n            {p}"))
-                .collect::<Vec<_>>()
-                .concat();
-            let paths = format!("|{paths}");
-            y += &format!(
-                "      - name: {}\n        uses: actions/cache/restore@v4\n        with:\n          path: {}\n          key: {}\n          restore-keys: {}\n",
-                q("restore the latest state"),
-                paths,
-                q(&format!("{key}-${{{{ github.run_id }}}}-${{{{ github.run_attempt }}}}")),
-                q(&format!("{key}-"))
-            );
-            for &dep in self.needs(stage) {
+            for saved in self.restores() {
+                let key = self.cache_key(stage, saved);
                 y += &format!(
-                    "      - name: {}\n        uses: actions/download-artifact@v4\n        with:\n          name: {}\n          path: {}\n",
-                    q(&format!("outputs from {}", self.dag.name(dep))),
-                    q(&format!("outputs-{}", self.ids[dep])),
-                    q(&self.output_dir)
+                    "      - name: {}\n        uses: actions/cache/restore@v4\n        with:\n          path: {}\n          key: {}\n          restore-keys: {}\n",
+                    q(saved.restore_step()),
+                    github_paths(&self.saved_paths(stage, saved)),
+                    q(&format!("{key}@${{{{ github.run_id }}}}-${{{{ github.run_attempt }}}}")),
+                    q(&format!("{key}@"))
                 );
+            }
+            // Down jobs need no artifacts: what a stage went down from is in its cache.
+            let downloads = if self.direction == ExportFor::Up { self.needs(stage) } else { &[] };
+            for &dep in downloads {
+                y += &self.github_download(dep);
             }
             for command in self.commands(stage) {
                 y += &format!("      - name: {}\n        run: {}\n", q(&command), q(&command));
@@ -254,14 +322,19 @@ impl Pipeline<'_> {
                 "      - name: {}\n        if: always()\n        uses: actions/upload-artifact@v4\n        with:\n          name: {}\n          path: {}\n          if-no-files-found: ignore\n          include-hidden-files: true\n",
                 q("upload outputs"),
                 q(&format!("outputs-{id}")),
-                q(&format!("{}/", self.output_dir))
+                github_paths(&self.artifact_paths())
             );
-            y += &format!(
-                "      - name: {}\n        if: always()\n        uses: actions/cache/save@v4\n        with:\n          path: {}\n          key: {}\n",
-                q("save the state"),
-                paths,
-                q(&format!("{key}-${{{{ github.run_id }}}}-${{{{ github.run_attempt }}}}"))
-            );
+            for saved in self.saves() {
+                y += &format!(
+                    "      - name: {}\n        if: always()\n        uses: actions/cache/save@v4\n        with:\n          path: {}\n          key: {}\n",
+                    q(saved.save_step()),
+                    github_paths(&self.saved_paths(stage, saved)),
+                    q(&format!(
+                        "{}@${{{{ github.run_id }}}}-${{{{ github.run_attempt }}}}",
+                        self.cache_key(stage, saved)
+                    ))
+                );
+            }
             if let Some((timings, _)) = &self.timings_dir {
                 y += &format!(
                     "      - name: {}\n        if: always()\n        uses: actions/upload-artifact@v4\n        with:\n          name: {}\n          path: {}\n          if-no-files-found: ignore\n          include-hidden-files: true\n",
@@ -287,12 +360,7 @@ impl Pipeline<'_> {
         }
         y += "    steps:\n      - uses: actions/checkout@v4\n";
         for &sink in &self.sinks() {
-            y += &format!(
-                "      - name: {}\n        uses: actions/download-artifact@v4\n        with:\n          name: {}\n          path: {}\n",
-                q(&format!("outputs from {}", self.dag.name(sink))),
-                q(&format!("outputs-{}", self.ids[sink])),
-                q(&self.output_dir)
-            );
+            y += &self.github_download(sink);
         }
         y += &format!(
             "      - name: {}\n        uses: actions/upload-artifact@v4\n        with:\n          name: {}\n          path: {}\n          if-no-files-found: ignore\n          include-hidden-files: true\n",
@@ -308,6 +376,39 @@ impl Pipeline<'_> {
         y
     }
 
+    /// The step that downloads the artifact of `stage`'s job.
+    fn github_download(&self, stage: StageId) -> String {
+        format!(
+            "      - name: {}\n        uses: actions/download-artifact@v4\n        with:\n          name: {}\n          path: {}\n",
+            q(&format!("outputs from {}", self.dag.name(stage))),
+            q(&format!("outputs-{}", self.ids[stage])),
+            q(&self.artifact_root())
+        )
+    }
+
+    /// What a stage's job hands on to the jobs that need it: `OUTPUT_DIR`, and betterform's
+    /// records, so a job sees its dependencies' records of this run (an upstream stage that
+    /// went up again makes its dependents run, as locally).
+    fn artifact_paths(&self) -> Vec<String> {
+        let mut paths = vec![format!("{}/", self.output_dir)];
+        if let Some(records) = &self.records_dir {
+            paths.push(format!("{records}/"));
+        }
+        paths
+    }
+
+    /// Where a GitHub artifact of [`Self::artifact_paths`] is rooted: their longest common
+    /// ancestor, as `upload-artifact` stores them.
+    fn artifact_root(&self) -> String {
+        let paths = self.artifact_paths();
+        let split: Vec<Vec<&str>> =
+            paths.iter().map(|p| p.trim_end_matches('/').split('/').collect()).collect();
+        let common: Vec<&str> = (0..split[0].len())
+            .map_while(|i| split.iter().all(|parts| parts.get(i) == split[0].get(i)).then(|| split[0][i]))
+            .collect();
+        if common.is_empty() { ".".into() } else { common.join("/") }
+    }
+
     /// `workflow: rules`: the pipeline starts only from the chosen sources, never by accident.
     fn gitlab_workflow(&self) -> String {
         let condition: Vec<String> = self
@@ -318,25 +419,27 @@ impl Pipeline<'_> {
         format!("workflow:\n  rules:\n    - if: {}\n    - when: never\n", q(&condition.join(" || ")))
     }
 
-    /// The artifacts a job hands on: the outputs (and, for a stage's own job, its timings).
+    /// The artifacts a job hands on: [`Self::artifact_paths`] (and, for a stage's own job, its
+    /// timings).
     fn gitlab_artifacts(&self, timings: bool) -> String {
-        let mut y = format!(
-            "  artifacts:\n    when: always\n    paths:\n      - {}\n",
-            q(&format!("{}/", self.output_dir))
-        );
+        let mut y = String::from("  artifacts:\n    when: always\n    paths:\n");
+        for path in self.artifact_paths() {
+            y += &format!("      - {}\n", q(&path));
+        }
         if let (true, Some((timings, _))) = (timings, &self.timings_dir) {
             y += &format!("      - {}\n", q(&format!("{timings}/")));
         }
         y
     }
 
-    fn gitlab_needs(needs: &[String]) -> String {
+    /// `needs:`, taking the needed jobs' artifacts or not.
+    fn gitlab_needs(needs: &[String], artifacts: bool) -> String {
         if needs.is_empty() {
             return "  needs: []\n".into();
         }
         let mut y = String::from("  needs:\n");
         for need in needs {
-            y += &format!("    - job: {}\n      artifacts: true\n", q(need));
+            y += &format!("    - job: {}\n      artifacts: {artifacts}\n", q(need));
         }
         y
     }
@@ -354,7 +457,7 @@ impl Pipeline<'_> {
                 // `:` never appears in a stage's job id, so a join id can't collide with one.
                 let id = format!("join:{owner}:{level}:{k}");
                 y += &format!("{}:\n  stage: betterform\n", q(&id));
-                y += &Self::gitlab_needs(chunk);
+                y += &Self::gitlab_needs(chunk, self.direction == ExportFor::Up);
                 y += "  script:\n    - 'true'\n";
                 y += &self.gitlab_artifacts(false);
                 joined.push(id);
@@ -395,14 +498,18 @@ impl Pipeline<'_> {
                 "  resource_group: {}\n",
                 q(&resource_name(&format!("betterform/{}/{}", self.name, self.dag.name(stage))))
             );
-            y += &Self::gitlab_needs(&needs);
-            // Restored before the artifacts of `needs:`, saved even when the stage fails.
-            y += &format!(
-                "  cache:\n    key: {}\n    when: always\n    paths:\n",
-                q(&resource_name(&self.cache_key(stage)).replace(['/', '.'], "_"))
-            );
-            for path in self.durable_paths() {
-                y += &format!("      - {}\n", q(&path));
+            y += &Self::gitlab_needs(&needs, self.direction == ExportFor::Up);
+            // Restored (in order) before the artifacts of `needs:`; saved even when the stage
+            // fails.
+            y += "  cache:\n";
+            for &(saved, policy) in self.caches() {
+                y += &format!(
+                    "    - key: {}\n      policy: {policy}\n      when: always\n      paths:\n",
+                    q(&self.cache_key(stage, saved))
+                );
+                for path in self.saved_paths(stage, saved) {
+                    y += &format!("        - {}\n", q(&path));
+                }
             }
             y += "  script:\n";
             y += &format!("    - cd {}\n", q(&self.workdir));
@@ -430,7 +537,7 @@ impl Pipeline<'_> {
         let needs: Vec<String> = self.sinks().iter().map(|&s| self.ids[s].clone()).collect();
         let (mut y, needs) = self.gitlab_joins(OUTPUTS_JOB, needs);
         y += &format!("{OUTPUTS_JOB}:\n  stage: betterform\n");
-        y += &Self::gitlab_needs(&needs);
+        y += &Self::gitlab_needs(&needs, true);
         y += "  script:\n";
         if self.commit_outputs {
             let push = "git push \"https://gitlab-ci-token:${BETTERFORM_PUSH_TOKEN}@${CI_SERVER_HOST}/${CI_PROJECT_PATH}.git\" \"HEAD:${CI_COMMIT_REF_NAME}\"";

@@ -108,16 +108,18 @@ fn export_with(root: &Path, format: &str, direction: &str, extra: &[&str]) -> (S
     (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
 }
 
-/// Copies files (not dirs) under `from` into `to`, merging.
+/// Copies files (not dirs) under `from` into `to`, merging (`from` a file: copies it to `to`).
 fn merge(from: &Path, to: &Path) {
     if !from.exists() {
         return;
     }
     for e in walkdir::WalkDir::new(from).into_iter().map(Result::unwrap) {
-        let dest = to.join(e.path().strip_prefix(from).unwrap());
+        let rel = e.path().strip_prefix(from).unwrap();
+        let dest = if rel.as_os_str().is_empty() { to.to_path_buf() } else { to.join(rel) };
         if e.file_type().is_dir() {
             std::fs::create_dir_all(&dest).unwrap();
         } else {
+            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
             std::fs::copy(e.path(), &dest).unwrap();
         }
     }
@@ -248,12 +250,11 @@ fn path_lines(v: &Value) -> Vec<String> {
     str_of(v).lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
 }
 
-/// Saves `paths` of the workspace under `cache/key`, replacing what was there.
+/// Saves `paths` (dirs or files) of the workspace as the entry `cache/key`, replacing it whole.
 fn cache_save(cache: &Path, key: &str, ws: &Path, paths: &[String]) {
+    let _ = std::fs::remove_dir_all(cache.join(key));
     for path in paths {
-        let dest = cache.join(key).join(path);
-        let _ = std::fs::remove_dir_all(&dest);
-        merge(&ws.join(path), &dest);
+        merge(&ws.join(path), &cache.join(key).join(path));
     }
 }
 
@@ -335,8 +336,20 @@ fn play_github_run(
                     merge(&store.path().join(&name), &ws.as_path().join(str_of(&step["with"]["path"])));
                 }
                 Some("actions/upload-artifact@v4") => {
-                    let name = str_of(&step["with"]["name"]);
-                    merge(&ws.as_path().join(str_of(&step["with"]["path"])), &store.path().join(name));
+                    // Rooted at the paths' least common ancestor, as upload-artifact does.
+                    let paths = path_lines(&step["with"]["path"]);
+                    let root = paths
+                        .iter()
+                        .map(PathBuf::from)
+                        .reduce(|a, b| a.ancestors().find(|p| b.starts_with(p)).unwrap().to_path_buf())
+                        .unwrap();
+                    for path in &paths {
+                        let rel = Path::new(path).strip_prefix(&root).unwrap();
+                        merge(
+                            &ws.as_path().join(path),
+                            &store.path().join(str_of(&step["with"]["name"])).join(rel),
+                        );
+                    }
                 }
                 Some(other) => panic!("unexpected action {other}"),
                 None => log += &sh(&workdir, &env, &str_of(&step["run"])),
@@ -376,21 +389,33 @@ fn play_gitlab_run(
     for id in schedule(&jobs) {
         let job = &doc[id.as_str()];
         let ws = fresh_checkout(&runner, root, checked_in);
-        let cached = job.get("cache").map(|c| {
-            let paths: Vec<String> = c["paths"].as_sequence().unwrap().iter().map(str_of).collect();
-            (str_of(&c["key"]), paths)
-        });
-        if let Some((key, _)) = &cached {
-            merge(&cache.join(key), ws.as_path());
+        // (key, policy, paths) of each cache, in the order GitLab restores them.
+        let caches: Vec<(String, String, Vec<String>)> = job
+            .get("cache")
+            .map(|c| c.as_sequence().unwrap().clone())
+            .unwrap_or_default()
+            .iter()
+            .map(|c| {
+                let paths = c["paths"].as_sequence().unwrap().iter().map(str_of).collect();
+                (str_of(&c["key"]), c["policy"].as_str().unwrap_or("pull-push").to_string(), paths)
+            })
+            .collect();
+        for (key, policy, _) in &caches {
+            if policy.starts_with("pull") {
+                merge(&cache.join(key), ws.as_path());
+            }
         }
         for need in job["needs"].as_sequence().unwrap() {
-            assert_eq!(need["artifacts"].as_bool(), Some(true));
-            merge(&store.path().join(str_of(&need["job"])), ws.as_path());
+            if need["artifacts"].as_bool().unwrap() {
+                merge(&store.path().join(str_of(&need["job"])), ws.as_path());
+            }
         }
         let script: Vec<String> = job["script"].as_sequence().unwrap().iter().map(str_of).collect();
         let log = sh(ws.as_path(), &env, &script.join("\n"));
-        if let Some((key, paths)) = &cached {
-            cache_save(cache, key, ws.as_path(), paths);
+        for (key, policy, paths) in &caches {
+            if policy.ends_with("push") {
+                cache_save(cache, key, ws.as_path(), paths);
+            }
         }
         for path in job["artifacts"]["paths"].as_sequence().into_iter().flatten() {
             let path = str_of(path);
@@ -479,7 +504,7 @@ fn exported_pipelines_are_faithful_for_every_shape() {
         assert_eq!(expected.len(), shape.len(), "{name}: every stage writes an output");
 
         let (store, _) = play_github(&export(repo.path(), "github-actions", "up"), repo.path(), None);
-        assert_eq!(pipeline_outputs(store.path(), ""), expected, "{name}: GitHub Actions");
+        assert_eq!(pipeline_outputs(store.path(), "output"), expected, "{name}: GitHub Actions");
         // The last job publishes the final OUTPUT_DIR as one artifact.
         assert_eq!(files(&store.path().join("outputs")), expected, "{name}: GitHub Actions, `outputs`");
 
@@ -891,7 +916,7 @@ fn the_next_pipeline_run_skips_unchanged_stages_and_down_starts_from_the_latest_
     let expected = files(&local_outputs(repo.path()).path().join("deploy/output"));
     type Play = fn(&str, &Path, Option<&Path>, &Path, u32) -> (TempDir, HashMap<String, String>);
     let plays: [(&str, Play, &str); 2] =
-        [("github-actions", play_github_run, ""), ("gitlab-ci", play_gitlab_run, "deploy/output")];
+        [("github-actions", play_github_run, "output"), ("gitlab-ci", play_gitlab_run, "deploy/output")];
     for (format, play, nested) in plays {
         let cache = TempDir::new().unwrap();
         let up = export(repo.path(), format, "up");
@@ -990,11 +1015,11 @@ fn export_with_status(root: &Path, format: &str, direction: &str, extra: &[&str]
 /// The newest state a stage's jobs saved in the cache of the CI host `host` ([`ci_host`]).
 fn latest_state(host: &Path, stage: &str) -> PathBuf {
     let (cache, _) = ci_host(host);
-    let key = format!("betterform-deploy-{stage}");
+    let key = format!("betterform@deploy@{stage}@state");
     let newest = std::fs::read_dir(&cache)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|k| k == &key || k.strip_prefix(&key).is_some_and(|run| run.starts_with("-0")))
+        .filter(|k| k == &key || k.starts_with(&format!("{key}@")))
         .max()
         .unwrap_or_else(|| panic!("no saved state of {stage}"));
     cache.join(newest)
@@ -1015,7 +1040,7 @@ fn the_bundled_example_runs_through_both_pipelines_as_a_local_up_does() {
     );
     type Play = fn(&str, &Path, Option<&Path>, &Path, u32) -> (TempDir, HashMap<String, String>);
     let plays: [(&str, Play, &str); 2] =
-        [("github-actions", play_github_run, ""), ("gitlab-ci", play_gitlab_run, "deploy/output")];
+        [("github-actions", play_github_run, "output"), ("gitlab-ci", play_gitlab_run, "deploy/output")];
     for (format, play, nested) in plays {
         let cache = TempDir::new().unwrap();
         let up = export(repo.path(), format, "up");
@@ -1032,8 +1057,20 @@ fn the_bundled_example_runs_through_both_pipelines_as_a_local_up_does() {
         for (job, log) in &stage_logs(logs) {
             assert!(log.contains("summary (up): 0 ran, 1 up to date"), "{format} run 2 {job}: {log}");
         }
+        // A page dropped from the config: parallel_a rebuilds its site without it, and no job
+        // gets the dropped page back from an older run's cache (final counts the pages).
+        let changed = TempDir::new().unwrap();
+        merge(repo.path(), changed.path());
+        let config = changed.path().join("deploy/config.jsonnet");
+        let text = std::fs::read_to_string(&config).unwrap() + "+ { site+: { pages: ['index'] } }\n";
+        std::fs::write(&config, text).unwrap();
+        let (store, logs) = play(&up, changed.path(), None, cache.path(), 3);
+        let fewer = files(&local_outputs(changed.path()).path().join("deploy/output"));
+        assert!(!fewer.contains_key("parallel_a/site/about.html"));
+        assert_eq!(pipeline_outputs(store.path(), nested), fewer, "{format}: a page fewer");
+        assert!(logs["up-final"].contains("1 pages"), "{format}: {}", logs["up-final"]);
         // The down pipeline brings every stage down, each from its stage's latest state.
-        let (_, logs) = play(&export(repo.path(), format, "down"), repo.path(), None, cache.path(), 3);
+        let (_, logs) = play(&export(repo.path(), format, "down"), repo.path(), None, cache.path(), 4);
         let logs = stage_logs(logs);
         assert_eq!(logs.len(), stages.len(), "{format}: a down job per stage");
         for (job, log) in &logs {
@@ -1062,10 +1099,49 @@ fn the_bundled_example_runs_through_both_pipelines_as_a_local_up_does() {
             assert_eq!(record["status"], "down", "{format}: {stage}");
         }
         // And the next up finds every stage down.
-        let (store, logs) = play(&up, repo.path(), None, cache.path(), 4);
+        let (store, logs) = play(&up, repo.path(), None, cache.path(), 5);
         assert_eq!(pipeline_outputs(store.path(), nested), expected, "{format}: up after down");
         for (job, log) in &stage_logs(logs) {
             assert!(log.contains("summary (up): 1 ran"), "{format} up after down {job}: {log}");
         }
     }
+}
+
+#[test]
+fn no_stages_cache_key_is_a_prefix_of_anothers() {
+    // GitHub restores the newest entry whose key starts with `restore-keys`: with keys
+    // `<name>-<stage>-…`, stage `a` would restore stage `a-b`'s state.
+    let shape = shape(&[("a", &[]), ("a-b", &["a"]), ("a-state", &["a"]), ("a-b-seen", &["a-b"])]);
+    let repo = repo(&shape);
+    for direction in ["up", "down"] {
+        let doc: Value = serde_yaml_ng::from_str(&export(repo.path(), "github-actions", direction)).unwrap();
+        let mut prefixes = Vec::new();
+        let mut keys = Vec::new();
+        for (id, job) in doc["jobs"].as_mapping().unwrap() {
+            for step in job["steps"].as_sequence().unwrap() {
+                match step["uses"].as_str() {
+                    Some("actions/cache/restore@v4") => {
+                        prefixes.push((str_of(id), str_of(&step["with"]["restore-keys"])))
+                    }
+                    Some("actions/cache/save@v4") => keys.push((str_of(id), str_of(&step["with"]["key"]))),
+                    _ => {}
+                }
+            }
+        }
+        assert!(!prefixes.is_empty() && !keys.is_empty());
+        for (job, prefix) in &prefixes {
+            for (other, key) in &keys {
+                if job != other {
+                    assert!(!key.starts_with(prefix), "{direction}: {job} would restore {other}'s {key}");
+                }
+            }
+        }
+    }
+    let doc: Value = serde_yaml_ng::from_str(&export(repo.path(), "gitlab-ci", "up")).unwrap();
+    let keys: BTreeSet<String> = gitlab_jobs(&doc)
+        .iter()
+        .flat_map(|(_, job)| job["cache"].as_sequence().cloned().unwrap_or_default())
+        .map(|c| str_of(&c["key"]))
+        .collect();
+    assert_eq!(keys.len(), 2 * shape.len(), "a state and a seen entry per stage, none shared: {keys:?}");
 }

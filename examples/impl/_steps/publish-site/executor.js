@@ -15,6 +15,10 @@ exports.default = async (inputs, target, context) => {
   context.printVerbose(`publishing ${siteDir} with up to ${retries} retries`);
   fs.mkdirSync(bucket, { recursive: true });
   const pages = fs.readdirSync(siteDir).filter((name) => name.endsWith('.html'));
+  // A sync: a page the site no longer has leaves the bucket too.
+  fs.readdirSync(bucket)
+    .filter((name) => name.endsWith('.html') && !pages.includes(name))
+    .forEach((name) => fs.rmSync(path.join(bucket, name)));
   pages.forEach((name, i) => {
     fs.copyFileSync(path.join(siteDir, name), path.join(bucket, name));
     context.updateProgress(Math.round(((i + 1) * 100) / pages.length), `uploaded ${name}`);
