@@ -799,8 +799,9 @@ fn every_exported_pipeline_passes_both_schema_checks_and_actionlint() {
     all_shapes.push(("fan_in_500", fan_in_500()));
     let variants: [&[&str]; 2] =
         [&[], &["--setup", "cargo install --locked betterform", "--name", "prod/eu-north-1"]];
-    for (name, shape) in all_shapes {
-        let repo = repo(&shape);
+    let repos =
+        all_shapes.iter().map(|(name, shape)| (*name, repo(shape))).chain([("example", example_repo())]);
+    for (name, repo) in repos {
         for (v, extra) in variants.iter().enumerate() {
             for direction in ["up", "down"] {
                 for format in ["github-actions", "gitlab-ci"] {
