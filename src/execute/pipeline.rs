@@ -551,6 +551,9 @@ fn keep_timings(
         written = timeline::write(&pages, &timeline::render(&record));
         if written.is_ok() {
             eprint_line(&format!("timings: {}", display_path(&pages[0])));
+            if options.timings == TimingsPage::Default {
+                timeline::prune(&timings::dir(&state_dir));
+            }
         }
     }
     let Err((path, e)) = written else { return outcome };

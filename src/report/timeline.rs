@@ -117,6 +117,30 @@ pub(crate) fn default_paths(state_dir: &Path, run: &str) -> [PathBuf; 2] {
     [dir.join(format!("{run}.html")), dir.join("latest.html")]
 }
 
+/// How many run pages [`prune`] keeps under the timings dir (besides `latest.html`).
+pub(crate) const KEEP_PAGES: usize = 20;
+
+/// Removes all but the newest [`KEEP_PAGES`] run pages (`<run-id>.html`) under `dir`, so
+/// `--timings` on every run (as exported CI jobs do) cannot fill GENFILES. Best effort: a
+/// page that cannot be listed or removed stays.
+pub(crate) fn prune(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut pages: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.ends_with(".html") && name != "latest.html"
+        })
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    // Newest first; same-tick pages by name, so the order is stable.
+    pages.sort_by(|a, b| b.cmp(a));
+    for (_, page) in pages.into_iter().skip(KEEP_PAGES) {
+        let _ = std::fs::remove_file(page);
+    }
+}
+
 /// Writes the page to each of `paths`, each atomically; the first error names its path.
 pub(crate) fn write(paths: &[PathBuf], html: &str) -> Result<(), (PathBuf, std::io::Error)> {
     for path in paths {

@@ -392,3 +392,37 @@ fn a_page_that_cannot_be_written_fails_a_run_that_succeeded_but_not_one_that_fai
     let err = crate::common::Run(run.unwrap()).expect(1).stderr();
     assert!(err.contains("error: cannot write config.jsonnet/page.html"), "{err}");
 }
+
+#[test]
+fn only_the_newest_run_pages_are_kept_and_a_page_written_where_asked_is_never_pruned() {
+    let f = diamond();
+    let dir = f.deploy.join("genfiles/.betterform/timings");
+    let pages = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".html") && n != "latest.html")
+            .collect();
+        names.sort();
+        names
+    };
+    let page_of_run = |args: &[&str]| -> String {
+        let err = f.run(args).expect(0).stderr();
+        let line = err.lines().find_map(|l| l.strip_prefix("timings: ")).unwrap_or_else(|| panic!("{err}"));
+        Path::new(line).file_name().unwrap().to_string_lossy().into_owned()
+    };
+    let first = page_of_run(&["up", "--timings"]);
+    f.run(&["run", "check", "--timings=kept.html"]).expect(0);
+    let mut newest = Vec::new();
+    for _ in 0..21 {
+        newest.push(page_of_run(&["up", "-B", "--only", "state_storage", "--timings"]));
+    }
+    let left = pages();
+    assert_eq!(left.len(), 20, "{left:?}");
+    assert!(!left.contains(&first), "the oldest page went: {left:?}");
+    newest.drain(..1);
+    newest.sort();
+    assert_eq!(left, newest, "the 20 newest stay");
+    assert!(dir.join("latest.html").exists());
+    assert!(f.exists("kept.html"), "a page written with --timings=FILE is the user's");
+}
