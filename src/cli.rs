@@ -295,6 +295,10 @@ pub(crate) enum Command {
         /// (GitLab CI: pushes with the token in the BETTERFORM_PUSH_TOKEN variable)
         #[arg(long)]
         commit_outputs: bool,
+        /// GitLab CI: where the pipeline is committed, from the repository root; its lock job
+        /// runs that file as the child pipeline [default: .gitlab-ci.yml]
+        #[arg(long, value_name = "PATH")]
+        ci_file: Option<String>,
     },
     /// Print the script that registers completion of commands, options and stage names:
     /// `source <(betterform completions bash)`

@@ -19,12 +19,12 @@ pub(crate) fn dispatch(command: Command, global: &Global) -> Result<(), Error> {
         Command::Graph { format } => super::graph::graph(global, format),
         Command::Validate => super::validate::validate(global),
         Command::Config => super::show_config::show_config(global),
-        Command::Export { format, direction, setup, trigger, image, name, commit_outputs } => {
+        Command::Export { format, direction, setup, trigger, image, name, commit_outputs, ci_file } => {
             super::export::export(
                 global,
                 format,
                 direction,
-                super::export::Options { setup, trigger, image, name, commit_outputs },
+                super::export::Options { setup, trigger, image, name, commit_outputs, ci_file },
             )
         }
         Command::Completions { shell } => super::complete::completions(shell),

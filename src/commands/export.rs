@@ -8,6 +8,11 @@
 //! direct dependencies' artifacts therefore gives a job every transitive upstream output,
 //! while `needs:` lists exactly the DAG's edges.
 //!
+//! A GitLab pipeline is a parent and a child in one file: the parent's lock job holds the
+//! deployment's resource group and runs the file again as its child pipeline, where every
+//! stage's job is (`rules:` on `$CI_PIPELINE_SOURCE` tell the two apart). GitHub's workflow
+//! `concurrency` does the same in one line.
+//!
 //! Between pipeline runs each stage keeps two entries in the CI cache (see [`Saved`]): its own
 //! state (its `OUTPUT_DIR/<stage>/` and its record), restored and saved by every job of the
 //! stage, and what it last went up with (the whole `OUTPUT_DIR`), saved by its up job and
@@ -69,7 +74,18 @@ pub(crate) struct Options {
     pub(crate) name: Option<String>,
     /// Up: the publishing job commits the final `OUTPUT_DIR` back.
     pub(crate) commit_outputs: bool,
+    /// GitLab CI: where the pipeline is committed (default `.gitlab-ci.yml`).
+    pub(crate) ci_file: Option<String>,
 }
+
+/// GitLab CI: the one job of the parent pipeline besides [`CONFIRM_JOB`]. It holds the
+/// deployment's resource group while the child pipeline (the same file, every stage's job)
+/// runs: GitLab's pipeline-level lock.
+const LOCK_JOB: &str = "betterform";
+
+/// GitLab CI: the rule of the parent pipeline's jobs, and that of the child's.
+const PARENT: &str = "$CI_PIPELINE_SOURCE != \"parent_pipeline\"";
+const CHILD: &str = "$CI_PIPELINE_SOURCE == \"parent_pipeline\"";
 
 /// The manual job a GitLab down pipeline waits on before it tears anything down.
 const CONFIRM_JOB: &str = "confirm-down";
@@ -130,6 +146,11 @@ impl Saved {
     }
 }
 
+/// A job's `rules:`: it runs when `condition` holds, with the rule's `extra` lines.
+fn gitlab_rules(condition: &str, extra: &str) -> String {
+    format!("  rules:\n    - if: {}\n{extra}", q(condition))
+}
+
 /// Paths of a GitHub cache step: a block scalar (in a quoted one a single line break folds
 /// into a space).
 fn github_paths(paths: &[String]) -> String {
@@ -159,6 +180,8 @@ struct Pipeline<'a> {
     triggers: Vec<ExportTrigger>,
     image: Option<String>,
     commit_outputs: bool,
+    /// GitLab CI: the pipeline's own path from the repository root.
+    ci_file: String,
 }
 
 impl Pipeline<'_> {
@@ -409,12 +432,14 @@ impl Pipeline<'_> {
         if common.is_empty() { ".".into() } else { common.join("/") }
     }
 
-    /// `workflow: rules`: the pipeline starts only from the chosen sources, never by accident.
+    /// `workflow: rules`: the pipeline starts only from the chosen sources, never by accident,
+    /// and its child pipeline from the parent.
     fn gitlab_workflow(&self) -> String {
         let condition: Vec<String> = self
             .triggers
             .iter()
             .map(|&t| format!("$CI_PIPELINE_SOURCE == \"{}\"", trigger_source(t)))
+            .chain([CHILD.to_string()])
             .collect();
         format!("workflow:\n  rules:\n    - if: {}\n    - when: never\n", q(&condition.join(" || ")))
     }
@@ -457,6 +482,7 @@ impl Pipeline<'_> {
                 // `:` never appears in a stage's job id, so a join id can't collide with one.
                 let id = format!("join:{owner}:{level}:{k}");
                 y += &format!("{}:\n  stage: betterform\n", q(&id));
+                y += &gitlab_rules(CHILD, "");
                 y += &Self::gitlab_needs(chunk, self.direction == ExportFor::Up);
                 y += "  script:\n    - 'true'\n";
                 y += &self.gitlab_artifacts(false);
@@ -476,22 +502,14 @@ impl Pipeline<'_> {
         if let Some(image) = &self.image {
             y += &format!("default:\n  image: {}\n", q(image));
         }
-        if self.direction == ExportFor::Down {
-            // Tearing down waits for a person: the pipeline blocks until someone runs this job.
-            y += &format!(
-                "{CONFIRM_JOB}:\n  stage: betterform\n  needs: []\n  when: manual\n  allow_failure: false\n  script:\n    - {}\n",
-                q(&format!("echo 'tearing down {}'", self.name))
-            );
-        }
+        y += &self.gitlab_parent();
         for stage in self.order() {
             let id = &self.ids[stage];
-            let mut needs: Vec<String> = self.needs(stage).iter().map(|&n| self.ids[n].clone()).collect();
-            if self.direction == ExportFor::Down && needs.is_empty() {
-                needs.push(CONFIRM_JOB.into());
-            }
+            let needs: Vec<String> = self.needs(stage).iter().map(|&n| self.ids[n].clone()).collect();
             let (joins, needs) = self.gitlab_joins(id, needs);
             y += &joins;
             y += &format!("{id}:\n  stage: betterform\n");
+            y += &gitlab_rules(CHILD, "");
             // Two pipelines never apply the same stage of one deployment at once; the DAG's
             // independent stages still run in parallel.
             y += &format!(
@@ -532,11 +550,37 @@ impl Pipeline<'_> {
         y
     }
 
+    /// The parent pipeline: for down, a manual job someone must run first; then [`LOCK_JOB`],
+    /// which runs this same file as the child pipeline under the deployment's resource group,
+    /// so two pipelines of one deployment (up or down) never run at once.
+    fn gitlab_parent(&self) -> String {
+        let mut y = String::new();
+        let mut needs = Vec::new();
+        if self.direction == ExportFor::Down {
+            // Tearing down waits for a person: the pipeline blocks until someone runs this job.
+            y += &format!("{CONFIRM_JOB}:\n  stage: betterform\n");
+            y += &gitlab_rules(PARENT, "      when: manual\n      allow_failure: false\n");
+            y += &format!(
+                "  needs: []\n  script:\n    - {}\n",
+                q(&format!("echo 'tearing down {}'", self.name))
+            );
+            needs.push(CONFIRM_JOB.to_string());
+        }
+        y += &format!("{LOCK_JOB}:\n  stage: betterform\n");
+        y += &gitlab_rules(PARENT, "");
+        y += &Self::gitlab_needs(&needs, false);
+        y += &format!("  resource_group: {}\n", q(&resource_name(&format!("betterform/{}", self.name))));
+        y +=
+            &format!("  trigger:\n    include:\n      - local: {}\n    strategy: depend\n", q(&self.ci_file));
+        y
+    }
+
     /// The final `OUTPUT_DIR` as one artifact, `outputs` (and committed back when asked).
     fn gitlab_outputs_job(&self) -> String {
         let needs: Vec<String> = self.sinks().iter().map(|&s| self.ids[s].clone()).collect();
         let (mut y, needs) = self.gitlab_joins(OUTPUTS_JOB, needs);
         y += &format!("{OUTPUTS_JOB}:\n  stage: betterform\n");
+        y += &gitlab_rules(CHILD, "");
         y += &Self::gitlab_needs(&needs, true);
         y += "  script:\n";
         if self.commit_outputs {
@@ -609,6 +653,16 @@ pub(crate) fn export(
                 .into(),
         ));
     }
+    if format == ExportFormat::GithubActions && options.ci_file.is_some() {
+        return Err(Error::Usage("--ci-file applies to --format gitlab-ci".into()));
+    }
+    let ci_file = options.ci_file.unwrap_or_else(|| ".gitlab-ci.yml".into());
+    if ci_file.is_empty() || Path::new(&ci_file).is_absolute() || ci_file.split('/').any(|part| part == "..")
+    {
+        return Err(Error::Usage(format!(
+            "--ci-file {ci_file:?}: give the pipeline's path from the repository root, inside it"
+        )));
+    }
     if options.commit_outputs && direction == ExportFor::Down {
         return Err(Error::Usage("--commit-outputs applies to --for up".into()));
     }
@@ -646,6 +700,7 @@ pub(crate) fn export(
         triggers,
         image: options.image,
         commit_outputs: options.commit_outputs,
+        ci_file,
     };
     let text = match format {
         ExportFormat::GithubActions => pipeline.github(),

@@ -261,6 +261,7 @@ fn sample(option: &str, value: &str, command: &str) -> String {
         ("--command", _) => "up",
         ("--trigger", _) => "web",
         (_, "IMAGE") => "rust:1",
+        (_, "PATH") => "ci/deploy.yml",
         (_, "NAME") => "prod/eu-north-1",
         (_, "N" | "SECONDS") => "3",
         (_, "DIR") => ".",

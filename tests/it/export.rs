@@ -360,8 +360,30 @@ fn play_github_run(
     (store, logs)
 }
 
-/// Plays a GitLab CI pipeline the same way: a job's cache is restored before the artifacts of
-/// its `needs:`, and saved after its script.
+/// Whether a GitLab `if:` of the forms export writes (`$CI_PIPELINE_SOURCE == "x"`, `!=`,
+/// joined by `||`) holds for the pipeline source `source`.
+fn gitlab_if(condition: &str, source: &str) -> bool {
+    condition.split(" || ").any(|term| {
+        let (negated, value) = match (term.split_once(" == "), term.split_once(" != ")) {
+            (Some(("$CI_PIPELINE_SOURCE", v)), _) => (false, v),
+            (_, Some(("$CI_PIPELINE_SOURCE", v))) => (true, v),
+            _ => panic!("a rule the harness cannot evaluate: {term}"),
+        };
+        (value.trim_matches('"') == source) != negated
+    })
+}
+
+/// Whether a job's `rules:` let it run for `source` (no rules: it runs).
+fn gitlab_runs(job: &Value, source: &str) -> bool {
+    job.get("rules").is_none_or(|rules| {
+        rules.as_sequence().unwrap().iter().any(|rule| gitlab_if(&str_of(&rule["if"]), source))
+    })
+}
+
+/// Plays a GitLab CI pipeline the same way, started from the web UI: the parent pipeline (the
+/// manual `confirm-down`, which someone runs, then the lock job) and, when the lock job
+/// triggers it, the child pipeline of the same file. A job's caches are restored (in order)
+/// before the artifacts of its `needs:`, and saved after its script by policy.
 fn play_gitlab_run(
     yaml: &str,
     root: &Path,
@@ -369,25 +391,46 @@ fn play_gitlab_run(
     host: &Path,
     _run: u32,
 ) -> (TempDir, HashMap<String, String>) {
+    let store = TempDir::new().unwrap();
+    let mut logs = HashMap::new();
+    play_gitlab_pipeline(yaml, "web", (root, checked_in, host), store.path(), &mut logs);
+    (store, logs)
+}
+
+fn play_gitlab_pipeline(
+    yaml: &str,
+    source: &str,
+    (root, checked_in, host): (&Path, Option<&Path>, &Path),
+    store: &Path,
+    logs: &mut HashMap<String, String>,
+) {
     let (cache, runner) = ci_host(host);
     let cache = cache.as_path();
     let doc: Value = serde_yaml_ng::from_str(yaml).unwrap();
-    let map = doc.as_mapping().unwrap();
+    assert!(gitlab_runs(&doc["workflow"], source), "workflow rules refuse a {source} pipeline");
     let env: Vec<(String, String)> =
         doc["variables"].as_mapping().unwrap().iter().map(|(k, v)| (str_of(k), str_of(v))).collect();
     assert_eq!(doc["stages"].as_sequence().unwrap().len(), 1);
-    let jobs: Vec<(String, Vec<String>)> = map
-        .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), Some("stages" | "variables" | "workflow" | "default")))
-        .map(|(k, v)| {
-            let needs = v["needs"].as_sequence().unwrap().iter().map(|n| str_of(&n["job"])).collect();
-            (str_of(k), needs)
+    let jobs: Vec<(String, Vec<String>)> = gitlab_jobs(&doc)
+        .into_iter()
+        .filter(|(_, job)| gitlab_runs(job, source))
+        .map(|(id, job)| {
+            (id, job["needs"].as_sequence().unwrap().iter().map(|n| str_of(&n["job"])).collect())
         })
         .collect();
-    let store = TempDir::new().unwrap();
-    let mut logs = HashMap::new();
     for id in schedule(&jobs) {
         let job = &doc[id.as_str()];
+        if let Some(trigger) = job.get("trigger") {
+            assert_eq!(
+                str_of(&trigger["include"][0]["local"]),
+                ".gitlab-ci.yml",
+                "the file the harness plays"
+            );
+            assert_eq!(str_of(&trigger["strategy"]), "depend", "the lock is held until the child ends");
+            assert!(job["resource_group"].is_string(), "the lock job holds the deployment's group");
+            play_gitlab_pipeline(yaml, "parent_pipeline", (root, checked_in, host), store, logs);
+            continue;
+        }
         let ws = fresh_checkout(&runner, root, checked_in);
         // (key, policy, paths) of each cache, in the order GitLab restores them.
         let caches: Vec<(String, String, Vec<String>)> = job
@@ -407,7 +450,7 @@ fn play_gitlab_run(
         }
         for need in job["needs"].as_sequence().unwrap() {
             if need["artifacts"].as_bool().unwrap() {
-                merge(&store.path().join(str_of(&need["job"])), ws.as_path());
+                merge(&store.join(str_of(&need["job"])), ws.as_path());
             }
         }
         let script: Vec<String> = job["script"].as_sequence().unwrap().iter().map(str_of).collect();
@@ -419,11 +462,10 @@ fn play_gitlab_run(
         }
         for path in job["artifacts"]["paths"].as_sequence().into_iter().flatten() {
             let path = str_of(path);
-            merge(&ws.as_path().join(&path), &store.path().join(&id).join(&path));
+            merge(&ws.as_path().join(&path), &store.join(&id).join(&path));
         }
         logs.insert(id, log);
     }
-    (store, logs)
 }
 
 /// The outputs a local `betterform up` produces for the same repository.
@@ -551,12 +593,6 @@ fn needs_mirror_the_dag_and_reverse_for_down() {
                             .map(|(s, _)| format!("down-{}", s.replace('.', "_")))
                             .collect()
                     };
-                    let expected = if expected.is_empty() && format == "gitlab-ci" && direction == "down" {
-                        // GitLab's down pipeline starts when someone runs its manual job.
-                        BTreeSet::from(["confirm-down".to_string()])
-                    } else {
-                        expected
-                    };
                     assert_eq!(needs, expected, "{name} {format} {direction}: needs of {stage}");
                 }
                 assert!(yaml.contains("INTERACTIVE: 'false'"));
@@ -606,7 +642,7 @@ fn export_refuses_an_impl_dir_outside_the_repository() {
 }
 
 #[test]
-fn gitlab_pipelines_start_only_when_triggered_deliberately_and_lock_each_stage_per_deployment() {
+fn gitlab_pipelines_start_only_when_triggered_deliberately_and_lock_the_deployment_and_each_stage() {
     let shape = shapes().into_iter().find(|(n, _)| *n == "diamond").unwrap().1;
     let repo = repo(&shape);
     for direction in ["up", "down"] {
@@ -614,18 +650,44 @@ fn gitlab_pipelines_start_only_when_triggered_deliberately_and_lock_each_stage_p
         let rules = doc["workflow"]["rules"].as_sequence().unwrap();
         assert_eq!(
             str_of(&rules[0]["if"]),
-            r#"$CI_PIPELINE_SOURCE == "web" || $CI_PIPELINE_SOURCE == "api" || $CI_PIPELINE_SOURCE == "schedule""#,
+            r#"$CI_PIPELINE_SOURCE == "web" || $CI_PIPELINE_SOURCE == "api" || $CI_PIPELINE_SOURCE == "schedule" || $CI_PIPELINE_SOURCE == "parent_pipeline""#,
             "{direction}: by default only the web UI, the API and schedules start it, never a push"
         );
         assert_eq!(str_of(&rules[1]["when"]), "never");
+        assert_eq!(
+            str_of(&rules[0]["if"]).split(" || ").last().unwrap(),
+            r#"$CI_PIPELINE_SOURCE == "parent_pipeline""#,
+            "{direction}: and the child pipeline, from the parent"
+        );
+        // The parent pipeline: one lock job holding the deployment's resource group while the
+        // child pipeline (this same file) runs every stage's job.
+        let parent: Vec<String> = gitlab_jobs(&doc)
+            .into_iter()
+            .filter(|(_, job)| gitlab_runs(job, "web"))
+            .map(|(id, _)| id)
+            .collect();
+        let lock = &doc["betterform"];
+        assert_eq!(str_of(&lock["resource_group"]), "betterform/deploy", "one lock per deployment");
+        assert_eq!(str_of(&lock["trigger"]["include"][0]["local"]), ".gitlab-ci.yml");
+        assert_eq!(str_of(&lock["trigger"]["strategy"]), "depend", "held until the child pipeline ends");
+        assert!(!gitlab_runs(lock, "parent_pipeline"), "the child does not trigger itself");
         let confirm = &doc["confirm-down"];
         if direction == "down" {
-            assert_eq!(str_of(&confirm["when"]), "manual", "tearing down waits for a person");
-            assert_eq!(confirm["allow_failure"].as_bool(), Some(false), "the pipeline blocks on it");
-            let top = doc["down-top"]["needs"].as_sequence().unwrap();
-            assert_eq!(str_of(&top[0]["job"]), "confirm-down", "the first stage down waits for it");
+            assert_eq!(parent, ["confirm-down", "betterform"]);
+            let rule = &confirm["rules"][0];
+            assert_eq!(str_of(&rule["when"]), "manual", "tearing down waits for a person");
+            assert_eq!(rule["allow_failure"].as_bool(), Some(false), "the pipeline blocks on it");
+            assert_eq!(str_of(&lock["needs"][0]["job"]), "confirm-down", "nothing is locked or run before");
         } else {
-            assert!(confirm.is_null(), "up needs no confirmation");
+            assert_eq!(parent, ["betterform"], "up needs no confirmation");
+        }
+        for (id, job) in gitlab_jobs(&doc) {
+            if !parent.contains(&id) {
+                assert!(
+                    gitlab_runs(&job, "parent_pipeline") && !gitlab_runs(&job, "web"),
+                    "{id} is the child's"
+                );
+            }
         }
         assert!(doc.get("default").is_none(), "no image unless asked");
         for (stage, _) in &shape {
@@ -645,10 +707,19 @@ fn gitlab_pipelines_start_only_when_triggered_deliberately_and_lock_each_stage_p
     let doc: Value = serde_yaml_ng::from_str(&yaml).unwrap();
     assert_eq!(
         str_of(&doc["workflow"]["rules"][0]["if"]),
-        r#"$CI_PIPELINE_SOURCE == "web" || $CI_PIPELINE_SOURCE == "push""#
+        r#"$CI_PIPELINE_SOURCE == "web" || $CI_PIPELINE_SOURCE == "push" || $CI_PIPELINE_SOURCE == "parent_pipeline""#
     );
     assert_eq!(str_of(&doc["default"]["image"]), "rust:1");
     assert_eq!(str_of(&doc["up-base"]["resource_group"]), "betterform/prod/eu-north-1/base");
+    assert_eq!(str_of(&doc["betterform"]["resource_group"]), "betterform/prod/eu-north-1");
+    // Committed elsewhere: the lock job runs that file.
+    let (yaml, _) = export_with(repo.path(), "gitlab-ci", "up", &["--ci-file", "ci/prod.yml"]);
+    let doc: Value = serde_yaml_ng::from_str(&yaml).unwrap();
+    assert_eq!(str_of(&doc["betterform"]["trigger"]["include"][0]["local"]), "ci/prod.yml");
+    for bad in ["../x.yml", "/abs.yml", ""] {
+        assert_eq!(export_with_status(repo.path(), "gitlab-ci", "up", &["--ci-file", bad]), 2, "{bad:?}");
+    }
+    assert_eq!(export_with_status(repo.path(), "github-actions", "up", &["--ci-file", "x.yml"]), 2);
 }
 
 #[test]
@@ -736,7 +807,9 @@ fn a_500_stage_fan_in_keeps_gitlab_needs_within_50_through_join_jobs() {
     let repo = repo(&shape);
     for direction in ["up", "down"] {
         let doc: Value = serde_yaml_ng::from_str(&export(repo.path(), "gitlab-ci", direction)).unwrap();
-        let jobs = gitlab_jobs(&doc);
+        // The child pipeline: every stage's job (the parent holds only the lock).
+        let jobs: Vec<(String, Value)> =
+            gitlab_jobs(&doc).into_iter().filter(|(_, job)| gitlab_runs(job, "parent_pipeline")).collect();
         let needs: BTreeMap<String, Vec<String>> = jobs
             .iter()
             .map(|(id, job)| {
@@ -774,9 +847,6 @@ fn a_500_stage_fan_in_keeps_gitlab_needs_within_50_through_join_jobs() {
                 };
                 assert_eq!(before, expected, "{direction}: what {id} runs after");
                 before.insert(stage.to_string());
-            } else if id == "confirm-down" {
-                let job = &jobs.iter().find(|(j, _)| j == id).unwrap().1;
-                assert_eq!(job["when"].as_str(), Some("manual"));
             } else {
                 let job = &jobs.iter().find(|(j, _)| j == id).unwrap().1;
                 assert_eq!(job["script"][0].as_str(), Some("true"), "{id} is a no-op");
