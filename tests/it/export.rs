@@ -360,6 +360,14 @@ fn play_github_run(
     (store, logs)
 }
 
+/// Plays run number `run` of a pipeline on a CI host: (merged artifacts, each job's stderr).
+type Play = fn(&str, &Path, Option<&Path>, &Path, u32) -> (TempDir, HashMap<String, String>);
+
+/// Each CI system: its format, how the harness plays it, and where OUTPUT_DIR sits in the
+/// artifacts of a stage's job.
+const PLAYS: [(&str, Play, &str); 2] =
+    [("github-actions", play_github_run, "output"), ("gitlab-ci", play_gitlab_run, "deploy/output")];
+
 /// Whether a GitLab `if:` of the forms export writes (`$CI_PIPELINE_SOURCE == "x"`, `!=`,
 /// joined by `||`) holds for the pipeline source `source`.
 fn gitlab_if(condition: &str, source: &str) -> bool {
@@ -985,10 +993,7 @@ fn the_next_pipeline_run_skips_unchanged_stages_and_down_starts_from_the_latest_
     let shape = shapes().into_iter().find(|(n, _)| *n == "diamond").unwrap().1;
     let repo = repo(&shape);
     let expected = files(&local_outputs(repo.path()).path().join("deploy/output"));
-    type Play = fn(&str, &Path, Option<&Path>, &Path, u32) -> (TempDir, HashMap<String, String>);
-    let plays: [(&str, Play, &str); 2] =
-        [("github-actions", play_github_run, "output"), ("gitlab-ci", play_gitlab_run, "deploy/output")];
-    for (format, play, nested) in plays {
+    for (format, play, nested) in PLAYS {
         let cache = TempDir::new().unwrap();
         let up = export(repo.path(), format, "up");
         let (store, logs) = play(&up, repo.path(), None, cache.path(), 1);
@@ -1109,10 +1114,7 @@ fn the_bundled_example_runs_through_both_pipelines_as_a_local_up_does() {
         expected.contains_key("parallel_b/registration.db")
             && expected.contains_key("publish/site-dev/index.html")
     );
-    type Play = fn(&str, &Path, Option<&Path>, &Path, u32) -> (TempDir, HashMap<String, String>);
-    let plays: [(&str, Play, &str); 2] =
-        [("github-actions", play_github_run, "output"), ("gitlab-ci", play_gitlab_run, "deploy/output")];
-    for (format, play, nested) in plays {
+    for (format, play, nested) in PLAYS {
         let cache = TempDir::new().unwrap();
         let up = export(repo.path(), format, "up");
         // Every job passes (the harness fails on a failed job), and the outputs, the state
