@@ -425,7 +425,7 @@ fn schedule(
     let total = members.iter().filter(|&&m| m).count();
     let mut reporter: Box<dyn Reporter + '_> = match options.display {
         Display::Live => Box::new(LiveReporter::new(&project.dag, command, total, &log_path)),
-        Display::Grouped => Box::new(GroupedReporter::new(&project.dag, command)),
+        Display::Grouped => Box::new(GroupedReporter::new(&project.dag, &project.wave, command)),
         Display::Stream => Box::new(LineReporter::new(&project.dag, command)),
     };
     let started = SystemTime::now();

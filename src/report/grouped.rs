@@ -5,10 +5,12 @@
 
 use std::time::{Duration, SystemTime};
 
-use super::reporter::{eprint_line, finished_line};
+use super::reporter::{display_path, eprint_line, finished_line};
 use crate::events::Outcome;
 use crate::events::Reporter;
+
 use crate::graph::{Dag, StageId};
+use crate::wave::Wave;
 
 /// Whose log viewer reads the output, as far as sections and annotations go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,14 +37,22 @@ impl Viewer {
 
 pub(crate) struct GroupedReporter<'a> {
     dag: &'a Dag,
+    /// Where the stages' logs are, for the failure annotation.
+    wave: &'a Wave,
     command: &'a str,
     buffers: Vec<Vec<String>>,
     viewer: Viewer,
 }
 
 impl<'a> GroupedReporter<'a> {
-    pub(crate) fn new(dag: &'a Dag, command: &'a str) -> Self {
-        GroupedReporter { dag, command, buffers: vec![Vec::new(); dag.len()], viewer: Viewer::from_env() }
+    pub(crate) fn new(dag: &'a Dag, wave: &'a Wave, command: &'a str) -> Self {
+        GroupedReporter {
+            dag,
+            wave,
+            command,
+            buffers: vec![Vec::new(); dag.len()],
+            viewer: Viewer::from_env(),
+        }
     }
 }
 
@@ -82,7 +92,12 @@ impl Reporter for GroupedReporter<'_> {
             viewer => {
                 if let (Viewer::GithubActions, Outcome::Failed { reason, .. }) = (viewer, outcome) {
                     let title = github_escape(&format!("{name}: {} failed", self.command), true);
-                    eprint_line(&format!("::error title={title}::{}", github_escape(reason, false)));
+                    let log = self.wave.log_path(name, self.command);
+                    let message = match log.exists() {
+                        true => format!("{reason} (log: {})", display_path(&log)),
+                        false => reason.clone(),
+                    };
+                    eprint_line(&format!("::error title={title}::{}", github_escape(&message, false)));
                 }
                 lines.iter().for_each(|line| eprint_line(line));
                 eprint_line(&end);

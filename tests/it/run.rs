@@ -421,7 +421,13 @@ fn grouped_output_under_github_actions_shows_a_failure_open_with_an_annotation()
     let at =
         err.find("::error title=parallel_b%3A up failed::").unwrap_or_else(|| panic!("no annotation: {err}"));
     let failure = &err[at..];
-    assert!(failure.lines().next().unwrap().contains("exit status 3"), "the reason: {err}");
+    let annotation = failure.lines().next().unwrap();
+    assert!(annotation.contains("exit status 3"), "the reason: {err}");
+    assert!(
+        annotation.ends_with("(log: genfiles/.betterform/logs/parallel_b/up.log)"),
+        "and where the whole log is: {annotation}"
+    );
+    assert!(f.exists("genfiles/.betterform/logs/parallel_b/up.log"));
     let output_at = failure.find("[parallel_b] failing on purpose").expect("the failed stage's output");
     // Not inside a group: no group opens between the annotation and the output.
     assert!(!failure[..output_at].contains("::group::"), "{err}");
