@@ -24,6 +24,8 @@ for tool in bash python3 node tar zip unzip; do
   }
 done
 python3 -c 'import sqlite3' || { echo "python3 lacks the sqlite3 module" >&2; exit 1; }
+# The example's stamped ctl scripts and the exported pipelines' shell are checked by shellcheck.
+command -v shellcheck >/dev/null 2>&1 || apt_install shellcheck
 # The --timings page is checked in a real headless browser (tests/it/timings.rs).
 if [ ! -x /usr/bin/chromium ]; then
   apt_install chromium

@@ -121,3 +121,19 @@ fn a_nested_orchestrator_runs_its_inner_dag_inside_a_stage() {
     assert!(!f.exists("output/platform"));
     assert!(f.exists("output/base/output.json"));
 }
+
+#[test]
+fn the_stamped_ctl_scripts_of_every_deployment_pass_shellcheck() {
+    for deployment in ["dev", "prod"] {
+        let f = example(deployment);
+        f.run(&["stamp"]).expect(0);
+        f.run(&["up"]).expect(0);
+        let ctls: Vec<std::path::PathBuf> = std::fs::read_dir(f.deploy.join("genfiles"))
+            .unwrap()
+            .map(|e| e.unwrap().path().join("ctl"))
+            .filter(|ctl| ctl.exists())
+            .collect();
+        assert_eq!(ctls.len(), 4, "{deployment}: {ctls:?}");
+        crate::common::shellcheck(&ctls, &[]);
+    }
+}

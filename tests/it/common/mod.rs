@@ -383,3 +383,17 @@ impl Run {
         self
     }
 }
+
+/// Runs shellcheck (as bash) over `files`, but for the checks `exclude`d; fails naming every
+/// finding, or how to install it.
+pub fn shellcheck(files: &[std::path::PathBuf], exclude: &[&str]) {
+    let out = std::process::Command::new("shellcheck")
+        .args(["--shell", "bash", "--format", "gcc"])
+        .args(exclude.iter().flat_map(|code| ["--exclude", code]))
+        .args(files)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("shellcheck: {e}: run `bash tests/tools.sh` (or apt-get install shellcheck)")
+        });
+    assert!(out.status.success(), "shellcheck:\n{}", String::from_utf8_lossy(&out.stdout));
+}
