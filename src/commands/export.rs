@@ -4,9 +4,10 @@
 //! describes the work. Output is deterministic (DAG order) so it can be committed and diffed.
 //!
 //! Stage outputs travel as artifacts. Each job uploads the whole `OUTPUT_DIR` as it stands
-//! after the stage: its own outputs plus the upstream ones it restored. Downloading its
-//! direct dependencies' artifacts therefore gives a job every transitive upstream output,
-//! while `needs:` lists exactly the DAG's edges.
+//! after the stage, its own outputs plus the upstream ones it received, with betterform's
+//! records. Downloading its direct dependencies' artifacts therefore gives an up job every
+//! transitive upstream output and this run's records of them, while `needs:` lists exactly the
+//! DAG's edges.
 //!
 //! A GitLab pipeline is a parent and a child in one file: the parent's lock job holds the
 //! deployment's resource group and runs the file again as its child pipeline, where every
