@@ -14,10 +14,10 @@
 //! stage's job is (`rules:` on `$CI_PIPELINE_SOURCE` tell the two apart). GitHub's workflow
 //! `concurrency` does the same in one line.
 //!
-//! Between pipeline runs each stage keeps two entries in the CI cache (see [`Saved`]): its own
-//! state (its `OUTPUT_DIR/<stage>/` and its record), restored and saved by every job of the
-//! stage, and what it last went up with (the whole `OUTPUT_DIR`), saved by its up job and
-//! restored only by its down job. An up job never restores other stages' outputs from the cache:
+//! Between pipeline runs each stage keeps two entries in the CI cache (see [`Saved`]), both
+//! saved by each of its jobs: its own state (its `OUTPUT_DIR/<stage>/` and its record), which
+//! its up job restores, and the whole `OUTPUT_DIR` it last ran with (and its record), which its
+//! down job restores. An up job never restores other stages' outputs from the cache:
 //! they come fresh from this run's artifacts, so a file an upstream stage stopped writing cannot
 //! come back from an older run. Down jobs download no artifacts (`needs:` only orders them).
 //!
@@ -114,13 +114,15 @@ fn resource_name(text: &str) -> String {
         .collect()
 }
 
-/// A stage's entries in the CI cache.
+/// A stage's entries in the CI cache. Every job of the stage saves both; a job restores one,
+/// so no two restores overlap and their order cannot matter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Saved {
-    /// Its own `OUTPUT_DIR/<stage>/` and record: restored and saved by each of its jobs.
+    /// Its own `OUTPUT_DIR/<stage>/` and record: what its up job restores (upstream outputs
+    /// come from this run's artifacts).
     State,
-    /// The whole `OUTPUT_DIR` as its up job left it (its own outputs and the upstream ones it
-    /// went up with): what its down job stamps and runs `down` from.
+    /// The whole `OUTPUT_DIR` as its last job left it (its own outputs and the upstream ones it
+    /// went up with) and its record: what its down job stamps and runs `down` from.
     Seen,
 }
 
@@ -135,14 +137,14 @@ impl Saved {
     fn restore_step(self) -> &'static str {
         match self {
             Saved::State => "restore the stage's latest state",
-            Saved::Seen => "restore the outputs it went up with",
+            Saved::Seen => "restore the outputs it last ran with",
         }
     }
 
     fn save_step(self) -> &'static str {
         match self {
             Saved::State => "save the stage's state",
-            Saved::Seen => "save the outputs it went up with",
+            Saved::Seen => "save the outputs it ran with",
         }
     }
 }
@@ -238,17 +240,15 @@ impl Pipeline<'_> {
 
     /// The paths of a stage's cache entry `saved`.
     fn saved_paths(&self, stage: StageId, saved: Saved) -> Vec<String> {
-        match saved {
-            Saved::State => {
-                let name = self.dag.name(stage);
-                let mut paths = vec![format!("{}/{name}/", self.output_dir)];
-                if let Some(records) = &self.records_dir {
-                    paths.push(format!("{records}/{name}.json"));
-                }
-                paths
-            }
-            Saved::Seen => vec![format!("{}/", self.output_dir)],
+        let name = self.dag.name(stage);
+        let mut paths = vec![match saved {
+            Saved::State => format!("{}/{name}/", self.output_dir),
+            Saved::Seen => format!("{}/", self.output_dir),
+        }];
+        if let Some(records) = &self.records_dir {
+            paths.push(format!("{records}/{name}.json"));
         }
+        paths
     }
 
     /// The key of a stage's cache entry `saved`, shared by the up and down pipelines of a
@@ -263,13 +263,13 @@ impl Pipeline<'_> {
         resource_name(&self.name).replace(['/', '@'], "_")
     }
 
-    /// The cache entries a job uses, in the order they are restored, with GitLab's policy:
-    /// `pull` restores, `push` saves.
+    /// The cache entries a job uses, with GitLab's policy: `pull` restores, `push` saves. The
+    /// one restored comes first (gitlab-ci-local, unlike GitLab, stops at the first entry
+    /// whose policy does not match).
     fn caches(&self) -> &'static [(Saved, &'static str)] {
         match self.direction {
             ExportFor::Up => &[(Saved::State, "pull-push"), (Saved::Seen, "push")],
-            // What the stage went up with first, then its latest own state over it.
-            ExportFor::Down => &[(Saved::Seen, "pull"), (Saved::State, "pull-push")],
+            ExportFor::Down => &[(Saved::Seen, "pull-push"), (Saved::State, "push")],
         }
     }
 
