@@ -63,15 +63,21 @@ impl Pipeline {
 fn git_repo() -> tempfile::TempDir {
     let repo = example_repo();
     std::fs::remove_dir_all(repo.path().join(".git")).unwrap();
-    let git = |args: &[&str]| {
-        let out = Command::new("git").args(args).current_dir(repo.path()).output().unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    git(&["init", "-q", "-b", "main"]);
-    git(&["add", "-A"]);
-    git(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "the example"]);
-    git(&["remote", "add", "origin", "https://gitlab.example.com/ops/example.git"]);
+    git(repo.path(), &["init", "-q", "-b", "main"]);
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-q", "-m", "the example"]);
+    git(repo.path(), &["remote", "add", "origin", "https://gitlab.example.com/ops/example.git"]);
     repo
+}
+
+fn git(repo: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+        .args(args)
+        .current_dir(repo)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 fn export(repo: &Path, direction: &str) -> String {
@@ -183,29 +189,36 @@ fn down_for_gitlab_ci_local(yaml: &str) -> String {
     serde_yaml_ng::to_string(&doc).unwrap()
 }
 
-/// Whether gitlab-ci-local's rule evaluator lets a job with the pipeline's `workflow: rules`
-/// run when the pipeline starts from `source`.
-fn workflow_admits(repo: &Path, home: &Path, yaml: &str, source: &str) -> bool {
-    let doc: Value = serde_yaml_ng::from_str(yaml).unwrap();
-    let probe = serde_yaml_ng::to_string(
-        &serde_yaml_ng::from_str::<Value>(&format!(
-            "stages: [betterform]\nprobe:\n  stage: betterform\n  script: ['true']\n  rules: {}",
-            serde_json::to_string(&doc["workflow"]["rules"]).unwrap()
-        ))
-        .unwrap(),
-    )
-    .unwrap();
+/// The pipeline sources whose pipelines gitlab-ci-local's rule evaluator lets run, by
+/// pipeline (`up`, `down`): a probe job per pipeline carries its `workflow: rules` as its own
+/// `rules:` (gitlab-ci-local evaluates those, not the workflow's).
+fn sources_admitted(repo: &Path, home: &Path, pipelines: &[(&str, &str)]) -> BTreeMap<String, Vec<String>> {
+    let mut probe = String::from("stages: [betterform]\n");
+    for (name, yaml) in pipelines {
+        let doc: Value = serde_yaml_ng::from_str(yaml).unwrap();
+        let rules = serde_json::to_string(&doc["workflow"]["rules"]).unwrap();
+        probe += &format!("{name}:\n  stage: betterform\n  script: ['true']\n  rules: {rules}\n");
+    }
     std::fs::write(repo.join("probe.gitlab-ci.yml"), probe).unwrap();
-    let out = gitlab_ci_local(repo, home)
-        .args(["--file", "probe.gitlab-ci.yml", "--list-json"])
-        .arg("--variable")
-        .arg(format!("CI_PIPELINE_SOURCE={source}"))
-        .args(["--ignore-predefined-vars", "CI_PIPELINE_SOURCE"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let jobs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    jobs[0]["when"] != "never"
+    let mut admitted: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for source in ["web", "api", "schedule", "trigger", "push", "merge_request_event"] {
+        let out = gitlab_ci_local(repo, home)
+            .args(["--file", "probe.gitlab-ci.yml", "--list-json"])
+            .arg("--variable")
+            .arg(format!("CI_PIPELINE_SOURCE={source}"))
+            .args(["--ignore-predefined-vars", "CI_PIPELINE_SOURCE"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let jobs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for job in jobs.as_array().unwrap() {
+            let entry = admitted.entry(job["name"].as_str().unwrap().to_string()).or_default();
+            if job["when"] != "never" {
+                entry.push(source.to_string());
+            }
+        }
+    }
+    admitted
 }
 
 #[test]
@@ -221,13 +234,9 @@ fn gitlab_ci_local_runs_the_bundled_examples_pipelines_as_a_local_up_does() {
     std::fs::write(root.join("down.gitlab-ci.yml"), down_for_gitlab_ci_local(&down)).unwrap();
 
     // Only a deliberate start runs either pipeline; a push never does.
-    for yaml in [&up, &down] {
-        for source in ["web", "api", "schedule"] {
-            assert!(workflow_admits(root, home.path(), yaml, source), "{source} starts it");
-        }
-        for source in ["push", "merge_request_event", "trigger"] {
-            assert!(!workflow_admits(root, home.path(), yaml, source), "{source} must not start it");
-        }
+    let admitted = sources_admitted(root, home.path(), &[("up", &up), ("down", &down)]);
+    for pipeline in ["up", "down"] {
+        assert_eq!(admitted[pipeline], ["web", "api", "schedule"], "what starts the {pipeline} pipeline");
     }
 
     // Run 1: every job passes; the outputs, the state store and each registration among
@@ -244,6 +253,22 @@ fn gitlab_ci_local_runs_the_bundled_examples_pipelines_as_a_local_up_does() {
     assert!(run2.ok, "run 2 failed:\n{}", run2.printed);
     run2.expect_each_stage("up", "summary (up): 0 ran, 1 up to date", "run 2");
     assert_eq!(final_outputs(root), expected, "run 2: the final outputs");
+
+    // A page dropped from the config: parallel_a rebuilds its site without it, and no job gets
+    // the dropped page back from the cache (gitlab-ci-local's entries still hold it: it merges
+    // what a job saves into the old entry), nor from the bucket publish made of it.
+    let config = root.join("deploy/config.jsonnet");
+    let text = std::fs::read_to_string(&config).unwrap() + "+ { site+: { pages: ['index'] } }\n";
+    std::fs::write(&config, text).unwrap();
+    git(root, &["commit", "-q", "-a", "-m", "one page"]);
+    let fewer = files(&local_outputs(root).path().join("deploy/output"));
+    assert!(
+        !fewer.contains_key("parallel_a/site/about.html") && fewer.contains_key("parallel_a/site/index.html")
+    );
+    let run3 = run(root, home.path(), "up.gitlab-ci.yml", "web", &[]);
+    assert!(run3.ok, "run 3 failed:\n{}", run3.printed);
+    assert!(run3.logs["up-final"].contains("1 pages"), "{}", run3.logs["up-final"]);
+    assert_eq!(final_outputs(root), fewer, "run 3: a page fewer");
 
     // Down waits for a person: without the manual job no stage is touched.
     let blocked = run(root, home.path(), "down.gitlab-ci.yml", "web", &[]);
@@ -267,8 +292,8 @@ fn gitlab_ci_local_runs_the_bundled_examples_pipelines_as_a_local_up_does() {
     }
 
     // And the next up finds every stage down: all run again, to the same outputs.
-    let run3 = run(root, home.path(), "up.gitlab-ci.yml", "web", &[]);
-    assert!(run3.ok, "up after down failed:\n{}", run3.printed);
-    run3.expect_each_stage("up", "summary (up): 1 ran", "up after down");
-    assert_eq!(final_outputs(root), expected, "up after down: the final outputs");
+    let run4 = run(root, home.path(), "up.gitlab-ci.yml", "web", &[]);
+    assert!(run4.ok, "up after down failed:\n{}", run4.printed);
+    run4.expect_each_stage("up", "summary (up): 1 ran", "up after down");
+    assert_eq!(final_outputs(root), fewer, "up after down: the final outputs");
 }
