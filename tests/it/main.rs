@@ -11,6 +11,7 @@ mod docs;
 mod errors;
 mod example;
 mod export;
+mod gitlab_local;
 mod ignore;
 mod incremental;
 mod inputs;

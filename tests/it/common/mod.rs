@@ -15,7 +15,7 @@ use tempfile::TempDir;
 pub mod secrets;
 
 /// Variables of the caller's environment that must not leak into a test run.
-const LEAKY_VARS: [&str; 19] = [
+pub const LEAKY_VARS: [&str; 19] = [
     "IMPL_DIR",
     "COMPLETE",
     "NO_COLOR",
