@@ -65,7 +65,7 @@ pub(crate) fn render(file: &Path, e: &jrsonnet_evaluator::Error, max_stack: usiz
                 (Some(parsed), _) if !engine_knows => {
                     pinpoint(file, kind, Some(scope.unwrap_or(&parsed.expr)))
                 }
-                _ => None,
+                _ => e.trace().0.first().and_then(|innermost| inside_call(kind, innermost)),
             };
             let headline = precise.or_else(|| frames.iter().find_map(|f| f.location.clone()));
             match &headline {
@@ -185,7 +185,7 @@ impl<'d> ManifestStep<'d> {
 /// if there is exactly one and it records a position.
 fn pinpoint(file: &Path, kind: &ErrorKind, scope: Option<&Expr>) -> Option<Span> {
     let wanted = Wanted::of(kind)?;
-    let mut finder = Finder { wanted, found: Vec::new() };
+    let mut finder = Finder { wanted, strict: false, found: Vec::new() };
     match kind {
         // A missing import is looked for in the file that imports it.
         ErrorKind::ImportFileNotFound(from, _) if from.path().is_some_and(|from| from != file) => {
@@ -196,6 +196,86 @@ fn pinpoint(file: &Path, kind: &ErrorKind, scope: Option<&Expr>) -> Option<Span>
     match finder.found.as_mut_slice() {
         [one] => one.take(),
         _ => None,
+    }
+}
+
+/// The innermost frame is a call of a function written in jsonnet (`function <g> call`): the
+/// error arose in its body, where the engine records no position. When the function's
+/// definition in the caller's file is unique, and within its body one index fails that way (the
+/// field `.z`, the literal `[5]`), that index. Only such strong evidence counts: an operator
+/// there might not be the one that failed (an argument is evaluated inside the callee).
+fn inside_call(kind: &ErrorKind, innermost: &jrsonnet_evaluator::StackTraceElement) -> Option<Span> {
+    let name = innermost.desc.strip_prefix("function <")?.strip_suffix("> call")?;
+    if name.starts_with("builtin_") {
+        return None;
+    }
+    let wanted = match Wanted::of(kind)? {
+        wanted @ (Wanted::Field(_) | Wanted::Index(_)) => wanted,
+        _ => return None,
+    };
+    let source = &innermost.location.as_ref()?.0;
+    let settings = jrsonnet_ir_parser::ParserSettings { source: source.clone() };
+    let expr = jrsonnet_ir_parser::parse(source.code(), &settings).ok()?;
+    let mut definitions =
+        Definitions { name, finder: Finder { wanted, strict: true, found: Vec::new() }, count: 0 };
+    definitions.visit_expr(&expr);
+    match (definitions.count, definitions.finder.found.as_mut_slice()) {
+        (1, [one]) => one.take(),
+        _ => None,
+    }
+}
+
+/// The definitions of the function `name` (`local name(…) = body`, `local name = function(…)
+/// body`, a method `name(…): body` or a field `name: function(…) body`), counted, each body
+/// searched by `finder`.
+struct Definitions<'n> {
+    name: &'n str,
+    finder: Finder,
+    count: usize,
+}
+
+impl Definitions<'_> {
+    fn body(&mut self, body: &Expr) {
+        self.count += 1;
+        self.finder.visit_expr(body);
+    }
+
+    fn binds(&mut self, binds: &[jrsonnet_ir::BindSpec]) {
+        for bind in binds {
+            match bind {
+                jrsonnet_ir::BindSpec::Function { name, value, .. } if &**name == self.name => {
+                    self.body(value)
+                }
+                jrsonnet_ir::BindSpec::Field {
+                    into: jrsonnet_ir::Destruct::Full(into),
+                    value: Expr::Function(_, body),
+                } if &*into.value == self.name => self.body(body),
+                _ => {}
+            }
+        }
+    }
+}
+
+impl Visitor for Definitions<'_> {
+    fn visit_expr(&mut self, e: &Expr) {
+        match e {
+            Expr::LocalExpr(binds, _) => self.binds(binds),
+            Expr::Obj(ObjBody::MemberList(members)) | Expr::ObjExtend(_, ObjBody::MemberList(members)) => {
+                self.binds(&members.locals);
+                for field in &members.fields {
+                    if !matches!(&field.name.value, FieldName::Fixed(n) if &**n == self.name) {
+                        continue;
+                    }
+                    match (&field.params, &field.value) {
+                        (Some(_), body) => self.body(body),
+                        (None, Expr::Function(_, body)) => self.body(body),
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+        visit_expr(self, e);
     }
 }
 
@@ -230,6 +310,8 @@ impl Wanted {
 /// Every expression of the wanted kind, with its position when it records one.
 struct Finder {
     wanted: Wanted,
+    /// Only an index by the very literal (`[5]`, `.name`) counts, not a computed one.
+    strict: bool,
     found: Vec<Option<Span>>,
 }
 
@@ -246,7 +328,7 @@ impl Visitor for Finder {
                     Expr::Num(n) => n.get() == *index,
                     // A computed index may be the one: it cannot be ruled out.
                     Expr::Str(_) => false,
-                    _ => true,
+                    _ => !self.strict,
                 };
                 self.found.extend(parts.iter().filter(at).map(|p| Some(p.span.clone())));
             }

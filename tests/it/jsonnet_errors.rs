@@ -165,3 +165,28 @@ fn a_top_level_function_configs_errors_are_placed_too() {
         ],
     );
 }
+
+#[test]
+fn a_missing_field_inside_a_function_points_into_its_body() {
+    let err = error_of("local g(x) = x.y.z;\nlocal f(x) = g(x) + 1;\n{\n  a: f({ y: {} }),\n}\n");
+    assert_lines(
+        &err,
+        &[
+            "config.jsonnet:1:18: no such field: z",
+            "1 | local g(x) = x.y.z;",
+            "|                  ^",
+            "at config.jsonnet:2:15: function <g> call",
+            "at config.jsonnet:4:7: function <f> call",
+            "at config.jsonnet:4:3: field <a> evaluation",
+        ],
+    );
+    // A method, and an index by a literal.
+    let err = error_of("local lib = { port(cfg):: cfg.ports[3] };\n{ a: lib.port({ ports: [1] }) }\n");
+    assert_lines(
+        &err,
+        &[
+            "config.jsonnet:1:37: array out of bounds: 3 is not within [0,1)",
+            "at config.jsonnet:2:14: function <port> call",
+        ],
+    );
+}
