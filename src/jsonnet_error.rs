@@ -12,14 +12,14 @@
 //! (the index `.missing`, the `import` of a missing file, the divisor of a division) is
 //! pointed at when there is exactly one.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use jrsonnet_evaluator::error::ErrorKind;
 use jrsonnet_evaluator::trace::PathResolver;
 use jrsonnet_evaluator::{Source, SourcePath, Span};
 use jrsonnet_ir::SourceFile;
 use jrsonnet_ir::visit::{Visitor, visit_expr};
-use jrsonnet_ir::{BinaryOpType, Expr, FieldName, ObjBody};
+use jrsonnet_ir::{BinaryOpType, Expr, FieldMember, FieldName, ImportKind, ObjBody, ObjMembers};
 
 use crate::diagnostic::Diagnostic;
 
@@ -52,20 +52,18 @@ pub(crate) fn render(file: &Path, e: &jrsonnet_evaluator::Error, max_stack: usiz
                 ),
                 kind => kind.to_string(),
             };
-            let parsed = Parsed::read(file);
-            let (frames, scope) = frames(parsed.as_ref(), e);
             // Where the engine knows nothing, the failing expression inside the failing field
             // is more precise than the field. A missing import is always found: the error
             // names the importing file.
             let engine_knows = e.trace().0.iter().any(|el| el.location.is_some());
-            let precise = match (&parsed, kind) {
-                (_, ErrorKind::ImportFileNotFound(..)) => {
-                    pinpoint(file, kind, scope.or(parsed.as_ref().map(|p| &p.expr)))
-                }
-                (Some(parsed), _) if !engine_knows => {
-                    pinpoint(file, kind, Some(scope.unwrap_or(&parsed.expr)))
-                }
-                _ => e.trace().0.first().and_then(|innermost| inside_call(kind, innermost)),
+            let (frames, found) = frames(file, e, |scope| match kind {
+                ErrorKind::ImportFileNotFound(..) => None,
+                _ if engine_knows => None,
+                _ => pinpoint(kind, scope),
+            });
+            let precise = match kind {
+                ErrorKind::ImportFileNotFound(from, path) => missing_import(from, &path.to_string()),
+                _ => found.or_else(|| e.trace().0.first().and_then(|innermost| inside_call(kind, innermost))),
             };
             let headline = precise.or_else(|| frames.iter().find_map(|f| f.location.clone()));
             match &headline {
@@ -89,27 +87,73 @@ struct Frame {
 }
 
 /// The engine's frames, innermost first, with the positions of the manifest frames
-/// (`field <a> evaluation`, `elem <2> evaluation`) recovered from the evaluated file's
-/// literals; and the innermost value that walk reached (none when the trace has no manifest
-/// frame or the walk could not take its first step).
-fn frames<'p>(parsed: Option<&'p Parsed>, e: &jrsonnet_evaluator::Error) -> (Vec<Frame>, Option<&'p Expr>) {
+/// (`field <a> evaluation`, `elem <2> evaluation`, outermost last) recovered from the source;
+/// and what `at_end` finds in the innermost value that walk reached (the whole file when it
+/// took no step).
+fn frames(
+    file: &Path,
+    e: &jrsonnet_evaluator::Error,
+    at_end: impl FnOnce(&Expr) -> Option<Span>,
+) -> (Vec<Frame>, Option<Span>) {
     let mut frames: Vec<Frame> =
         e.trace().0.iter().map(|el| Frame { location: el.location.clone(), desc: el.desc.clone() }).collect();
-    let Some(parsed) = parsed else { return (frames, None) };
-    // The manifest frames are the outermost ones: walk them from the root value inwards.
-    let mut value = root_value(&parsed.expr);
-    let mut reached = None;
-    for frame in frames.iter_mut().rev() {
-        let Some(step) = ManifestStep::of(&frame.desc) else { break };
-        let (location, inner) = step.follow(value);
-        if frame.location.is_none() {
-            frame.location = location;
-        }
-        let Some(inner) = inner else { break };
-        value = inner;
-        reached = Some(inner);
+    let Some(parsed) = Parsed::read(file) else { return (frames, None) };
+    let steps: Vec<usize> =
+        (0..frames.len()).rev().take_while(|&i| ManifestStep::of(&frames[i].desc).is_some()).collect();
+    let found = walk(&mut frames, &steps, root_value(&parsed.expr), file, None, &parsed.expr, at_end);
+    (frames, found)
+}
+
+/// Follows the manifest frames `steps` (indexes into `frames`, outermost first) from `value`,
+/// an expression of `file`, through object and array literals and into imported files, giving
+/// each frame the position it reaches; then `at_end` of the innermost value reached (`reached`),
+/// or of `whole` when no step was taken.
+fn walk<'e>(
+    frames: &mut [Frame],
+    steps: &[usize],
+    value: &'e Expr,
+    file: &Path,
+    reached: Option<&'e Expr>,
+    whole: &'e Expr,
+    at_end: impl FnOnce(&Expr) -> Option<Span>,
+) -> Option<Span> {
+    if let Some((parsed, imported)) = open_import(value, file) {
+        let root = root_value(&parsed.expr);
+        return walk(frames, steps, root, &imported, Some(root), whole, at_end);
     }
-    (frames, reached)
+    let Some((&index, rest)) = steps.split_first() else { return at_end(reached.unwrap_or(whole)) };
+    let Some(step) = ManifestStep::of(&frames[index].desc) else { return at_end(reached.unwrap_or(whole)) };
+    match step.follow(value) {
+        Ok((location, inner)) => {
+            if frames[index].location.is_none() {
+                frames[index].location = location;
+            }
+            match inner {
+                Some(inner) => walk(frames, rest, inner, file, Some(inner), whole, at_end),
+                None => at_end(reached.unwrap_or(whole)),
+            }
+        }
+        // `(import 'base.libsonnet') + { … }` without the field on the right: the same step
+        // in the imported file.
+        Err(import) => match open_import(import, file) {
+            Some((parsed, imported)) => {
+                let root = root_value(&parsed.expr);
+                walk(frames, steps, root, &imported, Some(root), whole, at_end)
+            }
+            None => at_end(reached.unwrap_or(whole)),
+        },
+    }
+}
+
+/// The file `expr` imports (`import 'x.libsonnet'`, relative to `file`), parsed, and its path.
+fn open_import(expr: &Expr, file: &Path) -> Option<(Parsed, PathBuf)> {
+    let Expr::Import(kind, target) = unwrap_locals(expr) else { return None };
+    let Expr::Str(path) = &**target else { return None };
+    if !matches!(kind.value, ImportKind::Normal) {
+        return None;
+    }
+    let imported = file.parent()?.join(&**path);
+    Some((Parsed::read(&imported)?, imported))
 }
 
 /// The source of a jsonnet file, parsed.
@@ -164,39 +208,55 @@ impl<'d> ManifestStep<'d> {
 
     /// The position of this step in the literal `expr` (a field's name; an element has none
     /// of its own), and the value it leads to, when `expr` is a literal that has it.
-    fn follow<'e>(&self, expr: &'e Expr) -> (Option<Span>, Option<&'e Expr>) {
-        match (self, unwrap_locals(expr)) {
-            (ManifestStep::Field(name), Expr::Obj(ObjBody::MemberList(members)))
-            | (ManifestStep::Field(name), Expr::ObjExtend(_, ObjBody::MemberList(members))) => {
-                let named = |f: &&jrsonnet_ir::FieldMember| matches!(&f.name.value, FieldName::Fixed(n) if &**n == *name);
-                match members.fields.iter().rfind(named) {
-                    Some(field) => (Some(field.name.span.clone()), Some(&field.value)),
-                    None => (None, None),
+    /// `Err` of an import the step continues into.
+    fn follow<'e>(&self, expr: &'e Expr) -> Result<(Option<Span>, Option<&'e Expr>), &'e Expr> {
+        let in_body = |members: &'e ObjMembers, name: &str| {
+            let named = |f: &&FieldMember| matches!(&f.name.value, FieldName::Fixed(n) if &**n == name);
+            members
+                .fields
+                .iter()
+                .rfind(named)
+                .map(|field| (Some(field.name.span.clone()), Some(&field.value)))
+        };
+        let expr = unwrap_locals(expr);
+        Ok(match (self, expr) {
+            (ManifestStep::Field(name), Expr::Obj(ObjBody::MemberList(members))) => {
+                in_body(members, name).unwrap_or((None, None))
+            }
+            // `base { … }` and `base + { … }`: the right side overrides the left.
+            (ManifestStep::Field(name), Expr::ObjExtend(base, ObjBody::MemberList(members))) => {
+                match in_body(members, name) {
+                    Some(found) => found,
+                    None => return self.follow(base),
                 }
             }
+            (ManifestStep::Field(_), Expr::BinaryOp(op)) if matches!(op.op, BinaryOpType::Add) => {
+                match self.follow(&op.rhs)? {
+                    (None, None) => return self.follow(&op.lhs),
+                    found => found,
+                }
+            }
+            (ManifestStep::Field(_), Expr::Import(..)) => return Err(expr),
             (ManifestStep::Elem(index), Expr::Arr(items)) => (None, items.get(*index)),
             _ => (None, None),
-        }
+        })
     }
 }
 
 /// Within `scope` (the innermost field value the manifest path reaches, or the whole file),
-/// or in the importing file for a missing import, the one expression that fails with `kind`,
-/// if there is exactly one and it records a position.
-fn pinpoint(file: &Path, kind: &ErrorKind, scope: Option<&Expr>) -> Option<Span> {
-    let wanted = Wanted::of(kind)?;
-    let mut finder = Finder { wanted, strict: false, found: Vec::new() };
-    match kind {
-        // A missing import is looked for in the file that imports it.
-        ErrorKind::ImportFileNotFound(from, _) if from.path().is_some_and(|from| from != file) => {
-            finder.visit_expr(&Parsed::read(from.path()?)?.expr);
-        }
-        _ => finder.visit_expr(scope?),
-    }
-    match finder.found.as_mut_slice() {
-        [one] => one.take(),
-        _ => None,
-    }
+/// the one expression that fails with `kind`, if there is exactly one and it records a
+/// position.
+fn pinpoint(kind: &ErrorKind, scope: &Expr) -> Option<Span> {
+    let mut finder = Finder { wanted: Wanted::of(kind)?, strict: false, found: Vec::new() };
+    finder.visit_expr(scope);
+    finder.unique()
+}
+
+/// The `import` of `path` in the file `from` that has it, if it imports it once.
+fn missing_import(from: &SourcePath, path: &str) -> Option<Span> {
+    let mut finder = Finder { wanted: Wanted::Import(path.to_string()), strict: false, found: Vec::new() };
+    finder.visit_expr(&Parsed::read(from.path()?)?.expr);
+    finder.unique()
 }
 
 /// The innermost frame is a call of a function written in jsonnet (`function <g> call`): the
@@ -219,10 +279,10 @@ fn inside_call(kind: &ErrorKind, innermost: &jrsonnet_evaluator::StackTraceEleme
     let mut definitions =
         Definitions { name, finder: Finder { wanted, strict: true, found: Vec::new() }, count: 0 };
     definitions.visit_expr(&expr);
-    match (definitions.count, definitions.finder.found.as_mut_slice()) {
-        (1, [one]) => one.take(),
-        _ => None,
+    if definitions.count != 1 {
+        return None;
     }
+    definitions.finder.unique()
 }
 
 /// The definitions of the function `name` (`local name(…) = body`, `local name = function(…)
@@ -313,6 +373,15 @@ struct Finder {
     /// Only an index by the very literal (`[5]`, `.name`) counts, not a computed one.
     strict: bool,
     found: Vec<Option<Span>>,
+}
+
+impl Finder {
+    fn unique(mut self) -> Option<Span> {
+        match self.found.as_mut_slice() {
+            [one] => one.take(),
+            _ => None,
+        }
+    }
 }
 
 impl Visitor for Finder {

@@ -190,3 +190,20 @@ fn a_missing_field_inside_a_function_points_into_its_body() {
         ],
     );
 }
+
+#[test]
+fn a_field_from_an_imported_base_is_placed_in_that_file() {
+    let f = Fixture::new("diamond");
+    f.write("base.libsonnet", "{\n  limits: { per_replica: 100 / 0 },\n}\n");
+    f.write("config.jsonnet", "(import 'base.libsonnet') + { region: 'eu-north-1' }\n");
+    let err = f.run(&["config"]).expect(2).stderr();
+    assert_lines(
+        &err,
+        &[
+            "base.libsonnet:2:13: attempted to divide by zero",
+            "2 |   limits: { per_replica: 100 / 0 },",
+            "at base.libsonnet:2:13: field <per_replica> evaluation",
+            "at base.libsonnet:2:3: field <limits> manifestification",
+        ],
+    );
+}
