@@ -133,3 +133,44 @@ extern "C" fn on_fault(signal: libc::c_int, info: *mut libc::siginfo_t, context:
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::run;
+
+    #[test]
+    fn the_result_comes_back_before_the_threads_teardown() {
+        use std::sync::mpsc::{Receiver, Sender, channel};
+        // A thread-local whose destructor waits until the caller has the result, and reports
+        // whether it did: a `run` that waited for the thread's teardown would make it wait in
+        // vain (the minute is a guard against a hang, not a measurement).
+        struct Teardown(Receiver<()>, Sender<bool>);
+        impl Drop for Teardown {
+            fn drop(&mut self) {
+                let caller_had_it = self.0.recv_timeout(std::time::Duration::from_secs(60)).is_ok();
+                let _ = self.1.send(caller_had_it);
+            }
+        }
+        thread_local! {
+            static TEARDOWN: std::cell::RefCell<Option<Teardown>> = const { std::cell::RefCell::new(None) };
+        }
+        let (done, wait) = channel();
+        let (report, outcome) = channel();
+        let result = run(1 << 20, "overflow\n".into(), move || {
+            TEARDOWN.with(|t| *t.borrow_mut() = Some(Teardown(wait, report)));
+            42
+        })
+        .unwrap();
+        let _ = done.send(());
+        assert_eq!(result, 42);
+        assert!(outcome.recv().unwrap(), "run waited for the thread's teardown");
+    }
+
+    #[test]
+    fn a_panic_in_the_work_reaches_the_caller() {
+        let caught =
+            std::panic::catch_unwind(|| run(1 << 20, "overflow\n".into(), || -> u8 { panic!("boom") }));
+        let payload = caught.expect_err("the panic is resumed in the caller");
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom"));
+    }
+}
