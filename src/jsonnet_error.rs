@@ -26,6 +26,10 @@ use crate::diagnostic::Diagnostic;
 /// How many frames of a runtime error's stack are shown.
 const FRAMES: usize = 20;
 
+/// How many imports the search for a field's position goes through (an import cycle, which
+/// the engine reports itself, must not make the search endless).
+const IMPORT_HOPS: usize = 32;
+
 /// Renders `e`, raised while evaluating `file`, so that every line starts with the
 /// `file:line:col` it is about: syntax errors, each static-analysis finding (undefined
 /// locals, …), and runtime errors with their stack, innermost first. Each line is indented
@@ -100,14 +104,16 @@ fn frames(
     let Some(parsed) = Parsed::read(file) else { return (frames, None) };
     let steps: Vec<usize> =
         (0..frames.len()).rev().take_while(|&i| ManifestStep::of(&frames[i].desc).is_some()).collect();
-    let found = walk(&mut frames, &steps, root_value(&parsed.expr), file, None, &parsed.expr, at_end);
+    let root = root_value(&parsed.expr);
+    let found = walk(&mut frames, &steps, root, file, None, &parsed.expr, IMPORT_HOPS, at_end);
     (frames, found)
 }
 
 /// Follows the manifest frames `steps` (indexes into `frames`, outermost first) from `value`,
 /// an expression of `file`, through object and array literals and into imported files, giving
-/// each frame the position it reaches; then `at_end` of the innermost value reached (`reached`),
-/// or of `whole` when no step was taken.
+/// each frame the position it reaches (through at most `hops` imports); then `at_end` of the
+/// innermost value reached (`reached`), or of `whole` when no step was taken.
+#[allow(clippy::too_many_arguments)]
 fn walk<'e>(
     frames: &mut [Frame],
     steps: &[usize],
@@ -115,11 +121,13 @@ fn walk<'e>(
     file: &Path,
     reached: Option<&'e Expr>,
     whole: &'e Expr,
+    hops: usize,
     at_end: impl FnOnce(&Expr) -> Option<Span>,
 ) -> Option<Span> {
-    if let Some((parsed, imported)) = open_import(value, file) {
+    let open = |import: &Expr| if hops == 0 { None } else { open_import(import, file) };
+    if let Some((parsed, imported)) = open(value) {
         let root = root_value(&parsed.expr);
-        return walk(frames, steps, root, &imported, Some(root), whole, at_end);
+        return walk(frames, steps, root, &imported, Some(root), whole, hops - 1, at_end);
     }
     let Some((&index, rest)) = steps.split_first() else { return at_end(reached.unwrap_or(whole)) };
     let Some(step) = ManifestStep::of(&frames[index].desc) else { return at_end(reached.unwrap_or(whole)) };
@@ -129,16 +137,16 @@ fn walk<'e>(
                 frames[index].location = location;
             }
             match inner {
-                Some(inner) => walk(frames, rest, inner, file, Some(inner), whole, at_end),
+                Some(inner) => walk(frames, rest, inner, file, Some(inner), whole, hops, at_end),
                 None => at_end(reached.unwrap_or(whole)),
             }
         }
         // `(import 'base.libsonnet') + { … }` without the field on the right: the same step
         // in the imported file.
-        Err(import) => match open_import(import, file) {
+        Err(import) => match open(import) {
             Some((parsed, imported)) => {
                 let root = root_value(&parsed.expr);
-                walk(frames, steps, root, &imported, Some(root), whole, at_end)
+                walk(frames, steps, root, &imported, Some(root), whole, hops - 1, at_end)
             }
             None => at_end(reached.unwrap_or(whole)),
         },
