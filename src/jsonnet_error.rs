@@ -67,7 +67,10 @@ pub(crate) fn render(file: &Path, e: &jrsonnet_evaluator::Error, max_stack: usiz
             });
             let precise = match kind {
                 ErrorKind::ImportFileNotFound(from, path) => missing_import(from, &path.to_string()),
-                _ => found.or_else(|| e.trace().0.first().and_then(|innermost| inside_call(kind, innermost))),
+                _ => found.or_else(|| {
+                    let innermost = e.trace().0.first()?;
+                    inside_call(kind, innermost).or_else(|| inside_import(kind, innermost))
+                }),
             };
             let headline = precise.or_else(|| frames.iter().find_map(|f| f.location.clone()));
             match &headline {
@@ -267,6 +270,41 @@ fn missing_import(from: &SourcePath, path: &str) -> Option<Span> {
     finder.unique()
 }
 
+/// The innermost frame is an `import`: the error arose evaluating the imported file's value,
+/// in code of that file (a call or a nested import would have a frame of its own). The one
+/// expression there that fails with `kind`, if there is exactly one.
+fn inside_import(kind: &ErrorKind, innermost: &jrsonnet_evaluator::StackTraceElement) -> Option<Span> {
+    if innermost.desc != "import" {
+        return None;
+    }
+    let at = innermost.location.as_ref()?;
+    let importer = at.0.source_path().path()?;
+    let settings = jrsonnet_ir_parser::ParserSettings { source: at.0.clone() };
+    let expr = jrsonnet_ir_parser::parse(at.0.code(), &settings).ok()?;
+    let mut imports = ImportAt { at: at.clone(), path: None };
+    imports.visit_expr(&expr);
+    let imported = importer.parent()?.join(imports.path?);
+    pinpoint(kind, &Parsed::read(&imported)?.expr)
+}
+
+/// The path of the `import` whose keyword is at `at`.
+struct ImportAt {
+    at: Span,
+    path: Option<String>,
+}
+
+impl Visitor for ImportAt {
+    fn visit_expr(&mut self, e: &Expr) {
+        if let Expr::Import(kind, target) = e
+            && kind.span == self.at
+            && let Expr::Str(path) = &**target
+        {
+            self.path = Some(path.to_string());
+        }
+        visit_expr(self, e);
+    }
+}
+
 /// The innermost frame is a call of a function written in jsonnet (`function <g> call`): the
 /// error arose in its body, where the engine records no position. When the function's
 /// definition in the caller's file is unique, and within its body one index fails that way (the
@@ -353,6 +391,8 @@ enum Wanted {
     Field(String),
     /// `x[n]`, or any index with a computed key.
     Index(f64),
+    /// Any index but by a string literal: `x[1.5]`, `x[k]`, `x[0]` on a number.
+    AnyIndex,
     /// `import 'path'`.
     Import(String),
     /// `a / b`, `a % b`: their divisor.
@@ -368,6 +408,11 @@ impl Wanted {
             ErrorKind::ArrayBoundsError(index, _) => Wanted::Index(*index as f64),
             ErrorKind::StringBoundsError(index, _) => Wanted::Index(*index as f64),
             ErrorKind::ImportFileNotFound(_, path) => Wanted::Import(path.to_string()),
+            ErrorKind::AttemptedIndexAnArrayWithString(name) => Wanted::Field(name.to_string()),
+            ErrorKind::FractionalIndex
+            | ErrorKind::ValueIndexMustBeTypeGot(..)
+            | ErrorKind::CantIndexInto(_)
+            | ErrorKind::ValueIsNotIndexable(_) => Wanted::AnyIndex,
             ErrorKind::DivisionByZero => Wanted::Divisor,
             ErrorKind::OnlyFunctionsCanBeCalledGot(_) => Wanted::Call,
             _ => return None,
@@ -408,6 +453,11 @@ impl Visitor for Finder {
                     _ => !self.strict,
                 };
                 self.found.extend(parts.iter().filter(at).map(|p| Some(p.span.clone())));
+            }
+            (Wanted::AnyIndex, Expr::Index { parts, .. }) => {
+                // `x.name` is looked for by the name of a missing field, not here.
+                let any = |p: &&jrsonnet_ir::IndexPart| !matches!(&p.value, Expr::Str(_));
+                self.found.extend(parts.iter().filter(any).map(|p| Some(p.span.clone())));
             }
             (Wanted::Import(path), Expr::Import(kind, target)) => {
                 if matches!(&**target, Expr::Str(s) if &**s == path.as_str()) {

@@ -207,3 +207,20 @@ fn a_field_from_an_imported_base_is_placed_in_that_file() {
         ],
     );
 }
+
+#[test]
+fn an_error_in_an_imported_files_own_value_is_placed_in_that_file() {
+    let f = Fixture::new("diamond");
+    f.write("zones.libsonnet", "local zones = ['a', 'b'];\nzones[1.5]\n");
+    f.write("config.jsonnet", "{ zone: import 'zones.libsonnet' }\n");
+    let err = f.run(&["config"]).expect(2).stderr();
+    assert_lines(
+        &err,
+        &[
+            "zones.libsonnet:2:7: tried to index by fractional value",
+            "2 | zones[1.5]",
+            "at config.jsonnet:1:9: import",
+            "at config.jsonnet:1:3: field <zone> evaluation",
+        ],
+    );
+}
