@@ -9,14 +9,11 @@
 
 use std::path::{Path, PathBuf};
 
-use jrsonnet_evaluator::error::ErrorKind;
 use jrsonnet_evaluator::manifest::JsonFormat;
 use jrsonnet_evaluator::tla::TlaArg;
 use jrsonnet_evaluator::trace::PathResolver;
 use jrsonnet_evaluator::{FileImportResolver, IStr, State};
-use jrsonnet_evaluator::{Source, Span};
 
-use crate::diagnostic::Diagnostic;
 use crate::fsutil::write_atomic_if_changed;
 use crate::wave::Wave;
 
@@ -220,7 +217,8 @@ fn evaluate_on_big_stack(file: &Path, args: &JsonnetArgs, wave: &Wave) -> Result
         file.display(),
         EVAL_STACK >> 20
     );
-    crate::stack_guard::run(EVAL_STACK, message, || evaluate(file, args, env_json))
+    let (owned_file, args) = (file.to_path_buf(), args.clone());
+    crate::stack_guard::run(EVAL_STACK, message, move || evaluate(&owned_file, &args, env_json))
         .map_err(|source| ConfigError::Read { path: file.to_path_buf(), source })?
 }
 
@@ -252,7 +250,8 @@ fn evaluate(file: &Path, args: &JsonnetArgs, env_json: String) -> Result<Config,
     // The guard must outlive manifestation: ext-code is evaluated lazily inside it.
     let _guard = state.enter();
     let _depth = jrsonnet_evaluator::stack::limit_stack_depth(args.max_stack);
-    let format_error = |e: jrsonnet_evaluator::Error| fail(format_jsonnet_error(file, &e, args.max_stack));
+    let format_error =
+        |e: jrsonnet_evaluator::Error| fail(crate::jsonnet_error::render(file, &e, args.max_stack));
     let value = state.import(file).map_err(format_error)?;
     let value = jrsonnet_evaluator::apply_tla(&tla, value).map_err(format_error)?;
     let text = value.manifest(JsonFormat::default()).map_err(format_error)?;
@@ -271,73 +270,4 @@ fn parse_deep(text: &str) -> Result<serde_json::Value, serde_json::Error> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
     deserializer.disable_recursion_limit();
     serde_json::Value::deserialize(&mut deserializer)
-}
-
-/// `file:line:col` of a position in a jsonnet source, the file shown relative to the working
-/// directory when it is below it.
-fn location(source: &Source, offset: u32) -> String {
-    let [at] = source.map_source_locations(&[offset]);
-    let path = source.source_path();
-    let file = path.path().map_or_else(|| path.to_string(), |p| PathResolver::new_cwd_fallback().resolve(p));
-    format!("{file}:{}:{}", at.line, at.column)
-}
-
-fn span_location(span: &Span) -> String {
-    location(&span.0, span.1)
-}
-
-/// A problem at `span`, shown with its source line and a caret (indented under the
-/// "jsonnet evaluation of … failed" line).
-fn at_span(span: &Span, message: &str) -> String {
-    let source = &span.0;
-    let [start, end] = source.map_source_locations(&[span.1, span.2]);
-    let path = source.source_path();
-    let file = path.path().map_or_else(|| path.to_string(), |p| PathResolver::new_cwd_fallback().resolve(p));
-    let length = if end.line == start.line { end.column.saturating_sub(start.column) } else { 0 };
-    let diagnostic = Diagnostic::new(file, start.line, start.column, message)
-        .with_length(length)
-        .with_source(source.code());
-    diagnostic.to_string().lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
-}
-
-/// Renders a jsonnet error so that every line starts with the `file:line:col` it is about:
-/// syntax errors, each static-analysis finding (undefined locals, …), and runtime errors with
-/// their stack, innermost first.
-fn format_jsonnet_error(file: &Path, e: &jrsonnet_evaluator::Error, max_stack: usize) -> String {
-    let file = PathResolver::new_cwd_fallback().resolve(file);
-    let mut lines = Vec::new();
-    match e.error() {
-        ErrorKind::ImportSyntaxError { error, .. } => {
-            lines.push(at_span(&error.location, &format!("syntax error: {}", error.message)));
-        }
-        ErrorKind::StaticAnalysisError(diagnostics) => {
-            for d in diagnostics {
-                match &d.span {
-                    Some(span) => lines.push(at_span(span, &d.message)),
-                    None => lines.push(format!("  {file}: {}", d.message)),
-                }
-            }
-        }
-        kind => {
-            let kind = match kind {
-                ErrorKind::StackOverflow => format!(
-                    "stack overflow: more than {max_stack} nested calls; reduce the recursion or raise --max-stack"
-                ),
-                kind => kind.to_string(),
-            };
-            let first = e.trace().0.iter().find_map(|el| el.location.as_ref());
-            match first {
-                Some(span) => lines.push(at_span(span, &kind)),
-                // jrsonnet records no position for some errors (a missing field, an import that
-                // cannot be resolved): name at least the file evaluated.
-                None => lines.push(format!("  {file}: {kind}")),
-            }
-            for el in e.trace().0.iter().take(20) {
-                if let Some(span) = &el.location {
-                    lines.push(format!("    at {}: {}", span_location(span), el.desc));
-                }
-            }
-        }
-    }
-    lines.join("\n")
 }

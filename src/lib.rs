@@ -17,6 +17,7 @@ mod fsutil;
 #[doc(hidden)]
 pub mod fuzz_api;
 mod graph;
+mod jsonnet_error;
 mod lock;
 mod logfile;
 mod mask;

@@ -17,6 +17,7 @@ mod incremental;
 mod inputs;
 mod inspect;
 mod jsonnet_cli;
+mod jsonnet_errors;
 mod logs;
 mod original;
 mod proof;
