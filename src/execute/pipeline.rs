@@ -450,13 +450,9 @@ fn schedule(
     });
     let timing = if ran { timings.summary(&project.dag) } else { String::new() };
     eprint_line((summary + &timing).trim_end());
-    crate::report::append_step_summary(&crate::report::markdown_summary(
-        &project.dag,
-        &results,
-        command,
-        &log_of,
-        direction,
-    ));
+    crate::report::append_step_summary(|| {
+        crate::report::markdown_summary(&project.dag, &results, command, &log_of, direction)
+    });
     let outcome = match run.stop {
         Some(Stop::Interrupt) => Err(Error::Interrupted { name: "SIGINT", code: 130 }),
         Some(Stop::Terminate) => Err(Error::Interrupted { name: "SIGTERM", code: 143 }),

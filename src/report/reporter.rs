@@ -55,10 +55,10 @@ pub(crate) fn display_path(path: &std::path::Path) -> String {
 /// Prints a line to stderr, ignoring a closed stderr (`| head`): that must not kill a run
 /// half-way.
 pub(crate) fn eprint_line(text: &str) {
-    let text = crate::mask::mask(text);
-    let mut err = std::io::stderr().lock();
-    let _ = err.write_all(text.as_bytes());
-    let _ = err.write_all(b"\n");
+    // One write per line: stderr is unbuffered, and a no-op run prints two lines per stage.
+    let mut line = crate::mask::mask(text).into_owned();
+    line.push('\n');
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
 pub(crate) struct LineReporter<'a> {
