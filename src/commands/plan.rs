@@ -97,8 +97,9 @@ pub(crate) fn plan(global: &Global, stages: &[String], exit_code: bool) -> Resul
             (Action::Run, format!("{} will run (rendered after {them})", names_of("dependency", &running)))
         } else if !not_up.is_empty() {
             (Action::Blocked, format!("can't be rendered until {}", are_up(&not_up)))
-        } else if let Some(stamp) = fresh[stage].as_deref()
-            && plan::up_to_date(&project, store, stage, stamp).map_err(|e| Error::Bookkeeping(e.into()))?
+        } else if let Some(fresh) = &fresh[stage]
+            && plan::up_to_date(&project, store, stage, &fresh.stamp)
+                .map_err(|e| Error::Bookkeeping(e.into()))?
         {
             (Action::Skip, "up to date".to_string())
         } else {

@@ -19,7 +19,7 @@ use crate::report::{
     records, render_summary, span, timeline, write_json, write_junit,
 };
 use crate::scheduler::{self, Sink};
-use crate::stamp::{Index, Renderer, StampError, Stamper, Template, Upstream, env_digest};
+use crate::stamp::{Fresh, Index, Renderer, StampError, Stamper, Template, Upstream, env_digest};
 use crate::state::{StageState, Status, millis};
 
 use super::kind::{Kind, Stage};
@@ -167,7 +167,9 @@ pub(crate) fn up(
     prove(project, &stamper, &templates, &rendering)?;
     learn_secrets(project, options, kinds, &config.value, Some((&stamper, &templates)));
     prove_kinds(project, options, kinds, &config.value, (&stamper, &templates), &rendering)?;
-    let limits = time_limits(project, members, options.stage_timeout)?;
+    // A stage the index proves unchanged that had no time limit file has none now.
+    let known_none: Vec<bool> = fresh.iter().map(|f| f.as_ref().is_some_and(|f| f.no_time_limit)).collect();
+    let limits = time_limits(project, (members, &known_none), options.stage_timeout)?;
     project.state.recover().map_err(|e| Error::Bookkeeping(e.into()))?;
     project.state.remember_reads();
     let work = |id: StageId, sink: &Sink<'_>| -> Outcome {
@@ -176,8 +178,8 @@ pub(crate) fn up(
         }
         let stage = Stage { project, options, config: &config.value, id };
         let name = stage.name();
-        if let Some(stamp) = fresh[id].as_deref() {
-            match plan::up_to_date(project, &project.state, id, stamp) {
+        if let Some(fresh) = &fresh[id] {
+            match plan::up_to_date(project, &project.state, id, &fresh.stamp) {
                 Ok(true) => return Outcome::UpToDate,
                 Ok(false) => {}
                 Err(e) => return Outcome::failed(e.to_string()),
@@ -222,7 +224,7 @@ pub(crate) fn up(
         }
         if let Some(key) = &keys[id] {
             let stamp = decision.digests.stamp.clone();
-            index.record(name, stamper.index_entry(name, key.clone(), stamp, (template, &image)));
+            index.record(name, &stamper.index_entry(name, key.clone(), stamp, (template, &image)));
         }
         if let (None, Some(sentinel)) = (&decision.reason, &decision.previous.adopted) {
             return adopt(project, &decision, name, sentinel, sink);
@@ -235,15 +237,15 @@ pub(crate) fn up(
     outcome
 }
 
-/// Each stage's stat index key ([`index_keys`]), and for each of `members` the digest of its
-/// render when the index proves it would render as it did last (`-B`: none).
+/// Each stage's stat index key ([`index_keys`]), and for each of `members` what the index
+/// proves: the digest of its render when it would render as it did last (`-B`: none).
 pub(crate) fn indexed(
     project: &Project,
     options: &RunOptions,
     kinds: &[&dyn Kind],
     config_digest: &str,
     (index, members): (&Index, &[bool]),
-) -> (Vec<Option<String>>, Vec<Option<String>>) {
+) -> (Vec<Option<String>>, Vec<Option<Fresh>>) {
     let keys = index_keys(project, options, kinds, config_digest);
     let env = project.wave.env_map();
     let env_digest = env_digest(&env);
@@ -251,7 +253,9 @@ pub(crate) fn indexed(
         .into_par_iter()
         .map(|id| match &keys[id] {
             Some(key) if members[id] && !options.force => {
-                index.fresh(project.dag.name(id), key, (&env, &env_digest)).map(str::to_string)
+                let name = project.dag.name(id);
+                let dirs = [project.wave.template_dir(name), project.wave.stage_dir(name)];
+                index.fresh(name, [&dirs[0], &dirs[1]], key, (&env, &env_digest))
             }
             _ => None,
         })
@@ -281,6 +285,8 @@ fn index_keys(
     let cwd = std::env::current_dir().unwrap_or_default();
     field(cwd.as_os_str().as_encoded_bytes());
     field(project.wave.output_dir.as_os_str().as_encoded_bytes());
+    field(project.wave.impl_dir.as_os_str().as_encoded_bytes());
+    field(project.wave.genfiles.as_os_str().as_encoded_bytes());
     for id in 0..project.dag.len() {
         field(project.dag.name(id).as_bytes());
         for &dep in project.dag.deps(id) {
@@ -332,7 +338,7 @@ pub(crate) fn down(
     // No stage is stamped, but a stage never stamped here (a CI job) may still bind secrets.
     let loaded = load_templates(project, options, config, &vec![false; project.dag.len()]).ok();
     learn_secrets(project, options, kinds, config, loaded.as_ref().map(|(s, t)| (s, t)));
-    let limits = time_limits(project, members, options.stage_timeout)?;
+    let limits = time_limits(project, (members, &vec![false; members.len()]), options.stage_timeout)?;
     project.state.recover().map_err(|e| Error::Bookkeeping(e.into()))?;
     let work = |id: StageId, sink: &Sink<'_>| -> Outcome {
         let stage = Stage { project, options, config, id };
@@ -372,7 +378,7 @@ pub(crate) fn run_verb(
     let (stamper, templates) = load_templates(project, options, config, members)?;
     prove(project, &stamper, &templates, members)?;
     learn_secrets(project, options, kinds, config, Some((&stamper, &templates)));
-    let limits = time_limits(project, members, options.stage_timeout)?;
+    let limits = time_limits(project, (members, &vec![false; members.len()]), options.stage_timeout)?;
     let work = |id: StageId, sink: &Sink<'_>| -> Outcome {
         if sink.interrupted() {
             return Outcome::Interrupted;
