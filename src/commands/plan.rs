@@ -56,6 +56,8 @@ pub(crate) fn plan(global: &Global, stages: &[String], exit_code: bool) -> Resul
     execute::learn_secrets(&project, &options, &KINDS, &config.value, Some((&stamper, &templates)));
     execute::prove_kinds(&project, &options, &KINDS, &config.value, (&stamper, &templates), &rendering)?;
     let store = &project.state;
+    // One snapshot: each record read once (a stage's is read by each of its dependents too).
+    store.remember_reads();
     let dag = &project.dag;
 
     let mut decided: Vec<Option<(Action, String, usize)>> = vec![None; dag.len()];
@@ -160,7 +162,7 @@ pub(crate) fn plan(global: &Global, stages: &[String], exit_code: bool) -> Resul
     rows.sort_by_key(|(wave, name, ..)| (*wave, position(name)));
 
     let orphans = project.state.orphans().map_err(|e| Error::Bookkeeping(e.into()))?;
-    let mut out = Masked::new(std::io::stdout().lock());
+    let mut out = Masked::new(std::io::BufWriter::new(std::io::stdout().lock()));
     if global.json {
         let orphans: Vec<_> =
             orphans.iter().map(|(name, s)| json!({ "name": name, "status": s.status.as_str() })).collect();

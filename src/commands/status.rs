@@ -42,7 +42,8 @@ pub(crate) fn status(global: &Global) -> Result<(), Error> {
         rows.push((name, state));
     }
     let orphans = store.orphans().map_err(|e| Error::Bookkeeping(e.into()))?;
-    let mut out = std::io::stdout().lock();
+    // Buffered: a line per stage.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     // Output errors (a closed pipe: `betterform status | head`) end the command quietly.
     if global.json {
         let row = |(name, s): &(&str, StageState)| {

@@ -27,7 +27,7 @@
 //! relative to the opened dir: one path component looked up, not the whole path. `state` is
 //! 0 for a file that was absent, 1 for an `lstat`, 2 for a `stat` through symlinks.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ffi::OsStr;
 use std::io::Write;
 use std::os::fd::OwnedFd;
@@ -165,12 +165,23 @@ pub(crate) struct Index {
     records: HashMap<Box<str>, (usize, usize)>,
     /// The index file's mtime (ns) when loaded: entries changed since are racy.
     written: i64,
-    /// Each stage's new record; `None`: forgotten.
-    changes: Mutex<BTreeMap<String, Option<Encoded>>>,
+    changes: Mutex<Changes>,
 }
 
-/// A stage's record encoded as the file keeps it, and whether a stat in it is racy.
-type Encoded = (Vec<u8>, bool);
+/// This run's records, streamed into the next index as they come (not held: at 10,000
+/// stages they are megabytes).
+#[derive(Default)]
+struct Changes {
+    /// The stages recorded or forgotten: their loaded records are not carried over.
+    touched: HashSet<String>,
+    /// The next index, begun at the first record: a temp file beside it.
+    next: Option<std::io::BufWriter<tempfile::NamedTempFile>>,
+    /// A record differs from the loaded one (or was racy, or a loaded one was forgotten).
+    changed: bool,
+    /// The next index could not be written: it is not saved (never unsafe: a missing or
+    /// older entry only costs its stage the content path).
+    failed: bool,
+}
 
 impl Index {
     /// The index under `state_dir`; empty when there is none or it does not parse.
@@ -180,6 +191,10 @@ impl Index {
         let bytes = std::fs::read(&path).unwrap_or_default();
         let records = Reader::records(&bytes).unwrap_or_default();
         Index { path, bytes, records, written, changes: Mutex::default() }
+    }
+
+    fn loaded(&self, stage: &str) -> Option<&[u8]> {
+        self.records.get(stage).map(|&(start, end)| &self.bytes[start..end])
     }
 
     /// What the index proves of `stage`, whose template and stamped dirs are `dirs`: its last
@@ -244,49 +259,68 @@ impl Index {
     pub(crate) fn record(&self, stage: &str, entry: &Entry) {
         let racy = entry.files.iter().any(|(_, s)| s.is_some_and(|s| s.racy(self.written)));
         let encoded = encode(stage, entry);
-        self.changes
-            .lock()
-            .expect("no panics while holding the lock")
-            .insert(stage.to_string(), Some((encoded, racy)));
+        let differs = racy || self.loaded(stage) != Some(&encoded[4..]);
+        let mut changes = self.changes.lock().expect("no panics while holding the lock");
+        changes.changed |= differs;
+        changes.touched.insert(stage.to_string());
+        if changes.failed {
+            return;
+        }
+        if changes.next.is_none() {
+            match self.begin() {
+                Ok(next) => changes.next = Some(next),
+                Err(_) => {
+                    changes.failed = true;
+                    return;
+                }
+            }
+        }
+        let next = changes.next.as_mut().expect("begun");
+        if next.write_all(&encoded).is_err() {
+            changes.failed = true;
+        }
+    }
+
+    /// A temp file beside the index, its header written.
+    fn begin(&self) -> std::io::Result<std::io::BufWriter<tempfile::NamedTempFile>> {
+        let dir = self.path.parent().expect("the index is under the state dir");
+        std::fs::create_dir_all(dir)?;
+        let tmp = tempfile::Builder::new().prefix(".betterform-tmp-").tempfile_in(dir)?;
+        let mut next = std::io::BufWriter::new(tmp);
+        next.write_all(MAGIC)?;
+        next.write_all(&VERSION.to_le_bytes())?;
+        Ok(next)
     }
 
     /// Forgets `stage`'s entry: its next run takes the content path.
     pub(crate) fn forget(&self, stage: &str) {
-        self.changes.lock().expect("no panics while holding the lock").insert(stage.to_string(), None);
+        let mut changes = self.changes.lock().expect("no panics while holding the lock");
+        changes.changed |= self.records.contains_key(stage);
+        changes.touched.insert(stage.to_string());
     }
 
     /// Writes the index when a stage's entry changed, or when one was racy (rewriting settles
-    /// it: the new file is younger than every stat in it).
+    /// it: the new file is younger than every stat in it). A recorded stage that is then
+    /// forgotten is not expected; its record would stay.
     pub(crate) fn save(mut self) -> std::io::Result<()> {
         let changes = std::mem::take(self.changes.get_mut().expect("no panics while holding the lock"));
-        let changed = changes.iter().any(|(stage, change)| {
-            let loaded = self.records.get(stage.as_str()).map(|&(start, end)| &self.bytes[start..end]);
-            match change {
-                Some((encoded, racy)) => *racy || loaded != Some(&encoded[4..]),
-                None => loaded.is_some(),
-            }
-        });
-        if !changed {
+        if !changes.changed || changes.failed {
             return Ok(());
         }
-        let dir = self.path.parent().expect("the index is under the state dir");
-        std::fs::create_dir_all(dir)?;
-        let tmp = tempfile::Builder::new().prefix(".betterform-tmp-").tempfile_in(dir)?;
-        let mut out = std::io::BufWriter::new(tmp);
-        out.write_all(MAGIC)?;
-        out.write_all(&VERSION.to_le_bytes())?;
+        let mut next = match changes.next {
+            Some(next) => next,
+            None => self.begin()?,
+        };
         for (stage, &(start, end)) in &self.records {
-            if !changes.contains_key(&**stage) {
-                out.write_all(&u32::try_from(end - start).unwrap_or(u32::MAX).to_le_bytes())?;
-                out.write_all(&self.bytes[start..end])?;
+            if !changes.touched.contains(&**stage) {
+                next.write_all(&u32::try_from(end - start).unwrap_or(u32::MAX).to_le_bytes())?;
+                next.write_all(&self.bytes[start..end])?;
             }
         }
-        for (encoded, _) in changes.values().flatten() {
-            out.write_all(encoded)?;
-        }
-        let tmp = out.into_inner().map_err(|e| e.into_error())?;
+        let tmp = next.into_inner().map_err(|e| e.into_error())?;
         tmp.persist(&self.path).map_err(|e| e.error)?;
         // The JSON index of earlier versions, superseded.
+        let dir = self.path.parent().expect("the index is under the state dir");
         let _ = std::fs::remove_file(dir.join("index.json"));
         Ok(())
     }
@@ -312,7 +346,8 @@ fn stat_at(dir: &OwnedFd, path: &OsStr, followed: bool) -> Option<Stat> {
 
 /// A stage's record as the file keeps it, its length first.
 fn encode(stage: &str, entry: &Entry) -> Vec<u8> {
-    let mut out = vec![0; 4];
+    let mut out = Vec::with_capacity(256 + entry.files.len() * 80);
+    out.extend_from_slice(&[0; 4]);
     let string = |out: &mut Vec<u8>, bytes: &[u8]| {
         out.extend_from_slice(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_le_bytes());
         out.extend_from_slice(bytes);
@@ -498,6 +533,54 @@ mod tests {
         assert_eq!(index.fresh("one", dirs, "k", (&other, "d")), None);
         std::fs::write(tmp.path().join("absent"), "now here").unwrap();
         assert_eq!(index.fresh("one", dirs, "k", (&env, "d")), None);
+    }
+
+    #[test]
+    fn untouched_records_are_carried_over_and_forgotten_ones_dropped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let entry = entry(tmp.path());
+        let index = Index::open(tmp.path());
+        for stage in ["one", "two", "three"] {
+            index.record(stage, &entry);
+        }
+        index.save().unwrap();
+        let names = || {
+            let bytes = std::fs::read(tmp.path().join(FILE_NAME)).unwrap();
+            let mut names: Vec<String> =
+                Reader::records(&bytes).unwrap().into_keys().map(String::from).collect();
+            names.sort();
+            names
+        };
+        assert_eq!(names(), ["one", "three", "two"]);
+        let index = Index::open(tmp.path());
+        index.forget("two");
+        index.record("four", &entry);
+        index.save().unwrap();
+        assert_eq!(names(), ["four", "one", "three"]);
+        // Nothing changed: not rewritten (not even racily: the stats are older than the file).
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let path = tmp.path().join(FILE_NAME);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now())
+            .unwrap();
+        let before = Stat::at(&path);
+        let index = Index::open(tmp.path());
+        index.record("one", &entry);
+        index.save().unwrap();
+        assert_eq!(Stat::at(&path), before);
+        assert_eq!(
+            std::fs::read_dir(tmp.path())
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref().unwrap().file_name().to_string_lossy().starts_with(".betterform-tmp-")
+                })
+                .count(),
+            0,
+            "the unused next index is removed"
+        );
     }
 
     #[test]
