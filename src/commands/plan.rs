@@ -58,6 +58,7 @@ pub(crate) fn plan(global: &Global, stages: &[String], exit_code: bool) -> Resul
     let store = &project.state;
     // One snapshot: each record read once (a stage's is read by each of its dependents too).
     store.remember_reads();
+    execute::prefetch_records(&project, &members);
     let dag = &project.dag;
 
     let mut decided: Vec<Option<(Action, String, usize)>> = vec![None; dag.len()];

@@ -167,11 +167,13 @@ pub(crate) fn up(
     prove(project, &stamper, &templates, &rendering)?;
     learn_secrets(project, options, kinds, &config.value, Some((&stamper, &templates)));
     prove_kinds(project, options, kinds, &config.value, (&stamper, &templates), &rendering)?;
+    let templates = std::sync::Mutex::new(templates);
     // A stage the index proves unchanged that had no time limit file has none now.
     let known_none: Vec<bool> = fresh.iter().map(|f| f.as_ref().is_some_and(|f| f.no_time_limit)).collect();
     let limits = time_limits(project, (members, &known_none), options.stage_timeout)?;
     project.state.recover().map_err(|e| Error::Bookkeeping(e.into()))?;
     project.state.remember_reads();
+    prefetch_records(project, members);
     let work = |id: StageId, sink: &Sink<'_>| -> Outcome {
         if sink.interrupted() {
             return Outcome::Interrupted;
@@ -188,17 +190,17 @@ pub(crate) fn up(
         let stamp_failed = |e: &dyn std::fmt::Display| {
             stage.fail(Direction::Up, format!("failed to stamp stage '{name}': {e}"))
         };
-        let loaded;
-        let template = match templates.get(&id) {
+        // Taken: each stage renders once, and its template is freed once it is done with (at
+        // 10,000 stages the templates are megabytes).
+        let taken = templates.lock().expect("no panics while holding the lock").remove(&id);
+        let loaded = match taken {
             Some(template) => template,
             None => match stamper.load(name) {
-                Ok(template) => {
-                    loaded = template;
-                    &loaded
-                }
+                Ok(template) => template,
                 Err(e) => return stamp_failed(&e),
             },
         };
+        let template = &loaded;
         let image = match stamper.render(name, template, Upstream::lazy(project.depends_on(id))) {
             Ok(image) => image,
             Err(e) => return stamp_failed(&e),
@@ -235,6 +237,15 @@ pub(crate) fn up(
     // Not written: the next run takes the content path for what changed (never unsafe).
     let _ = index.save();
     outcome
+}
+
+/// Reads the record of every stage in `members` on every core, once records are remembered
+/// ([`crate::state::StateStore::remember_reads`]): the scheduled workers then find them in
+/// memory. A record that cannot be read is not remembered; its stage reports it at its turn.
+pub(crate) fn prefetch_records(project: &Project, members: &[bool]) {
+    (0..project.dag.len()).into_par_iter().filter(|&id| members[id]).for_each(|id| {
+        let _ = project.state.load(project.dag.name(id));
+    });
 }
 
 /// Each stage's stat index key ([`index_keys`]), and for each of `members` what the index
