@@ -24,7 +24,8 @@
 //! A file's `base` is 0 when its path is as the render saw it (absolute, or relative to the
 //! working dir, which is part of the key), 1 when it is relative to the stage's template dir,
 //! 2 to its stamped dir (the dir itself: an empty path). Those are stat'ed with `fstatat`
-//! relative to the opened dir: one path component looked up, not the whole path. `state` is
+//! as `<stage>/<path>` relative to the opened impl dir or GENFILES (opened once per run):
+//! two path components looked up, not the whole path, and no open per stage. `state` is
 //! 0 for a file that was absent, 1 for an `lstat`, 2 for a `stat` through symlinks.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -34,7 +35,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{FileStat, Mode, fstatat};
@@ -166,6 +167,8 @@ pub(crate) struct Index {
     /// The index file's mtime (ns) when loaded: entries changed since are racy.
     written: i64,
     changes: Mutex<Changes>,
+    /// The dirs holding the stage dirs, opened: see [`Index::parent_fd`].
+    parents: RwLock<Vec<(PathBuf, Option<Arc<OwnedFd>>)>>,
 }
 
 /// This run's records, streamed into the next index as they come (not held: at 10,000
@@ -190,7 +193,20 @@ impl Index {
         let written = Stat::at(&path).map_or(i64::MIN, |s| s.mtime);
         let bytes = std::fs::read(&path).unwrap_or_default();
         let records = Reader::records(&bytes).unwrap_or_default();
-        Index { path, bytes, records, written, changes: Mutex::default() }
+        Index { path, bytes, records, written, changes: Mutex::default(), parents: RwLock::default() }
+    }
+
+    /// `dir` opened to stat what is under it, once per run (`None`: not a directory).
+    fn parent_fd(&self, dir: &Path) -> Option<Arc<OwnedFd>> {
+        if let Some((_, fd)) =
+            self.parents.read().expect("no panics while holding the lock").iter().find(|(d, _)| d == dir)
+        {
+            return fd.clone();
+        }
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let fd = nix::fcntl::open(dir, flags, Mode::empty()).ok().map(Arc::new);
+        self.parents.write().expect("no panics while holding the lock").push((dir.to_path_buf(), fd.clone()));
+        fd
     }
 
     fn loaded(&self, stage: &str) -> Option<&[u8]> {
@@ -215,24 +231,34 @@ impl Index {
             return None;
         }
         let stamp = std::str::from_utf8(r.bytes()?).ok()?.to_string();
-        let mut opened: [Option<Option<OwnedFd>>; 2] = [None, None];
+        // Each dir's parent (the impl dir, GENFILES), opened once per run: a file under a
+        // stage dir is stat'ed as `<stage>/<path>` relative to it.
+        let mut parents = Vec::with_capacity(2);
+        for dir in dirs {
+            parents.push((self.parent_fd(dir.parent()?)?, dir.file_name()?.as_bytes()));
+        }
+        let mut at = Vec::with_capacity(64);
         let mut no_time_limit = true;
         for _ in 0..r.u32()? {
             let base = r.u8()?;
-            let path = OsStr::from_bytes(r.bytes()?);
+            let path = r.bytes()?;
             let seen = r.stat()?;
             let followed = seen.is_some_and(|s| s.followed);
             let now = match base {
                 0 => {
-                    let path = Path::new(path);
+                    let path = Path::new(OsStr::from_bytes(path));
                     if followed { Stat::follow(path) } else { Stat::at(path) }
                 }
                 1 | 2 => {
-                    let dir = opened[usize::from(base - 1)]
-                        .get_or_insert_with(|| open_dir(dirs[usize::from(base - 1)]));
-                    let dir = dir.as_ref()?;
-                    no_time_limit &= !(base == 1 && path == TIMEOUT_FILE);
-                    stat_at(dir, path, followed)
+                    let (parent, name) = &parents[usize::from(base - 1)];
+                    no_time_limit &= !(base == 1 && path == TIMEOUT_FILE.as_bytes());
+                    at.clear();
+                    at.extend_from_slice(name);
+                    if !path.is_empty() {
+                        at.push(b'/');
+                        at.extend_from_slice(path);
+                    }
+                    stat_at(parent, OsStr::from_bytes(&at), followed)
                 }
                 _ => return None,
             };
@@ -326,21 +352,9 @@ impl Index {
     }
 }
 
-/// `dir` opened to stat what is in it (`O_PATH`); `None` when it is not a directory (a
-/// symlink included): nothing under it matches then.
-fn open_dir(dir: &Path) -> Option<OwnedFd> {
-    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    nix::fcntl::open(dir, flags, Mode::empty()).ok()
-}
-
-/// The stat of `path` under the opened `dir` (the dir itself when `path` is empty), as
-/// [`Stat::at`] or, `followed`, [`Stat::follow`].
+/// The stat of `path` under the opened `dir`, as [`Stat::at`] or, `followed`, [`Stat::follow`].
 fn stat_at(dir: &OwnedFd, path: &OsStr, followed: bool) -> Option<Stat> {
-    let flags = match (path.is_empty(), followed) {
-        (true, _) => AtFlags::AT_EMPTY_PATH,
-        (false, true) => AtFlags::empty(),
-        (false, false) => AtFlags::AT_SYMLINK_NOFOLLOW,
-    };
+    let flags = if followed { AtFlags::empty() } else { AtFlags::AT_SYMLINK_NOFOLLOW };
     fstatat(dir, path, flags).ok().map(|st| Stat::of_raw(&st, followed))
 }
 
