@@ -152,15 +152,20 @@ pub(crate) fn plan(global: &Global, stages: &[String], exit_code: bool) -> Resul
 
     // (wave, stage, action, reason, manifest)
     type Row<'a> = (usize, &'a str, Action, &'a str, Option<&'a Vec<String>>);
-    let mut rows: Vec<Row<'_>> = decided
+    // Each wave in DAG order: the order's positions looked up once (not searched per row).
+    let mut position = vec![0; dag.len()];
+    for (at, &s) in dag.order().iter().enumerate() {
+        position[s] = at;
+    }
+    let mut rows: Vec<(usize, Row<'_>)> = decided
         .iter()
         .enumerate()
         .filter_map(|(s, d)| {
-            d.as_ref().map(|(a, r, w)| (*w, dag.name(s), *a, r.as_str(), manifests[s].as_ref()))
+            d.as_ref().map(|(a, r, w)| (s, (*w, dag.name(s), *a, r.as_str(), manifests[s].as_ref())))
         })
         .collect();
-    let position = |name: &str| dag.order().iter().position(|&s| dag.name(s) == name);
-    rows.sort_by_key(|(wave, name, ..)| (*wave, position(name)));
+    rows.sort_by_key(|&(s, (wave, ..))| (wave, position[s]));
+    let rows: Vec<Row<'_>> = rows.into_iter().map(|(_, row)| row).collect();
 
     let orphans = project.state.orphans().map_err(|e| Error::Bookkeeping(e.into()))?;
     let mut out = Masked::new(std::io::BufWriter::new(std::io::stdout().lock()));
