@@ -193,4 +193,7 @@ pub(crate) trait Reporter {
     fn finished(&mut self, stage: StageId, outcome: &Outcome, duration: Duration);
     /// A message about the whole run (signals, ...).
     fn message(&mut self, text: &str);
+    /// Every event so far was told: the reporter is about to wait for the next one (a
+    /// reporter that batches its output writes it now).
+    fn idle(&mut self) {}
 }

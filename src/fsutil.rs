@@ -64,6 +64,23 @@ pub(crate) fn write_atomic(path: &Path, content: &[u8], mode: Option<u32>) -> st
     Ok(())
 }
 
+/// [`write_atomic`] of what `write` writes, streamed to the temp file (not held whole).
+pub(crate) fn write_atomic_streamed(
+    path: &Path,
+    mode: Option<u32>,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let dir = path.parent().expect("target paths have a parent");
+    fs::create_dir_all(dir)?;
+    let tmp = tempfile::Builder::new().prefix(".betterform-tmp-").tempfile_in(dir)?;
+    let mut out = std::io::BufWriter::new(tmp);
+    write(&mut out)?;
+    let tmp = out.into_inner().map_err(|e| e.into_error())?;
+    tmp.as_file().set_permissions(fs::Permissions::from_mode(mode.unwrap_or(0o644)))?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 /// Whether a record must be on disk before [`write_record`] returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Durability {

@@ -5,6 +5,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
+use rayon::prelude::*;
+
 use crate::dagfile::{self, DagError, DagFileError};
 use crate::error::Error;
 use crate::graph::{Dag, StageId};
@@ -14,7 +16,7 @@ use crate::wave::Wave;
 /// Says which kind of stage a template dir holds, as an index into the caller's list of stage
 /// kinds, or why it holds none. The kinds themselves (what a `ctl` or a step package is, how
 /// each runs) live above this module, in `execute`; a project only records the answer.
-pub(crate) type Classify<'a> = &'a (dyn Fn(&Path) -> Result<usize, String> + 'a);
+pub(crate) type Classify<'a> = &'a (dyn Fn(&Path) -> Result<usize, String> + Sync + 'a);
 
 pub(crate) struct Project {
     pub(crate) wave: Wave,
@@ -41,11 +43,17 @@ impl Project {
         let dag = Dag::parse(&dag_file, &text)?;
         let mut errors = Vec::new();
         let mut kinds = Vec::with_capacity(dag.len());
-        for stage in 0..dag.len() {
+        // Classified first, on every core: a dir some kind claims exists, so only a stage
+        // that none claims costs a look at whether its dir is there.
+        let classified: Vec<Result<usize, String>> = (0..dag.len())
+            .into_par_iter()
+            .map(|stage| classify(&wave.template_dir(dag.name(stage))))
+            .collect();
+        for (stage, classified) in classified.into_iter().enumerate() {
             let name = dag.name(stage);
             let dir = wave.template_dir(name);
             let at = dag.declared_at(stage);
-            if !dir.is_dir() {
+            if classified.is_err() && !dir.is_dir() {
                 errors.push(DagFileError::at(
                     at,
                     format!("stage '{name}' has no template directory {}", dir.display()),
@@ -62,7 +70,7 @@ impl Project {
                     ),
                 ));
             }
-            match classify(&dir) {
+            match classified {
                 Ok(kind) => kinds.push(kind),
                 Err(why) => {
                     errors.push(DagFileError::at(at, format!("stage '{name}': {why}")));

@@ -354,7 +354,11 @@ pub(crate) fn run(
         }
         let mut exited = 0;
         while exited < workers {
-            match rx.recv().expect("the signal thread holds a sender") {
+            let event = rx.try_recv().or_else(|_| {
+                reporter.idle();
+                rx.recv()
+            });
+            match event.expect("the signal thread holds a sender") {
                 Event::WorkerExited => exited += 1,
                 Event::Started(stage) => reporter.started(stage),
                 Event::Line { stage, text } => reporter.line(stage, &text),

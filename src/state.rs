@@ -18,11 +18,14 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, mpsc};
 use std::time::{Duration, SystemTime};
 
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::{Durability, write_record};
@@ -125,11 +128,13 @@ pub(crate) struct StateStore {
     own: Mutex<OwnRun>,
     /// The records this process wrote: read back from memory (a stage's dependents read its
     /// record right after it ended). Only the lock holder writes, so they are current.
-    written: Mutex<HashMap<String, StageState>>,
+    /// Kept as compact JSON: at 10,000 stages the parsed records were 10 MB.
+    written: Mutex<HashMap<String, Box<[u8]>>>,
     /// The records read from disk, once [`StateStore::remember_reads`] was called: each read
     /// once per run (a stage's record is read by the stage and by each of its dependents).
     read: Mutex<HashMap<String, StageState>>,
     remember: std::sync::atomic::AtomicBool,
+    dir_fd: std::sync::OnceLock<Option<OwnedFd>>,
 }
 
 /// What a journal on disk says.
@@ -223,6 +228,34 @@ impl Journal {
     }
 }
 
+/// The bytes of a small file (a record), without asking its size first as `fs::read` and
+/// `read_to_end` do (a `statx` and an `lseek` per record); opened by its name in `dir` when
+/// that is open (one path component looked up, not the whole path).
+fn read_small(dir: Option<&OwnedFd>, path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut file = match (dir, path.file_name()) {
+        (Some(dir), Some(name)) => {
+            let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC;
+            File::from(nix::fcntl::openat(dir, name, flags, Mode::empty()).map_err(std::io::Error::from)?)
+        }
+        _ => File::open(path)?,
+    };
+    let mut bytes = vec![0; 2048];
+    let mut len = 0;
+    loop {
+        if len == bytes.len() {
+            bytes.resize(len * 2, 0);
+        }
+        match std::io::Read::read(&mut file, &mut bytes[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    bytes.truncate(len);
+    Ok(bytes)
+}
+
 /// `fdatasync` of a record; one that is gone has nothing left to lose.
 fn sync_record(path: &Path) -> std::io::Result<()> {
     match File::open(path) {
@@ -253,12 +286,24 @@ impl StateStore {
             written: Mutex::default(),
             read: Mutex::default(),
             remember: std::sync::atomic::AtomicBool::new(false),
+            dir_fd: std::sync::OnceLock::new(),
         }
     }
 
     /// The id of this process's run: tags its records, names its timings page.
     pub(crate) fn run_id(&self) -> &str {
         &self.run_id
+    }
+
+    /// The records' dir, opened once to read records by name (`None`: not there yet, or
+    /// unreadable; records are then opened by their full path).
+    fn dir_fd(&self) -> Option<&OwnedFd> {
+        self.dir_fd
+            .get_or_init(|| {
+                let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+                nix::fcntl::open(&self.dir, flags, Mode::empty()).ok()
+            })
+            .as_ref()
     }
 
     fn path(&self, stage: &str) -> PathBuf {
@@ -275,7 +320,8 @@ impl StateStore {
     }
 
     /// From now on each record is read from disk once: for the holder of the run lock, whose
-    /// own writes are the only ones (not for a reader that watches records change).
+    /// own writes are the only ones, and for a one-shot reader (`plan`) that wants one
+    /// snapshot (not for a reader that watches records change).
     pub(crate) fn remember_reads(&self) {
         self.remember.store(true, std::sync::atomic::Ordering::Relaxed);
     }
@@ -319,7 +365,10 @@ impl StateStore {
         bytes.push(b'\n');
         write_record(&path, &bytes, durability).map_err(self.io("write", &path))?;
         // A failed write leaves the file as it was, which is what is remembered already.
-        self.written.lock().expect("no panics while holding the lock").insert(stage.to_string(), state);
+        let compact = serde_json::to_vec(&state).expect("state serializes").into_boxed_slice();
+        self.written.lock().expect("no panics while holding the lock").insert(stage.to_string(), compact);
+        // What was read of it is superseded.
+        self.read.lock().expect("no panics while holding the lock").remove(stage);
         Ok(())
     }
 
@@ -352,14 +401,15 @@ impl StateStore {
 
     /// The record as written, whatever a journal says.
     fn load_record(&self, stage: &str) -> Result<StageState, StateError> {
-        if let Some(state) = self.written.lock().expect("no panics while holding the lock").get(stage) {
-            return Ok(state.clone());
+        let written = self.written.lock().expect("no panics while holding the lock").get(stage).cloned();
+        if let Some(bytes) = written {
+            return Ok(serde_json::from_slice(&bytes).expect("written by this process, it parses"));
         }
         if let Some(state) = self.read.lock().expect("no panics while holding the lock").get(stage) {
             return Ok(state.clone());
         }
         let path = self.path(stage);
-        let state: StageState = match std::fs::read(&path) {
+        let state: StageState = match read_small(self.dir_fd(), &path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map_err(|e| StateError::Corrupt { path, message: e.to_string() })?,
             Err(e) if e.kind() == ErrorKind::NotFound => self.adopt(stage).unwrap_or_default(),
@@ -398,11 +448,12 @@ impl StateStore {
             Err(source) => return Err(StateError::Io { action: "list", path: self.dir.clone(), source }),
         };
         let mut orphans = Vec::new();
+        let known: std::collections::HashSet<&str> = self.stages.iter().map(String::as_str).collect();
         for entry in entries {
             let entry = entry.map_err(self.io("list", &self.dir))?;
             let file_name = entry.file_name();
             let Some(stage) = file_name.to_str().and_then(|n| n.strip_suffix(".json")) else { continue };
-            if stage.is_empty() || stage.starts_with('.') || self.stages.iter().any(|s| s == stage) {
+            if stage.is_empty() || stage.starts_with('.') || known.contains(stage) {
                 continue;
             }
             let state = self.load(stage)?;

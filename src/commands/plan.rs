@@ -56,6 +56,9 @@ pub(crate) fn plan(global: &Global, stages: &[String], exit_code: bool) -> Resul
     execute::learn_secrets(&project, &options, &KINDS, &config.value, Some((&stamper, &templates)));
     execute::prove_kinds(&project, &options, &KINDS, &config.value, (&stamper, &templates), &rendering)?;
     let store = &project.state;
+    // One snapshot: each record read once (a stage's is read by each of its dependents too).
+    store.remember_reads();
+    execute::prefetch_records(&project, &members);
     let dag = &project.dag;
 
     let mut decided: Vec<Option<(Action, String, usize)>> = vec![None; dag.len()];
@@ -97,8 +100,9 @@ pub(crate) fn plan(global: &Global, stages: &[String], exit_code: bool) -> Resul
             (Action::Run, format!("{} will run (rendered after {them})", names_of("dependency", &running)))
         } else if !not_up.is_empty() {
             (Action::Blocked, format!("can't be rendered until {}", are_up(&not_up)))
-        } else if let Some(stamp) = fresh[stage].as_deref()
-            && plan::up_to_date(&project, store, stage, stamp).map_err(|e| Error::Bookkeeping(e.into()))?
+        } else if let Some(fresh) = &fresh[stage]
+            && plan::up_to_date(&project, store, stage, &fresh.stamp)
+                .map_err(|e| Error::Bookkeeping(e.into()))?
         {
             (Action::Skip, "up to date".to_string())
         } else {
@@ -148,18 +152,23 @@ pub(crate) fn plan(global: &Global, stages: &[String], exit_code: bool) -> Resul
 
     // (wave, stage, action, reason, manifest)
     type Row<'a> = (usize, &'a str, Action, &'a str, Option<&'a Vec<String>>);
-    let mut rows: Vec<Row<'_>> = decided
+    // Each wave in DAG order: the order's positions looked up once (not searched per row).
+    let mut position = vec![0; dag.len()];
+    for (at, &s) in dag.order().iter().enumerate() {
+        position[s] = at;
+    }
+    let mut rows: Vec<(usize, Row<'_>)> = decided
         .iter()
         .enumerate()
         .filter_map(|(s, d)| {
-            d.as_ref().map(|(a, r, w)| (*w, dag.name(s), *a, r.as_str(), manifests[s].as_ref()))
+            d.as_ref().map(|(a, r, w)| (s, (*w, dag.name(s), *a, r.as_str(), manifests[s].as_ref())))
         })
         .collect();
-    let position = |name: &str| dag.order().iter().position(|&s| dag.name(s) == name);
-    rows.sort_by_key(|(wave, name, ..)| (*wave, position(name)));
+    rows.sort_by_key(|&(s, (wave, ..))| (wave, position[s]));
+    let rows: Vec<Row<'_>> = rows.into_iter().map(|(_, row)| row).collect();
 
     let orphans = project.state.orphans().map_err(|e| Error::Bookkeeping(e.into()))?;
-    let mut out = Masked::new(std::io::stdout().lock());
+    let mut out = Masked::new(std::io::BufWriter::new(std::io::stdout().lock()));
     if global.json {
         let orphans: Vec<_> =
             orphans.iter().map(|(name, s)| json!({ "name": name, "status": s.status.as_str() })).collect();

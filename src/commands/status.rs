@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::time::Duration;
 
+use rayon::prelude::*;
 use serde_json::json;
 
 use crate::cli::Global;
@@ -35,14 +36,16 @@ pub(crate) fn status(global: &Global) -> Result<(), Error> {
         return status_timings(&project, global.json, last_run.as_ref());
     }
     let store = &project.state;
-    let mut rows = Vec::new();
-    for &stage in project.dag.order() {
-        let name = project.dag.name(stage);
-        let state = store.load(name).map_err(|e| Error::Bookkeeping(e.into()))?;
-        rows.push((name, state));
+    // Read on every core, reported in DAG order.
+    let loaded: Vec<_> =
+        project.dag.order().par_iter().map(|&stage| store.load(project.dag.name(stage))).collect();
+    let mut rows = Vec::with_capacity(loaded.len());
+    for (&stage, state) in project.dag.order().iter().zip(loaded) {
+        rows.push((project.dag.name(stage), state.map_err(|e| Error::Bookkeeping(e.into()))?));
     }
     let orphans = store.orphans().map_err(|e| Error::Bookkeeping(e.into()))?;
-    let mut out = std::io::stdout().lock();
+    // Buffered: a line per stage.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     // Output errors (a closed pipe: `betterform status | head`) end the command quietly.
     if global.json {
         let row = |(name, s): &(&str, StageState)| {

@@ -15,5 +15,7 @@ mod time_limit;
 
 pub(crate) use kind::{KINDS, Stage, classify, load_project};
 pub(crate) use options::{RunOptions, TimingsPage};
-pub(crate) use pipeline::{down, indexed, learn_secrets, load_templates, prove, prove_kinds, run_verb, up};
+pub(crate) use pipeline::{
+    down, indexed, learn_secrets, load_templates, prefetch_records, prove, prove_kinds, run_verb, up,
+};
 pub(crate) use time_limit::check_time_limits;

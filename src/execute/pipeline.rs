@@ -19,7 +19,7 @@ use crate::report::{
     records, render_summary, span, timeline, write_json, write_junit,
 };
 use crate::scheduler::{self, Sink};
-use crate::stamp::{Index, Renderer, StampError, Stamper, Template, Upstream, env_digest};
+use crate::stamp::{Fresh, Index, Renderer, StampError, Stamper, Template, Upstream, env_digest};
 use crate::state::{StageState, Status, millis};
 
 use super::kind::{Kind, Stage};
@@ -167,17 +167,21 @@ pub(crate) fn up(
     prove(project, &stamper, &templates, &rendering)?;
     learn_secrets(project, options, kinds, &config.value, Some((&stamper, &templates)));
     prove_kinds(project, options, kinds, &config.value, (&stamper, &templates), &rendering)?;
-    let limits = time_limits(project, members, options.stage_timeout)?;
+    let templates = std::sync::Mutex::new(templates);
+    // A stage the index proves unchanged that had no time limit file has none now.
+    let known_none: Vec<bool> = fresh.iter().map(|f| f.as_ref().is_some_and(|f| f.no_time_limit)).collect();
+    let limits = time_limits(project, (members, &known_none), options.stage_timeout)?;
     project.state.recover().map_err(|e| Error::Bookkeeping(e.into()))?;
     project.state.remember_reads();
+    prefetch_records(project, members);
     let work = |id: StageId, sink: &Sink<'_>| -> Outcome {
         if sink.interrupted() {
             return Outcome::Interrupted;
         }
         let stage = Stage { project, options, config: &config.value, id };
         let name = stage.name();
-        if let Some(stamp) = fresh[id].as_deref() {
-            match plan::up_to_date(project, &project.state, id, stamp) {
+        if let Some(fresh) = &fresh[id] {
+            match plan::up_to_date(project, &project.state, id, &fresh.stamp) {
                 Ok(true) => return Outcome::UpToDate,
                 Ok(false) => {}
                 Err(e) => return Outcome::failed(e.to_string()),
@@ -186,17 +190,17 @@ pub(crate) fn up(
         let stamp_failed = |e: &dyn std::fmt::Display| {
             stage.fail(Direction::Up, format!("failed to stamp stage '{name}': {e}"))
         };
-        let loaded;
-        let template = match templates.get(&id) {
+        // Taken: each stage renders once, and its template is freed once it is done with (at
+        // 10,000 stages the templates are megabytes).
+        let taken = templates.lock().expect("no panics while holding the lock").remove(&id);
+        let loaded = match taken {
             Some(template) => template,
             None => match stamper.load(name) {
-                Ok(template) => {
-                    loaded = template;
-                    &loaded
-                }
+                Ok(template) => template,
                 Err(e) => return stamp_failed(&e),
             },
         };
+        let template = &loaded;
         let image = match stamper.render(name, template, Upstream::lazy(project.depends_on(id))) {
             Ok(image) => image,
             Err(e) => return stamp_failed(&e),
@@ -222,7 +226,7 @@ pub(crate) fn up(
         }
         if let Some(key) = &keys[id] {
             let stamp = decision.digests.stamp.clone();
-            index.record(name, stamper.index_entry(name, key.clone(), stamp, (template, &image)));
+            index.record(name, &stamper.index_entry(name, key.clone(), stamp, (template, &image)));
         }
         if let (None, Some(sentinel)) = (&decision.reason, &decision.previous.adopted) {
             return adopt(project, &decision, name, sentinel, sink);
@@ -235,15 +239,24 @@ pub(crate) fn up(
     outcome
 }
 
-/// Each stage's stat index key ([`index_keys`]), and for each of `members` the digest of its
-/// render when the index proves it would render as it did last (`-B`: none).
+/// Reads the record of every stage in `members` on every core, once records are remembered
+/// ([`crate::state::StateStore::remember_reads`]): the scheduled workers then find them in
+/// memory. A record that cannot be read is not remembered; its stage reports it at its turn.
+pub(crate) fn prefetch_records(project: &Project, members: &[bool]) {
+    (0..project.dag.len()).into_par_iter().filter(|&id| members[id]).for_each(|id| {
+        let _ = project.state.load(project.dag.name(id));
+    });
+}
+
+/// Each stage's stat index key ([`index_keys`]), and for each of `members` what the index
+/// proves: the digest of its render when it would render as it did last (`-B`: none).
 pub(crate) fn indexed(
     project: &Project,
     options: &RunOptions,
     kinds: &[&dyn Kind],
     config_digest: &str,
     (index, members): (&Index, &[bool]),
-) -> (Vec<Option<String>>, Vec<Option<String>>) {
+) -> (Vec<Option<String>>, Vec<Option<Fresh>>) {
     let keys = index_keys(project, options, kinds, config_digest);
     let env = project.wave.env_map();
     let env_digest = env_digest(&env);
@@ -251,7 +264,9 @@ pub(crate) fn indexed(
         .into_par_iter()
         .map(|id| match &keys[id] {
             Some(key) if members[id] && !options.force => {
-                index.fresh(project.dag.name(id), key, (&env, &env_digest)).map(str::to_string)
+                let name = project.dag.name(id);
+                let dirs = [project.wave.template_dir(name), project.wave.stage_dir(name)];
+                index.fresh(name, [&dirs[0], &dirs[1]], key, (&env, &env_digest))
             }
             _ => None,
         })
@@ -281,6 +296,8 @@ fn index_keys(
     let cwd = std::env::current_dir().unwrap_or_default();
     field(cwd.as_os_str().as_encoded_bytes());
     field(project.wave.output_dir.as_os_str().as_encoded_bytes());
+    field(project.wave.impl_dir.as_os_str().as_encoded_bytes());
+    field(project.wave.genfiles.as_os_str().as_encoded_bytes());
     for id in 0..project.dag.len() {
         field(project.dag.name(id).as_bytes());
         for &dep in project.dag.deps(id) {
@@ -332,7 +349,7 @@ pub(crate) fn down(
     // No stage is stamped, but a stage never stamped here (a CI job) may still bind secrets.
     let loaded = load_templates(project, options, config, &vec![false; project.dag.len()]).ok();
     learn_secrets(project, options, kinds, config, loaded.as_ref().map(|(s, t)| (s, t)));
-    let limits = time_limits(project, members, options.stage_timeout)?;
+    let limits = time_limits(project, (members, &vec![false; members.len()]), options.stage_timeout)?;
     project.state.recover().map_err(|e| Error::Bookkeeping(e.into()))?;
     let work = |id: StageId, sink: &Sink<'_>| -> Outcome {
         let stage = Stage { project, options, config, id };
@@ -372,7 +389,7 @@ pub(crate) fn run_verb(
     let (stamper, templates) = load_templates(project, options, config, members)?;
     prove(project, &stamper, &templates, members)?;
     learn_secrets(project, options, kinds, config, Some((&stamper, &templates)));
-    let limits = time_limits(project, members, options.stage_timeout)?;
+    let limits = time_limits(project, (members, &vec![false; members.len()]), options.stage_timeout)?;
     let work = |id: StageId, sink: &Sink<'_>| -> Outcome {
         if sink.interrupted() {
             return Outcome::Interrupted;
@@ -450,13 +467,9 @@ fn schedule(
     });
     let timing = if ran { timings.summary(&project.dag) } else { String::new() };
     eprint_line((summary + &timing).trim_end());
-    crate::report::append_step_summary(&crate::report::markdown_summary(
-        &project.dag,
-        &results,
-        command,
-        &log_of,
-        direction,
-    ));
+    crate::report::append_step_summary(|| {
+        crate::report::markdown_summary(&project.dag, &results, command, &log_of, direction)
+    });
     let outcome = match run.stop {
         Some(Stop::Interrupt) => Err(Error::Interrupted { name: "SIGINT", code: 130 }),
         Some(Stop::Terminate) => Err(Error::Interrupted { name: "SIGTERM", code: 143 }),

@@ -27,21 +27,21 @@ enum Setting {
 }
 
 /// Each stage's limit (by stage id) for the stages in `members`; `default` is
-/// `--stage-timeout`. Every bad file is reported, with its line and column.
+/// `--stage-timeout`. Every bad file is reported, with its line and column. `known_none`: the
+/// stages known to have no file (the stat index proves it), not looked for.
 pub(crate) fn time_limits(
     project: &Project,
-    members: &[bool],
+    (members, known_none): (&[bool], &[bool]),
     default: Option<Duration>,
 ) -> Result<Vec<Option<TimeLimit>>, Error> {
     let mut limits = Vec::with_capacity(members.len());
     let mut problems = Vec::new();
     for (stage, &member) in members.iter().enumerate() {
-        let name = project.dag.name(stage);
-        let path = project.wave.template_dir(name).join(TIMEOUT_FILE);
         let from_cli = || default.map(|after| TimeLimit { after, set_by: "--stage-timeout".into() });
-        let limit = match member.then(|| read(&path)).flatten() {
+        let path = || project.wave.template_dir(project.dag.name(stage)).join(TIMEOUT_FILE);
+        let limit = match (member && !known_none[stage]).then(|| read(&path())).flatten() {
             None => from_cli(),
-            Some(Ok(Setting::After(after))) => Some(TimeLimit { after, set_by: display_path(&path) }),
+            Some(Ok(Setting::After(after))) => Some(TimeLimit { after, set_by: display_path(&path()) }),
             Some(Ok(Setting::Unlimited)) => None,
             Some(Err(problem)) => {
                 problems.push(problem);

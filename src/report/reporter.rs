@@ -48,54 +48,73 @@ pub(crate) enum Display {
 
 /// Shows `path` relative to the working directory when it is below it.
 pub(crate) fn display_path(path: &std::path::Path) -> String {
-    let cwd = std::env::current_dir().ok();
+    // Looked up once: `-C` changes it before anything is shown, and nothing after.
+    static CWD: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    let cwd = CWD.get_or_init(|| std::env::current_dir().ok());
     cwd.as_deref().and_then(|cwd| path.strip_prefix(cwd).ok()).unwrap_or(path).display().to_string()
 }
 
 /// Prints a line to stderr, ignoring a closed stderr (`| head`): that must not kill a run
 /// half-way.
 pub(crate) fn eprint_line(text: &str) {
-    let text = crate::mask::mask(text);
-    let mut err = std::io::stderr().lock();
-    let _ = err.write_all(text.as_bytes());
-    let _ = err.write_all(b"\n");
+    // One write per line: stderr is unbuffered, and a no-op run prints two lines per stage.
+    let mut line = crate::mask::mask(text).into_owned();
+    line.push('\n');
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
 pub(crate) struct LineReporter<'a> {
     dag: &'a Dag,
     /// `up` or `down`: what the stages are running.
     command: &'a str,
+    /// Lines not written yet: those of the events already queued, written in one go before
+    /// the reporter waits for the next event ([`Reporter::idle`]).
+    pending: String,
 }
 
 impl<'a> LineReporter<'a> {
     pub(crate) fn new(dag: &'a Dag, command: &'a str) -> Self {
-        LineReporter { dag, command }
+        LineReporter { dag, command, pending: String::new() }
     }
 
-    fn print(&self, text: std::fmt::Arguments<'_>) {
-        eprint_line(&text.to_string());
+    fn print(&mut self, text: String) {
+        self.pending += &crate::mask::mask(&text);
+        self.pending.push('\n');
+    }
+}
+
+impl Drop for LineReporter<'_> {
+    fn drop(&mut self) {
+        self.idle();
     }
 }
 
 impl Reporter for LineReporter<'_> {
     fn started(&mut self, stage: StageId) {
-        self.print(format_args!("==> {}: {}", self.dag.name(stage), self.command));
+        self.print(format!("==> {}: {}", self.dag.name(stage), self.command));
     }
 
     fn line(&mut self, stage: StageId, text: &str) {
-        self.print(format_args!("[{}] {text}", self.dag.name(stage)));
+        self.print(format!("[{}] {text}", self.dag.name(stage)));
     }
 
     fn note(&mut self, stage: StageId, text: &str) {
-        self.print(format_args!("==> {}: {text}", self.dag.name(stage)));
+        self.print(format!("==> {}: {text}", self.dag.name(stage)));
     }
 
     fn finished(&mut self, stage: StageId, outcome: &Outcome, duration: Duration) {
         let line = finished_line(self.dag.name(stage), self.command, outcome, duration);
-        self.print(format_args!("{line}"));
+        self.print(line);
     }
 
     fn message(&mut self, text: &str) {
-        self.print(format_args!("==> {text}"));
+        self.print(format!("==> {text}"));
+    }
+
+    fn idle(&mut self) {
+        if !self.pending.is_empty() {
+            let _ = std::io::stderr().lock().write_all(self.pending.as_bytes());
+            self.pending.clear();
+        }
     }
 }

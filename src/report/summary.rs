@@ -47,10 +47,13 @@ fn rows(
     let mut rows: Vec<Row> = Vec::new();
     let mut ordered: Vec<usize> = (0..dag.len()).filter(|&s| results[s].is_some()).collect();
     // Started stages by start time, then the ones that never started, in DAG order.
-    let position = |s: usize| dag.order().iter().position(|&o| o == s).unwrap_or(0);
+    let mut position = vec![0; dag.len()];
+    for (at, &s) in dag.order().iter().enumerate() {
+        position[s] = at;
+    }
     ordered.sort_by_key(|&s| match &results[s] {
-        Some(Result::Done { started, .. }) => (0, Some(*started), position(s)),
-        _ => (1, None, position(s)),
+        Some(Result::Done { started, .. }) => (0, Some(*started), position[s]),
+        _ => (1, None, position[s]),
     });
     for s in ordered {
         let name = dag.name(s).to_string();
@@ -148,17 +151,18 @@ pub(crate) fn markdown(
     out
 }
 
-/// Under GitHub Actions (`GITHUB_ACTIONS=true`), appends `markdown` to the file named by
+/// Under GitHub Actions (`GITHUB_ACTIONS=true`), appends `markdown()` to the file named by
 /// `$GITHUB_STEP_SUMMARY`, which GitHub shows on the run's page. Secrets are masked as on the
 /// terminal; a file that can't be written costs a warning, never the run.
-pub(crate) fn append_step_summary(markdown: &str) {
+pub(crate) fn append_step_summary(markdown: impl FnOnce() -> String) {
     if std::env::var("GITHUB_ACTIONS").as_deref() != Ok("true") {
         return;
     }
     let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
         return;
     };
-    let text = crate::mask::mask(markdown) + "\n";
+    let markdown = markdown();
+    let text = crate::mask::mask(&markdown) + "\n";
     let written = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -285,9 +285,11 @@ pub(crate) fn record_path(state_dir: &Path) -> PathBuf {
 }
 
 pub(crate) fn write_record(state_dir: &Path, record: &Record) -> std::io::Result<()> {
-    let mut text = serde_json::to_vec_pretty(record).expect("records serialize");
-    text.push(b'\n');
-    crate::fsutil::write_atomic(&record_path(state_dir), &text, None)
+    // Streamed: at 10,000 stages the record is megabytes.
+    crate::fsutil::write_atomic_streamed(&record_path(state_dir), None, |out| {
+        serde_json::to_writer_pretty(&mut *out, record)?;
+        out.write_all(b"\n")
+    })
 }
 
 /// The last run's record, if one was written.

@@ -9,17 +9,42 @@
 //! its stat was taken can keep its mtime. An entry whose mtime or ctime is not older than
 //! the index file's own mtime is treated as changed (the stage takes the content path, and
 //! the rewritten index settles it).
+//!
+//! The file (`$GENFILES/.betterform/index`) is binary and compact, read whole and decoded one
+//! stage at a time, when that stage is checked: a header, then one record per stage. Every
+//! number is little-endian; a string is its length (`u32`) and its bytes.
+//!
+//! ```text
+//! header   "betterform stat index\n" version:u32
+//! record   length:u32 (of what follows) name key stamp
+//!          files:u32 { base:u8 path state:u8 [mtime:i64 ctime:i64 size:u64 ino:u64 dev:u64 mode:u32] }
+//!          env:u32 { name set:u8 [value-digest] } all-env:u8 [digest]
+//! ```
+//!
+//! A file's `base` is 0 when its path is as the render saw it (absolute, or relative to the
+//! working dir, which is part of the key), 1 when it is relative to the stage's template dir,
+//! 2 to its stamped dir (the dir itself: an empty path). Those are stat'ed with `fstatat`
+//! as `<stage>/<path>` relative to the opened impl dir or GENFILES (opened once per run):
+//! two path components looked up, not the whole path, and no open per stage. `state` is
+//! 0 for a file that was absent, 1 for an `lstat`, 2 for a `stat` through symlinks.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::ffi::OsStr;
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 
-use serde::{Deserialize, Serialize};
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::{FileStat, Mode, fstatat};
+
+use super::tree::TIMEOUT_FILE;
 
 /// What `lstat` says of a file: enough to tell it was touched (mtime, ctime), replaced
 /// (inode, dev), resized or re-moded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Stat {
     mtime: i64,
     ctime: i64,
@@ -28,7 +53,6 @@ pub(crate) struct Stat {
     dev: u64,
     mode: u32,
     /// Taken through symlinks.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     followed: bool,
 }
 
@@ -42,6 +66,19 @@ impl Stat {
             dev: meta.dev(),
             mode: meta.mode(),
             followed: false,
+        }
+    }
+
+    fn of_raw(st: &FileStat, followed: bool) -> Stat {
+        #[allow(clippy::unnecessary_cast)] // the field types differ between targets
+        Stat {
+            mtime: (st.st_mtime as i64).saturating_mul(1_000_000_000).saturating_add(st.st_mtime_nsec as i64),
+            ctime: (st.st_ctime as i64).saturating_mul(1_000_000_000).saturating_add(st.st_ctime_nsec as i64),
+            size: st.st_size as u64,
+            ino: st.st_ino as u64,
+            dev: st.st_dev as u64,
+            mode: st.st_mode as u32,
+            followed,
         }
     }
 
@@ -77,16 +114,26 @@ pub(crate) struct Consumed {
 }
 
 /// One stage's last render: its key, the digest of the image it produced, what it consumed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Entry {
     pub(crate) key: String,
     pub(crate) stamp: String,
+    /// The stage's template dir and stamped dir: the files under them are kept relative.
+    pub(crate) dirs: [PathBuf; 2],
     pub(crate) files: Vec<Seen>,
     /// The environment variables the render looked up, and a hash of each value (`None`:
     /// unset): a value may be a secret, never written down.
     pub(crate) env: Vec<(String, Option<String>)>,
     /// The whole environment's [`env_digest`], when the render went through all of it.
     pub(crate) all_env: Option<String>,
+}
+
+/// What the index proves of a stage: rendering it now would give the image `stamp`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Fresh {
+    pub(crate) stamp: String,
+    /// Its template dir holds no time limit file (the dir is as it was, and had none).
+    pub(crate) no_time_limit: bool,
 }
 
 /// A hash of one environment value, as the index keeps it.
@@ -106,98 +153,459 @@ pub(crate) fn env_digest(env: &BTreeMap<String, String>) -> String {
     hasher.finalize().to_hex().to_string()
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct File {
-    version: u32,
-    stages: BTreeMap<String, Entry>,
-}
-
-const VERSION: u32 = 2;
+const MAGIC: &[u8] = b"betterform stat index\n";
+const VERSION: u32 = 3;
+const FILE_NAME: &str = "index";
 
 /// The index of a state dir, loaded once per run; changes are written by [`Index::save`].
 pub(crate) struct Index {
     path: PathBuf,
-    loaded: File,
+    /// The file as read: records are decoded from it when checked.
+    bytes: Vec<u8>,
+    /// Where each stage's record is in `bytes` (from its name, to its end).
+    records: HashMap<Box<str>, (usize, usize)>,
     /// The index file's mtime (ns) when loaded: entries changed since are racy.
     written: i64,
-    changes: Mutex<BTreeMap<String, Option<Entry>>>,
+    changes: Mutex<Changes>,
+    /// The dirs holding the stage dirs, opened: see [`Index::parent_fd`].
+    parents: RwLock<Vec<(PathBuf, Option<Arc<OwnedFd>>)>>,
+}
+
+/// This run's records, streamed into the next index as they come (not held: at 10,000
+/// stages they are megabytes).
+#[derive(Default)]
+struct Changes {
+    /// The stages recorded or forgotten: their loaded records are not carried over.
+    touched: HashSet<String>,
+    /// The next index, begun at the first record: a temp file beside it.
+    next: Option<std::io::BufWriter<tempfile::NamedTempFile>>,
+    /// A record differs from the loaded one (or was racy, or a loaded one was forgotten).
+    changed: bool,
+    /// The next index could not be written: it is not saved (never unsafe: a missing or
+    /// older entry only costs its stage the content path).
+    failed: bool,
 }
 
 impl Index {
     /// The index under `state_dir`; empty when there is none or it does not parse.
     pub(crate) fn open(state_dir: &Path) -> Index {
-        let path = state_dir.join("index.json");
+        let path = state_dir.join(FILE_NAME);
         let written = Stat::at(&path).map_or(i64::MIN, |s| s.mtime);
-        let loaded = std::fs::read(&path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<File>(&bytes).ok())
-            .filter(|f| f.version == VERSION)
-            .unwrap_or_default();
-        Index { path, loaded, written, changes: Mutex::default() }
+        let bytes = std::fs::read(&path).unwrap_or_default();
+        let records = Reader::records(&bytes).unwrap_or_default();
+        Index { path, bytes, records, written, changes: Mutex::default(), parents: RwLock::default() }
     }
 
-    /// The image digest of `stage`'s last render when its key is `key`, the environment
-    /// variables it read have the same values in `env` (whose [`env_digest`] is `env_digest`),
-    /// and every file it consumed stats as it did then, not racily: rendering it now would
-    /// give that image.
+    /// `dir` opened to stat what is under it, once per run (`None`: not a directory).
+    fn parent_fd(&self, dir: &Path) -> Option<Arc<OwnedFd>> {
+        if let Some((_, fd)) =
+            self.parents.read().expect("no panics while holding the lock").iter().find(|(d, _)| d == dir)
+        {
+            return fd.clone();
+        }
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let fd = nix::fcntl::open(dir, flags, Mode::empty()).ok().map(Arc::new);
+        self.parents.write().expect("no panics while holding the lock").push((dir.to_path_buf(), fd.clone()));
+        fd
+    }
+
+    fn loaded(&self, stage: &str) -> Option<&[u8]> {
+        self.records.get(stage).map(|&(start, end)| &self.bytes[start..end])
+    }
+
+    /// What the index proves of `stage`, whose template and stamped dirs are `dirs`: its last
+    /// render had key `key`, the environment variables it read have the same values in `env`
+    /// (whose [`env_digest`] is `env_digest`), and every file it consumed stats as it did
+    /// then, not racily: rendering it now would give that image.
     pub(crate) fn fresh(
         &self,
         stage: &str,
+        dirs: [&Path; 2],
         key: &str,
         (env, env_digest): (&BTreeMap<String, String>, &str),
-    ) -> Option<&str> {
-        let entry = self.loaded.stages.get(stage)?;
-        if entry.key != key
-            || entry.all_env.as_deref().is_some_and(|d| d != env_digest)
-            || entry.env.iter().any(|(name, value)| env.get(name).map(|v| value_digest(v)) != *value)
+    ) -> Option<Fresh> {
+        let &(start, end) = self.records.get(stage)?;
+        let mut r = Reader { bytes: &self.bytes[..end], at: start };
+        r.bytes()?; // the name
+        if r.bytes()? != key.as_bytes() {
+            return None;
+        }
+        let stamp = std::str::from_utf8(r.bytes()?).ok()?.to_string();
+        // Each dir's parent (the impl dir, GENFILES), opened once per run: a file under a
+        // stage dir is stat'ed as `<stage>/<path>` relative to it.
+        let mut parents = Vec::with_capacity(2);
+        for dir in dirs {
+            parents.push((self.parent_fd(dir.parent()?)?, dir.file_name()?.as_bytes()));
+        }
+        let mut at = Vec::with_capacity(64);
+        let mut no_time_limit = true;
+        for _ in 0..r.u32()? {
+            let base = r.u8()?;
+            let path = r.bytes()?;
+            let seen = r.stat()?;
+            let followed = seen.is_some_and(|s| s.followed);
+            let now = match base {
+                0 => {
+                    let path = Path::new(OsStr::from_bytes(path));
+                    if followed { Stat::follow(path) } else { Stat::at(path) }
+                }
+                1 | 2 => {
+                    let (parent, name) = &parents[usize::from(base - 1)];
+                    no_time_limit &= !(base == 1 && path == TIMEOUT_FILE.as_bytes());
+                    at.clear();
+                    at.extend_from_slice(name);
+                    if !path.is_empty() {
+                        at.push(b'/');
+                        at.extend_from_slice(path);
+                    }
+                    stat_at(parent, OsStr::from_bytes(&at), followed)
+                }
+                _ => return None,
+            };
+            if now != seen || now.is_some_and(|s| s.racy(self.written)) {
+                return None;
+            }
+        }
+        for _ in 0..r.u32()? {
+            let name = std::str::from_utf8(r.bytes()?).ok()?;
+            let value = r.optional()?;
+            if env.get(name).map(|v| value_digest(v)).as_deref().map(str::as_bytes) != value {
+                return None;
+            }
+        }
+        if let Some(digest) = r.optional()?
+            && digest != env_digest.as_bytes()
         {
             return None;
         }
-        let same = entry.files.iter().all(|(path, seen)| {
-            let now = if seen.is_some_and(|s| s.followed) { Stat::follow(path) } else { Stat::at(path) };
-            now == *seen && now.is_none_or(|s| !s.racy(self.written))
-        });
-        same.then_some(entry.stamp.as_str())
+        Some(Fresh { stamp, no_time_limit })
     }
 
     /// Records `stage`'s render (written by [`Index::save`] when it differs from the loaded one).
-    pub(crate) fn record(&self, stage: &str, entry: Entry) {
-        self.changes.lock().expect("no panics while holding the lock").insert(stage.to_string(), Some(entry));
+    pub(crate) fn record(&self, stage: &str, entry: &Entry) {
+        let racy = entry.files.iter().any(|(_, s)| s.is_some_and(|s| s.racy(self.written)));
+        let encoded = encode(stage, entry);
+        let differs = racy || self.loaded(stage) != Some(&encoded[4..]);
+        let mut changes = self.changes.lock().expect("no panics while holding the lock");
+        changes.changed |= differs;
+        changes.touched.insert(stage.to_string());
+        if changes.failed {
+            return;
+        }
+        if changes.next.is_none() {
+            match self.begin() {
+                Ok(next) => changes.next = Some(next),
+                Err(_) => {
+                    changes.failed = true;
+                    return;
+                }
+            }
+        }
+        let next = changes.next.as_mut().expect("begun");
+        if next.write_all(&encoded).is_err() {
+            changes.failed = true;
+        }
+    }
+
+    /// A temp file beside the index, its header written.
+    fn begin(&self) -> std::io::Result<std::io::BufWriter<tempfile::NamedTempFile>> {
+        let dir = self.path.parent().expect("the index is under the state dir");
+        std::fs::create_dir_all(dir)?;
+        let tmp = tempfile::Builder::new().prefix(".betterform-tmp-").tempfile_in(dir)?;
+        let mut next = std::io::BufWriter::new(tmp);
+        next.write_all(MAGIC)?;
+        next.write_all(&VERSION.to_le_bytes())?;
+        Ok(next)
     }
 
     /// Forgets `stage`'s entry: its next run takes the content path.
     pub(crate) fn forget(&self, stage: &str) {
-        self.changes.lock().expect("no panics while holding the lock").insert(stage.to_string(), None);
+        let mut changes = self.changes.lock().expect("no panics while holding the lock");
+        changes.changed |= self.records.contains_key(stage);
+        changes.touched.insert(stage.to_string());
     }
 
     /// Writes the index when a stage's entry changed, or when one was racy (rewriting settles
-    /// it: the new file is younger than every stat in it).
+    /// it: the new file is younger than every stat in it). A recorded stage that is then
+    /// forgotten is not expected; its record would stay.
     pub(crate) fn save(mut self) -> std::io::Result<()> {
         let changes = std::mem::take(self.changes.get_mut().expect("no panics while holding the lock"));
-        let mut changed = false;
-        for (stage, entry) in changes {
-            match entry {
-                Some(entry) => {
-                    let racy = entry.files.iter().any(|(_, s)| s.is_some_and(|s| s.racy(self.written)));
-                    let same = self.loaded.stages.get(&stage) == Some(&entry);
-                    changed |= racy || !same;
-                    self.loaded.stages.insert(stage, entry);
-                }
-                None => changed |= self.loaded.stages.remove(&stage).is_some(),
-            }
-        }
-        if !changed {
+        if !changes.changed || changes.failed {
             return Ok(());
         }
-        self.loaded.version = VERSION;
-        // Streamed: at 10,000 stages the index is tens of MB, not to be held twice.
-        let dir = self.path.parent().expect("the index is under the state dir");
-        std::fs::create_dir_all(dir)?;
-        let tmp = tempfile::Builder::new().prefix(".betterform-tmp-").tempfile_in(dir)?;
-        let mut out = std::io::BufWriter::new(tmp);
-        serde_json::to_writer(&mut out, &self.loaded)?;
-        let tmp = out.into_inner().map_err(|e| e.into_error())?;
+        let mut next = match changes.next {
+            Some(next) => next,
+            None => self.begin()?,
+        };
+        for (stage, &(start, end)) in &self.records {
+            if !changes.touched.contains(&**stage) {
+                next.write_all(&u32::try_from(end - start).unwrap_or(u32::MAX).to_le_bytes())?;
+                next.write_all(&self.bytes[start..end])?;
+            }
+        }
+        let tmp = next.into_inner().map_err(|e| e.into_error())?;
         tmp.persist(&self.path).map_err(|e| e.error)?;
+        // The JSON index of earlier versions, superseded.
+        let dir = self.path.parent().expect("the index is under the state dir");
+        let _ = std::fs::remove_file(dir.join("index.json"));
         Ok(())
+    }
+}
+
+/// The stat of `path` under the opened `dir`, as [`Stat::at`] or, `followed`, [`Stat::follow`].
+fn stat_at(dir: &OwnedFd, path: &OsStr, followed: bool) -> Option<Stat> {
+    let flags = if followed { AtFlags::empty() } else { AtFlags::AT_SYMLINK_NOFOLLOW };
+    fstatat(dir, path, flags).ok().map(|st| Stat::of_raw(&st, followed))
+}
+
+/// A stage's record as the file keeps it, its length first.
+fn encode(stage: &str, entry: &Entry) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256 + entry.files.len() * 80);
+    out.extend_from_slice(&[0; 4]);
+    let string = |out: &mut Vec<u8>, bytes: &[u8]| {
+        out.extend_from_slice(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_le_bytes());
+        out.extend_from_slice(bytes);
+    };
+    string(&mut out, stage.as_bytes());
+    string(&mut out, entry.key.as_bytes());
+    string(&mut out, entry.stamp.as_bytes());
+    out.extend_from_slice(&u32::try_from(entry.files.len()).unwrap_or(u32::MAX).to_le_bytes());
+    for (path, stat) in &entry.files {
+        let (base, rel) = match entry.dirs.iter().position(|dir| path.starts_with(dir)) {
+            Some(i) => (i as u8 + 1, path.strip_prefix(&entry.dirs[i]).expect("starts with it")),
+            None => (0, path.as_path()),
+        };
+        out.push(base);
+        string(&mut out, rel.as_os_str().as_bytes());
+        match stat {
+            None => out.push(0),
+            Some(s) => {
+                out.push(if s.followed { 2 } else { 1 });
+                for field in [s.mtime.to_le_bytes(), s.ctime.to_le_bytes()] {
+                    out.extend_from_slice(&field);
+                }
+                for field in [s.size, s.ino, s.dev] {
+                    out.extend_from_slice(&field.to_le_bytes());
+                }
+                out.extend_from_slice(&s.mode.to_le_bytes());
+            }
+        }
+    }
+    out.extend_from_slice(&u32::try_from(entry.env.len()).unwrap_or(u32::MAX).to_le_bytes());
+    for (name, value) in &entry.env {
+        string(&mut out, name.as_bytes());
+        match value {
+            None => out.push(0),
+            Some(value) => {
+                out.push(1);
+                string(&mut out, value.as_bytes());
+            }
+        }
+    }
+    match &entry.all_env {
+        None => out.push(0),
+        Some(digest) => {
+            out.push(1);
+            string(&mut out, digest.as_bytes());
+        }
+    }
+    let len = u32::try_from(out.len() - 4).unwrap_or(u32::MAX);
+    out[..4].copy_from_slice(&len.to_le_bytes());
+    out
+}
+
+/// Decodes the file; every read is bounds-checked (`None`: cut short or not an index).
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// Where each stage's record is; `None` when the file is not an index of this version.
+    fn records(bytes: &[u8]) -> Option<HashMap<Box<str>, (usize, usize)>> {
+        let body = bytes.strip_prefix(MAGIC)?;
+        let mut r = Reader { bytes, at: bytes.len() - body.len() };
+        if r.u32()? != VERSION {
+            return None;
+        }
+        let mut records = HashMap::new();
+        while r.at < bytes.len() {
+            let len = usize::try_from(r.u32()?).ok()?;
+            let start = r.at;
+            let end = start.checked_add(len).filter(|&end| end <= bytes.len())?;
+            let name = std::str::from_utf8(r.bytes()?).ok()?;
+            records.insert(name.into(), (start, end));
+            r.at = end;
+        }
+        Some(records)
+    }
+
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.at.checked_add(n).filter(|&end| end <= self.bytes.len())?;
+        let taken = &self.bytes[self.at..end];
+        self.at = end;
+        Some(taken)
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        self.take(4).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        self.take(8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    }
+
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let len = usize::try_from(self.u32()?).ok()?;
+        self.take(len)
+    }
+
+    /// A flag byte, then a string when it is set.
+    fn optional(&mut self) -> Option<Option<&'a [u8]>> {
+        match self.u8()? {
+            0 => Some(None),
+            _ => self.bytes().map(Some),
+        }
+    }
+
+    fn stat(&mut self) -> Option<Option<Stat>> {
+        let state = self.u8()?;
+        if state == 0 {
+            return Some(None);
+        }
+        Some(Some(Stat {
+            mtime: self.u64()? as i64,
+            ctime: self.u64()? as i64,
+            size: self.u64()?,
+            ino: self.u64()?,
+            dev: self.u64()?,
+            mode: self.u32()?,
+            followed: state == 2,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(dir: &Path) -> Entry {
+        let template = dir.join("t");
+        let stamped = dir.join("g");
+        std::fs::create_dir_all(&template).unwrap();
+        std::fs::create_dir_all(&stamped).unwrap();
+        std::fs::write(template.join("a.txt"), "a").unwrap();
+        std::fs::write(stamped.join("a.txt"), "a").unwrap();
+        std::fs::write(dir.join("input"), "i").unwrap();
+        let files = [template.clone(), template.join("a.txt"), stamped.clone(), stamped.join("a.txt")]
+            .into_iter()
+            .map(|p| {
+                let s = Stat::at(&p);
+                (p, s)
+            })
+            .chain([(dir.join("input"), Stat::follow(&dir.join("input"))), (dir.join("absent"), None)])
+            .collect();
+        Entry {
+            key: "k".into(),
+            stamp: "s".into(),
+            dirs: [template, stamped],
+            files,
+            env: vec![("HOME".into(), Some(value_digest("/root"))), ("UNSET".into(), None)],
+            all_env: None,
+        }
+    }
+
+    #[test]
+    fn a_saved_entry_proves_its_stage_until_a_file_changes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let entry = entry(tmp.path());
+        let index = Index::open(&tmp.path().join("state"));
+        index.record("one", &entry);
+        index.save().unwrap();
+        // Made older than every stat in it, as a later run would see it.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let state = tmp.path().join("state");
+        let path = state.join(FILE_NAME);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now())
+            .unwrap();
+        let env: BTreeMap<String, String> = [("HOME".to_string(), "/root".to_string())].into();
+        let dirs = [entry.dirs[0].as_path(), entry.dirs[1].as_path()];
+        let index = Index::open(&state);
+        let fresh = index.fresh("one", dirs, "k", (&env, "d"));
+        assert_eq!(fresh, Some(Fresh { stamp: "s".into(), no_time_limit: true }));
+        assert_eq!(index.fresh("one", dirs, "other key", (&env, "d")), None);
+        assert_eq!(index.fresh("two", dirs, "k", (&env, "d")), None);
+        let other: BTreeMap<String, String> = [("HOME".to_string(), "/home".to_string())].into();
+        assert_eq!(index.fresh("one", dirs, "k", (&other, "d")), None);
+        std::fs::write(tmp.path().join("absent"), "now here").unwrap();
+        assert_eq!(index.fresh("one", dirs, "k", (&env, "d")), None);
+    }
+
+    #[test]
+    fn untouched_records_are_carried_over_and_forgotten_ones_dropped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let entry = entry(tmp.path());
+        let index = Index::open(tmp.path());
+        for stage in ["one", "two", "three"] {
+            index.record(stage, &entry);
+        }
+        index.save().unwrap();
+        let names = || {
+            let bytes = std::fs::read(tmp.path().join(FILE_NAME)).unwrap();
+            let mut names: Vec<String> =
+                Reader::records(&bytes).unwrap().into_keys().map(String::from).collect();
+            names.sort();
+            names
+        };
+        assert_eq!(names(), ["one", "three", "two"]);
+        let index = Index::open(tmp.path());
+        index.forget("two");
+        index.record("four", &entry);
+        index.save().unwrap();
+        assert_eq!(names(), ["four", "one", "three"]);
+        // Nothing changed: not rewritten (not even racily: the stats are older than the file).
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let path = tmp.path().join(FILE_NAME);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now())
+            .unwrap();
+        let before = Stat::at(&path);
+        let index = Index::open(tmp.path());
+        index.record("one", &entry);
+        index.save().unwrap();
+        assert_eq!(Stat::at(&path), before);
+        assert_eq!(
+            std::fs::read_dir(tmp.path())
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref().unwrap().file_name().to_string_lossy().starts_with(".betterform-tmp-")
+                })
+                .count(),
+            0,
+            "the unused next index is removed"
+        );
+    }
+
+    #[test]
+    fn a_cut_or_foreign_file_is_an_empty_index() {
+        let tmp = tempfile::tempdir().unwrap();
+        let index = Index::open(tmp.path());
+        index.record("one", &entry(tmp.path()));
+        index.save().unwrap();
+        let bytes = std::fs::read(tmp.path().join(FILE_NAME)).unwrap();
+        assert_eq!(Reader::records(&bytes).map(|r| r.len()), Some(1));
+        assert_eq!(Reader::records(&bytes[..bytes.len() - 1]), None);
+        assert_eq!(Reader::records(b"{\"version\":2}"), None);
     }
 }

@@ -10,7 +10,7 @@ mod sync;
 mod tree;
 
 pub(crate) use error::StampError;
-pub(crate) use index::{Index, env_digest};
+pub(crate) use index::{Fresh, Index, env_digest};
 pub(crate) use render::{Delimiters, Renderer};
 pub(crate) use scope::Upstream;
 pub(crate) use stamper::{Image, Stamper, Template, digest_entries};

@@ -221,7 +221,7 @@ impl Stamper<'_> {
             .map(|name| (name.clone(), vars.get(name).map(|v| index::value_digest(v))))
             .collect();
         let all_env = image.1.all_env.then(|| index::env_digest(vars));
-        index::Entry { key, stamp, files, env, all_env }
+        index::Entry { key, stamp, dirs: [self.wave.template_dir(stage), dest], files, env, all_env }
     }
 
     fn manifest_path(&self, stage: &str) -> std::path::PathBuf {

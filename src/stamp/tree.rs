@@ -91,10 +91,11 @@ pub(crate) fn read(root: &Path) -> Result<Vec<Entry>, StampError> {
 /// [`read`], and the stat of everything it read (the dirs, the ignore files), each taken
 /// before it was read: for the stat index.
 pub(crate) fn read_seen(root: &Path) -> Result<(Vec<Entry>, Vec<Seen>), StampError> {
-    // An ignore file that is not there is not recorded: creating one changes the dir's
-    // mtime and ctime, which are.
+    // An ignore file (or time limit) that is not there is not recorded: creating one changes
+    // the dir's mtime and ctime, which are. The time limit is not read here, but a stage the
+    // index proves unchanged and that had none is known to have none without looking.
     let mut seen: Vec<Seen> = std::iter::once(root.to_path_buf())
-        .chain(IGNORE_FILES.iter().map(|name| root.join(name)))
+        .chain(IGNORE_FILES.iter().chain([&TIMEOUT_FILE]).map(|name| root.join(name)))
         .filter_map(|path| {
             let stat = Stat::at(&path);
             (stat.is_some() || path == root).then_some((path, stat))

@@ -60,30 +60,89 @@ fn edit_keeping_mtime_and_size(path: &Path, text: &str) {
 }
 
 fn index_path(f: &Fixture) -> PathBuf {
-    f.deploy.join("genfiles/.betterform/index.json")
+    f.deploy.join("genfiles/.betterform/index")
 }
 
-fn index(f: &Fixture) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(index_path(f)).unwrap()).unwrap()
+/// A stage's record in the index, decoded as `src/stamp/index.rs` documents the format.
+#[derive(Debug, Default)]
+struct Record {
+    /// Base (0: as read, 1: under the template dir, 2: under the stamped dir), path, and
+    /// where the file's stat starts in the index (`None`: recorded absent).
+    files: Vec<(u8, String, Option<usize>)>,
+    env: Vec<(String, Option<String>)>,
+    all_env: Option<String>,
+}
+
+fn index(f: &Fixture) -> std::collections::BTreeMap<String, Record> {
+    struct Cursor {
+        bytes: Vec<u8>,
+        at: usize,
+    }
+    impl Cursor {
+        fn take(&mut self, n: usize) -> usize {
+            self.at += n;
+            self.at - n
+        }
+        fn byte(&mut self) -> u8 {
+            let at = self.take(1);
+            self.bytes[at]
+        }
+        fn u32(&mut self) -> usize {
+            let at = self.take(4);
+            u32::from_le_bytes(self.bytes[at..at + 4].try_into().unwrap()) as usize
+        }
+        fn string(&mut self) -> String {
+            let len = self.u32();
+            let at = self.take(len);
+            String::from_utf8(self.bytes[at..at + len].to_vec()).unwrap()
+        }
+    }
+    let bytes = std::fs::read(index_path(f)).unwrap();
+    let magic = b"betterform stat index\n";
+    assert!(bytes.starts_with(magic));
+    let mut c = Cursor { bytes, at: magic.len() };
+    assert_eq!(c.u32(), 3, "version");
+    let mut stages = std::collections::BTreeMap::new();
+    while c.at < c.bytes.len() {
+        c.u32();
+        let name = c.string();
+        let (_key, _stamp) = (c.string(), c.string());
+        let mut record = Record::default();
+        for _ in 0..c.u32() {
+            let base = c.byte();
+            let path = c.string();
+            let stat = (c.byte() != 0).then(|| c.take(44));
+            record.files.push((base, path, stat));
+        }
+        for _ in 0..c.u32() {
+            let name = c.string();
+            let value = (c.byte() != 0).then(|| c.string());
+            record.env.push((name, value));
+        }
+        record.all_env = (c.byte() != 0).then(|| c.string());
+        stages.insert(name, record);
+    }
+    stages
 }
 
 #[test]
 fn the_index_records_what_each_render_consumed() {
     let f = indexed();
     let index = index(&f);
-    let a = &index["stages"]["parallel_a"];
-    let files: Vec<&str> = a["files"].as_array().unwrap().iter().map(|e| e[0].as_str().unwrap()).collect();
-    let template = f.impl_dir.join("parallel_a/a.txt");
-    assert!(files.contains(&template.to_str().unwrap()), "{files:?}");
-    assert!(files.contains(&"inputs/a.txt"), "{files:?}");
-    let stamped = f.deploy.join("genfiles/parallel_a/a.txt");
-    assert!(files.contains(&stamped.to_str().unwrap()), "{files:?}");
+    let a = &index["parallel_a"];
+    let files: Vec<(u8, &str)> = a.files.iter().map(|(base, path, _)| (*base, path.as_str())).collect();
+    // Under the stage's own dirs, relative to them: the template dir and a template in it,
+    // the file read as the template named it, the stamped dir and the stamped file.
+    for file in [(1, ""), (1, "a.txt"), (0, "inputs/a.txt"), (2, ""), (2, "a.txt")] {
+        assert!(files.contains(&file), "{file:?} not in {files:?}");
+    }
     // The value's hash only: an environment value may be a secret.
-    let env = &index["stages"]["parallel_b"]["env"];
-    assert_eq!(env[0][0], "BF_TEST_VALUE");
-    assert_eq!(env[0][1].as_str().unwrap().len(), 64, "{env}");
-    assert!(!std::fs::read_to_string(index_path(&f)).unwrap().contains("BF_TEST_VALUE\",\"1\""));
-    assert_eq!(index["stages"]["parallel_a"]["env"], serde_json::json!([]));
+    let env = &index["parallel_b"].env;
+    assert_eq!(env[0].0, "BF_TEST_VALUE");
+    assert_eq!(env[0].1.as_deref().unwrap().len(), 64, "{env:?}");
+    assert_eq!(env[0].1.as_deref(), Some(blake3::hash(b"1").to_hex().as_str()));
+    assert!(a.env.is_empty());
+    assert!(a.all_env.is_none());
 }
 
 #[test]
@@ -138,7 +197,7 @@ fn an_env_value_read_by_going_through_env_is_compared_whole() {
     for _ in 0..2 {
         assert!(up(&f, "1").is_empty());
     }
-    assert!(index(&f)["stages"]["parallel_b"]["all_env"].is_string());
+    assert!(index(&f)["parallel_b"].all_env.is_some());
     assert_eq!(up(&f, "3"), ["final", "parallel_b"]);
     assert_eq!(f.read("genfiles/parallel_b/b.txt"), "3\n");
 }
@@ -173,16 +232,25 @@ fn an_edit_in_the_same_tick_as_the_index_write_is_not_trusted() {
     let template = f.impl_dir.join("parallel_a/a.txt");
     std::fs::write(&template, "z={{ read_file('inputs/a.txt') }}\n").unwrap();
     let meta = template.symlink_metadata().unwrap();
-    let mut index = index(&f);
-    let files = index["stages"]["parallel_a"]["files"].as_array_mut().unwrap();
-    let entry = files.iter_mut().find(|e| e[0] == template.to_str().unwrap()).unwrap();
+    let at = index(&f)["parallel_a"]
+        .files
+        .iter()
+        .find(|(base, path, _)| (*base, path.as_str()) == (1, "a.txt"))
+        .unwrap()
+        .2;
+    let at = at.unwrap();
     use std::os::unix::fs::MetadataExt;
     let ns = |s: i64, n: i64| s * 1_000_000_000 + n;
-    entry[1]["mtime"] = ns(meta.mtime(), meta.mtime_nsec()).into();
-    entry[1]["ctime"] = ns(meta.ctime(), meta.ctime_nsec()).into();
-    entry[1]["size"] = meta.size().into();
-    entry[1]["ino"] = meta.ino().into();
-    std::fs::write(index_path(&f), serde_json::to_vec(&index).unwrap()).unwrap();
+    let mut bytes = std::fs::read(index_path(&f)).unwrap();
+    // The stat: mtime, ctime, size, inode (then dev and mode, unchanged).
+    let stat = [ns(meta.mtime(), meta.mtime_nsec()), ns(meta.ctime(), meta.ctime_nsec())]
+        .map(i64::to_le_bytes)
+        .into_iter()
+        .chain([meta.size(), meta.ino()].map(u64::to_le_bytes))
+        .flatten()
+        .collect::<Vec<u8>>();
+    bytes[at..at + 32].copy_from_slice(&stat);
+    std::fs::write(index_path(&f), bytes).unwrap();
     // Same tick: the template's mtime and ctime are not older than the index.
     set_mtime(
         &index_path(&f),
@@ -218,4 +286,38 @@ fn an_ignore_file_created_in_a_template_dir_is_detected() {
     f.write_impl("parallel_a/.betterformignore", "a.txt\n");
     assert_eq!(up(&f, "1"), ["final", "parallel_a"]);
     assert_eq!(f.read("genfiles/parallel_a/a.txt"), "x={{ read_file('inputs/a.txt') }}\n");
+}
+
+/// `up` of the indexed diamond; its exit code and stderr.
+fn up_status(f: &Fixture) -> (Option<i32>, String) {
+    let out = f.cmd().args(["up", "-j", "1"]).env("BF_TEST_VALUE", "1").output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn a_time_limit_file_created_in_a_template_dir_is_read() {
+    // The index skips looking for the time limit of a stage that had none only while its
+    // template dir is as it was.
+    let f = indexed();
+    f.write_impl("parallel_a/.betterform-timeout", "ten minutes\n");
+    let (code, err) = up_status(&f);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("'ten minutes' is not a time limit"), "{err}");
+}
+
+#[test]
+fn a_time_limit_file_edited_in_place_is_read_though_its_stage_is_unchanged() {
+    // The stage had a time limit when it was indexed: it is read again on every run, and an
+    // edit keeping the dir, the mtime and the size is still seen.
+    let f = indexed();
+    let limit = f.impl_dir.join("parallel_a/.betterform-timeout");
+    std::fs::write(&limit, "10m\n").unwrap();
+    assert!(up(&f, "1").is_empty());
+    for _ in 0..2 {
+        assert!(up(&f, "1").is_empty());
+    }
+    edit_keeping_mtime_and_size(&limit, "1om\n");
+    let (code, err) = up_status(&f);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("'1om' is not a time limit"), "{err}");
 }
