@@ -527,15 +527,8 @@ mod tests {
         index.record("one", &entry);
         index.save().unwrap();
         // Made older than every stat in it, as a later run would see it.
-        std::thread::sleep(std::time::Duration::from_millis(20));
         let state = tmp.path().join("state");
-        let path = state.join(FILE_NAME);
-        std::fs::File::options()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_modified(std::time::SystemTime::now())
-            .unwrap();
+        age_stats(&state.join(FILE_NAME));
         let env: BTreeMap<String, String> = [("HOME".to_string(), "/root".to_string())].into();
         let dirs = [entry.dirs[0].as_path(), entry.dirs[1].as_path()];
         let index = Index::open(&state);
@@ -547,6 +540,18 @@ mod tests {
         assert_eq!(index.fresh("one", dirs, "k", (&other, "d")), None);
         std::fs::write(tmp.path().join("absent"), "now here").unwrap();
         assert_eq!(index.fresh("one", dirs, "k", (&env, "d")), None);
+    }
+
+    /// Makes the index file at `path` newer than every stat recorded in it, as a later run
+    /// sees it (so none is racy).
+    fn age_stats(path: &Path) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now())
+            .unwrap();
     }
 
     #[test]
@@ -572,14 +577,8 @@ mod tests {
         index.save().unwrap();
         assert_eq!(names(), ["four", "one", "three"]);
         // Nothing changed: not rewritten (not even racily: the stats are older than the file).
-        std::thread::sleep(std::time::Duration::from_millis(20));
         let path = tmp.path().join(FILE_NAME);
-        std::fs::File::options()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_modified(std::time::SystemTime::now())
-            .unwrap();
+        age_stats(&path);
         let before = Stat::at(&path);
         let index = Index::open(tmp.path());
         index.record("one", &entry);
