@@ -258,6 +258,12 @@ impl Pipeline<'_> {
         format!("betterform@{}@{}@{}", self.key_name(), self.dag.name(stage), saved.as_str())
     }
 
+    /// A GitHub cache entry's key in this run: entries are never overwritten, so each run saves
+    /// its own and a restore takes the newest of the stage's prefix.
+    fn github_run_key(&self, stage: StageId, saved: Saved) -> String {
+        format!("{}@${{{{ github.run_id }}}}-${{{{ github.run_attempt }}}}", self.cache_key(stage, saved))
+    }
+
     /// The deployment's name as a cache key part: no `@`, and no `/`, which GitLab refuses.
     fn key_name(&self) -> String {
         resource_name(&self.name).replace(['/', '@'], "_")
@@ -325,13 +331,12 @@ impl Pipeline<'_> {
                 }
             }
             for saved in self.restores() {
-                let key = self.cache_key(stage, saved);
                 y += &format!(
                     "      - name: {}\n        uses: actions/cache/restore@v4\n        with:\n          path: {}\n          key: {}\n          restore-keys: {}\n",
                     q(saved.restore_step()),
                     github_paths(&self.saved_paths(stage, saved)),
-                    q(&format!("{key}@${{{{ github.run_id }}}}-${{{{ github.run_attempt }}}}")),
-                    q(&format!("{key}@"))
+                    q(&self.github_run_key(stage, saved)),
+                    q(&format!("{}@", self.cache_key(stage, saved)))
                 );
             }
             // Down jobs need no artifacts: what a stage went down from is in its cache.
@@ -353,10 +358,7 @@ impl Pipeline<'_> {
                     "      - name: {}\n        if: always()\n        uses: actions/cache/save@v4\n        with:\n          path: {}\n          key: {}\n",
                     q(saved.save_step()),
                     github_paths(&self.saved_paths(stage, saved)),
-                    q(&format!(
-                        "{}@${{{{ github.run_id }}}}-${{{{ github.run_attempt }}}}",
-                        self.cache_key(stage, saved)
-                    ))
+                    q(&self.github_run_key(stage, saved))
                 );
             }
             if let Some((timings, _)) = &self.timings_dir {
@@ -536,7 +538,7 @@ impl Pipeline<'_> {
                 Some(setup) => y += &format!("    - {}\n", q(setup)),
                 None => y += &format!("    - {}\n", q(CHECK_BETTERFORM)),
             }
-            if let Some((_, from_workdir)) = &self.timings_dir {
+            if let (ExportFor::Up, Some((_, from_workdir))) = (self.direction, &self.timings_dir) {
                 // The timings of upstream jobs came with their artifacts: upload only this one's.
                 y += &format!("    - {}\n", q(&format!("rm -rf {from_workdir}")));
             }

@@ -447,6 +447,23 @@ fn grouped_output_under_github_actions_shows_a_failure_open_with_an_annotation()
 }
 
 #[test]
+fn a_stage_that_fails_before_its_command_runs_is_annotated_with_the_log_that_says_why() {
+    let f = diamond();
+    f.run(&["up"]).expect(0);
+    // final's template reads an output parallel_a does not have: it fails at its turn, before
+    // its ctl runs; the log the annotation names still holds the reason.
+    f.write_impl("final/extra.txt", "{{ output('parallel_a').no_such_key }}\n");
+    let _ = std::fs::remove_dir_all(f.deploy.join("genfiles/.betterform/logs/final"));
+    let run = f.cmd().args(["up", "--output", "grouped"]).env("GITHUB_ACTIONS", "true").output().unwrap();
+    let err = crate::common::Run(run).expect(1).stderr();
+    let annotation =
+        err.lines().find(|l| l.starts_with("::error title=final")).unwrap_or_else(|| panic!("{err}"));
+    assert!(annotation.contains("no_such_key"), "the reason: {annotation}");
+    let log = annotation.rsplit_once("(log: ").map(|(_, p)| p.trim_end_matches(')')).expect(annotation);
+    assert!(f.read(log).contains("no_such_key"), "{log} says why");
+}
+
+#[test]
 fn grouped_output_under_gitlab_ci_uses_collapsed_sections() {
     let f = diamond();
     let run =
