@@ -25,6 +25,7 @@ mod migrate;
 mod plan;
 mod process;
 mod project;
+mod record_cache;
 mod report;
 mod scheduler;
 mod stack_guard;

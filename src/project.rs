@@ -5,10 +5,14 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
 use rayon::prelude::*;
+use std::os::fd::AsFd;
 
 use crate::dagfile::{self, DagError, DagFileError};
 use crate::error::Error;
+use crate::fsutil::DirEntries;
 use crate::graph::{Dag, StageId};
 use crate::state::StateStore;
 use crate::wave::Wave;
@@ -16,7 +20,7 @@ use crate::wave::Wave;
 /// Says which kind of stage a template dir holds, as an index into the caller's list of stage
 /// kinds, or why it holds none. The kinds themselves (what a `ctl` or a step package is, how
 /// each runs) live above this module, in `execute`; a project only records the answer.
-pub(crate) type Classify<'a> = &'a (dyn Fn(&Path) -> Result<usize, String> + Sync + 'a);
+pub(crate) type Classify<'a> = &'a (dyn Fn(&DirEntries<'_>) -> Result<usize, String> + Sync + 'a);
 
 pub(crate) struct Project {
     pub(crate) wave: Wave,
@@ -45,9 +49,20 @@ impl Project {
         let mut kinds = Vec::with_capacity(dag.len());
         // Classified first, on every core: a dir some kind claims exists, so only a stage
         // that none claims costs a look at whether its dir is there.
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let impl_fd = nix::fcntl::open(&wave.impl_dir, flags, Mode::empty()).ok();
         let classified: Vec<Result<usize, String>> = (0..dag.len())
             .into_par_iter()
-            .map(|stage| classify(&wave.template_dir(dag.name(stage))))
+            .map(|stage| {
+                let dir = wave.template_dir(dag.name(stage));
+                match &impl_fd {
+                    // Stage names are single path components, checked by the DAG parser.
+                    Some(fd) if dir.parent() == Some(wave.impl_dir.as_path()) => {
+                        classify(&DirEntries::under(fd.as_fd(), &dir))
+                    }
+                    _ => classify(&DirEntries::at(&dir)),
+                }
+            })
             .collect();
         for (stage, classified) in classified.into_iter().enumerate() {
             let name = dag.name(stage);

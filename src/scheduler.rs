@@ -32,6 +32,10 @@ pub(crate) struct Options {
     /// How long each stage's command may run (by stage id; `--stage-timeout` or the stage's
     /// own limit). Empty: no limits.
     pub(crate) time_limits: Vec<Option<TimeLimit>>,
+    /// The stages known up to date before the run starts (by stage id; empty: none), told so
+    /// in order without a worker. A stage counts only if everything it waits for in the run
+    /// is settled too: a stage that still runs could change what it sees.
+    pub(crate) settled: Vec<bool>,
 }
 
 /// What a run produced: each member's result, and why it stopped early, if it did.
@@ -205,6 +209,26 @@ impl<'d> Board<'d> {
         Some((stage, waited))
     }
 
+    /// Completes at `now`, up to date, the `settled` stages (by stage id) that wait only for
+    /// settled stages, in the order they would start; returns them in that order.
+    fn settle(&mut self, settled: &[bool], now: Instant) -> Vec<StageId> {
+        let mut order: Vec<StageId> = (0..self.dag.len())
+            .filter(|&s| self.members[s] && settled.get(s).copied().unwrap_or(false))
+            .collect();
+        order.sort_by_key(|&s| self.rank[s]);
+        let span = Span { started: SystemTime::now(), duration: Duration::ZERO, waited: Duration::ZERO };
+        // In start order, a stage is ready here exactly when what it waits for was settled.
+        order.retain(|&stage| {
+            let ready = self.ready.remove(&(self.rank[stage], stage));
+            if ready {
+                self.running += 1;
+                self.complete(stage, Outcome::UpToDate, span, now);
+            }
+            ready
+        });
+        order
+    }
+
     /// Whether no stage will ever be ready: the run is over once the running ones finish.
     fn drained(&self) -> bool {
         self.stop.is_some() || (self.ready.is_empty() && self.running == 0)
@@ -270,7 +294,20 @@ pub(crate) fn run(
     reporter: &mut dyn Reporter,
     work: &(dyn Fn(StageId, &Sink<'_>) -> Outcome + Sync),
 ) -> Run {
-    let board = Mutex::new(Board::new(dag, members, direction, options.keep_going, Instant::now()));
+    let now = Instant::now();
+    let mut board = Board::new(dag, members, direction, options.keep_going, now);
+    // What is known up to date costs no worker: at 3,000 stages, handing each to a worker
+    // and back was most of a run with nothing to do.
+    let settled = board.settle(&options.settled, now);
+    for &stage in &settled {
+        reporter.started(stage);
+        reporter.finished(stage, &Outcome::UpToDate, Duration::ZERO);
+    }
+    let left = members.iter().filter(|&&m| m).count() - settled.len();
+    if left == 0 {
+        return board.into_run();
+    }
+    let board = Mutex::new(board);
     // Idle workers wait here for a stage to become ready or for the run to end.
     let wake = Condvar::new();
     let (tx, rx) = mpsc::channel::<Event>();
@@ -345,8 +382,7 @@ pub(crate) fn run(
         }
     };
 
-    let members_count = members.iter().filter(|&&m| m).count();
-    let workers = options.jobs.max(1).min(members_count);
+    let workers = options.jobs.max(1).min(left);
     std::thread::scope(|scope| {
         for _ in 0..workers {
             let tx = tx.clone();
@@ -448,7 +484,14 @@ mod tests {
     }
 
     fn options(jobs: usize, keep_going: bool) -> Options {
-        Options { jobs, keep_going, grace: Duration::from_secs(1), keyboard: false, time_limits: Vec::new() }
+        Options {
+            jobs,
+            keep_going,
+            grace: Duration::from_secs(1),
+            keyboard: false,
+            time_limits: Vec::new(),
+            settled: Vec::new(),
+        }
     }
 
     fn outcome_of(run: &Run, dag: &Dag, name: &str) -> Result {
@@ -589,6 +632,51 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn settled_stages_are_told_up_to_date_in_order_without_work_and_only_atop_settled_ones() {
+        let dag = fan();
+        let all = vec![true; dag.len()];
+        let id = |name: &str| dag.lookup(name).unwrap();
+        // root and m0..m2 settled; final is marked too but waits for m3..m5, which run.
+        let marked = ["root", "m0", "m1", "m2", "final"];
+        let settled: Vec<bool> = (0..dag.len()).map(|s| marked.contains(&dag.name(s))).collect();
+        let worked = Mutex::new(Vec::new());
+        let mut recorder = Recorder::default();
+        let opts = Options { settled, ..options(2, false) };
+        let run = run(&dag, &all, Direction::Up, opts, &mut recorder, &|stage, _| {
+            worked.lock().unwrap().push(dag.name(stage).to_string());
+            ran()
+        });
+        let mut worked = worked.into_inner().unwrap();
+        worked.sort();
+        assert_eq!(worked, ["final", "m3", "m4", "m5"], "only what is not settled atop settled ones");
+        for name in ["root", "m0", "m1", "m2"] {
+            assert!(
+                matches!(outcome_of(&run, &dag, name), Result::Done { outcome: Outcome::UpToDate, .. }),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            recorder.0[..8],
+            [0, 1, 2, 3].iter().flat_map(|&s| [format!("start {s}"), format!("end {s}")]).collect::<Vec<_>>(),
+            "told first, in start order"
+        );
+        assert_eq!(id("root"), 0);
+
+        // Everything settled: no worker runs anything.
+        let everything = Options { settled: all.clone(), ..options(2, false) };
+        let none = run_nothing(&dag, &all, everything);
+        assert!(
+            none.results.iter().all(|r| matches!(r, Some(Result::Done { outcome: Outcome::UpToDate, .. })))
+        );
+    }
+
+    fn run_nothing(dag: &Dag, members: &[bool], options: Options) -> Run {
+        run(dag, members, Direction::Up, options, &mut Recorder::default(), &|_, _| {
+            panic!("nothing to work on")
+        })
     }
 
     #[test]

@@ -29,6 +29,7 @@ use nix::sys::stat::Mode;
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::{Durability, write_record};
+use crate::record_cache::{self, RecordCache};
 use crate::wave::Wave;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -135,6 +136,11 @@ pub(crate) struct StateStore {
     read: Mutex<HashMap<String, StageState>>,
     remember: std::sync::atomic::AtomicBool,
     dir_fd: std::sync::OnceLock<Option<OwnedFd>>,
+    /// The records as the last `up` left them (see `record_cache`), read once reads are
+    /// remembered.
+    cache: std::sync::OnceLock<RecordCache>,
+    /// A record was read from its file or written: the cache is rewritten ([`StateStore::keep_cache`]).
+    cache_stale: std::sync::atomic::AtomicBool,
 }
 
 /// What a journal on disk says.
@@ -187,6 +193,8 @@ struct OpenJournal {
     slots: HashMap<String, u64>,
 }
 
+/// The record cache's file, beside the records' dir.
+const CACHE_FILE: &str = "record-cache";
 const JOURNAL_MAGIC: &str = "betterform journal 1";
 const NOT_STARTED: u8 = b'.';
 const STARTED: u8 = b'S';
@@ -287,6 +295,8 @@ impl StateStore {
             read: Mutex::default(),
             remember: std::sync::atomic::AtomicBool::new(false),
             dir_fd: std::sync::OnceLock::new(),
+            cache: std::sync::OnceLock::new(),
+            cache_stale: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -308,6 +318,23 @@ impl StateStore {
 
     fn path(&self, stage: &str) -> PathBuf {
         self.dir.join(format!("{stage}.json"))
+    }
+
+    fn cache(&self) -> &RecordCache {
+        self.cache.get_or_init(|| RecordCache::open(&self.dir.with_file_name(CACHE_FILE)))
+    }
+
+    /// Rewrites the record cache when a record was read from its file or written since it
+    /// was read: by the holder of the run lock (`up`), at the end of its run. A cache that
+    /// cannot be written only costs the next run the record files.
+    pub(crate) fn keep_cache(&self) {
+        if !self.cache_stale.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let Some(dir) = self.dir_fd() else { return };
+        let files: Vec<String> = self.stages.iter().map(|stage| format!("{stage}.json")).collect();
+        let records = self.stages.iter().map(String::as_str).zip(files.iter().map(std::ffi::OsStr::new));
+        let _ = record_cache::write(&self.dir.with_file_name(CACHE_FILE), dir, self.cache(), records);
     }
 
     fn journal_path(&self) -> PathBuf {
@@ -364,6 +391,7 @@ impl StateStore {
         let mut bytes = serde_json::to_vec_pretty(&state).expect("state serializes");
         bytes.push(b'\n');
         write_record(&path, &bytes, durability).map_err(self.io("write", &path))?;
+        self.cache_stale.store(true, std::sync::atomic::Ordering::Relaxed);
         // A failed write leaves the file as it was, which is what is remembered already.
         let compact = serde_json::to_vec(&state).expect("state serializes").into_boxed_slice();
         self.written.lock().expect("no panics while holding the lock").insert(stage.to_string(), compact);
@@ -409,9 +437,24 @@ impl StateStore {
             return Ok(state.clone());
         }
         let path = self.path(stage);
+        let remember = self.remember.load(std::sync::atomic::Ordering::Relaxed);
+        if remember
+            && let (Some(dir), Some(file)) = (self.dir_fd(), path.file_name())
+            && let Some(bytes) = self.cache().get(stage, dir, file)
+            && let Ok(state) = serde_json::from_slice::<StageState>(bytes)
+        {
+            self.read
+                .lock()
+                .expect("no panics while holding the lock")
+                .insert(stage.to_string(), state.clone());
+            return Ok(state);
+        }
         let state: StageState = match read_small(self.dir_fd(), &path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| StateError::Corrupt { path, message: e.to_string() })?,
+            Ok(bytes) => {
+                self.cache_stale.store(true, std::sync::atomic::Ordering::Relaxed);
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| StateError::Corrupt { path, message: e.to_string() })?
+            }
             Err(e) if e.kind() == ErrorKind::NotFound => self.adopt(stage).unwrap_or_default(),
             Err(source) => return Err(StateError::Io { action: "read", path, source }),
         };

@@ -7,6 +7,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use crate::cli::Global;
 use crate::error::Error;
 use crate::execute::{self, KINDS, RunOptions};
+use crate::fsutil::DirEntries;
 use crate::graph::Dag;
 use crate::lock;
 use crate::project::{Project, Pull};
@@ -114,8 +115,10 @@ fn down_orphans(
     let wave = &project.wave;
     // The template dir may be gone: the stamped dir says what kind the stage was. One that
     // says nothing is run as a ctl stage, which then fails naming the missing ctl.
-    let kinds =
-        orphans.iter().map(|name| execute::classify(&KINDS, &wave.stage_dir(name)).unwrap_or(0)).collect();
+    let kinds = orphans
+        .iter()
+        .map(|name| execute::classify(&KINDS, &DirEntries::at(&wave.stage_dir(name))).unwrap_or(0))
+        .collect();
     let state = StateStore::new(wave, orphans.clone());
     let orphaned =
         Project { wave: wave.clone(), dag: Dag::chain(&orphans), kinds, state, graph: Default::default() };

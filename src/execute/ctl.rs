@@ -1,10 +1,10 @@
 //! `ctl` stages: an executable wave program in the stage dir, run as `ctl up` / `ctl down` in
 //! the stamped dir, in its own process group, its output logged.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::events::{Direction, Outcome, Reason};
+use crate::fsutil::{DirEntries, is_regular};
 use crate::plan::Decision;
 use crate::process::{self, Job};
 use crate::scheduler::Sink;
@@ -20,12 +20,11 @@ impl Kind for Ctl {
         "an executable 'ctl'"
     }
 
-    fn claims(&self, dir: &Path) -> Result<bool, String> {
-        let ctl = dir.join("ctl");
-        match ctl.metadata() {
-            Ok(meta) if meta.is_file() && meta.permissions().mode() & 0o111 != 0 => Ok(true),
-            Ok(_) => Err(format!("{} is not an executable file (chmod +x it)", ctl.display())),
-            Err(_) => Ok(false),
+    fn claims(&self, dir: &DirEntries<'_>) -> Result<bool, String> {
+        match dir.mode("ctl") {
+            Some(mode) if is_regular(mode) && mode & 0o111 != 0 => Ok(true),
+            Some(_) => Err(format!("{} is not an executable file (chmod +x it)", dir.join("ctl").display())),
+            None => Ok(false),
         }
     }
 

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::events::{Direction, Outcome, Reason};
+use crate::fsutil::DirEntries;
 use crate::graph::StageId;
 use crate::plan::Decision;
 use crate::project::Project;
@@ -57,7 +58,7 @@ pub(crate) trait Kind: Sync {
 
     /// Whether the stage dir `dir` (a template dir, or a stamped one) is of this kind. An
     /// `Err` says why a dir that nearly is (a `ctl` that is not executable) is not.
-    fn claims(&self, dir: &Path) -> Result<bool, String>;
+    fn claims(&self, dir: &DirEntries<'_>) -> Result<bool, String>;
 
     /// Whether `up` of a stage of this kind depends only on its render and its dependencies'
     /// generations, so that the stat index may prove it up to date without rendering it.
@@ -116,7 +117,7 @@ pub(crate) trait Kind: Sync {
 pub(crate) static KINDS: [&dyn Kind; 2] = [&Ctl, &StepPackage];
 
 /// Which of `kinds` the stage dir `dir` is (its index): exactly one must claim it.
-pub(crate) fn classify(kinds: &[&dyn Kind], dir: &Path) -> Result<usize, String> {
+pub(crate) fn classify(kinds: &[&dyn Kind], dir: &DirEntries<'_>) -> Result<usize, String> {
     let mut claimed = Vec::new();
     let mut near_misses = Vec::new();
     for (i, kind) in kinds.iter().enumerate() {
@@ -131,12 +132,12 @@ pub(crate) fn classify(kinds: &[&dyn Kind], dir: &Path) -> Result<usize, String>
         [one] => Ok(*one),
         [] => Err(near_misses.into_iter().next().unwrap_or_else(|| {
             let all: Vec<usize> = (0..kinds.len()).collect();
-            format!("{} has neither {}", dir.display(), markers(&all).join(" nor "))
+            format!("{} has neither {}", dir.path().display(), markers(&all).join(" nor "))
         })),
         // Running one and ignoring the other would surprise whoever added the second.
         many => Err(format!(
             "{} holds both {}; keep one (ctl: a wave program, step.json: a step package)",
-            dir.display(),
+            dir.path().display(),
             markers(many).join(" and ")
         )),
     }

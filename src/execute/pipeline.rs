@@ -233,9 +233,11 @@ pub(crate) fn up(
         }
         kinds[project.kinds[id]].up(&stage, decision, sink)
     };
-    let outcome = schedule(project, options, members, limits, Direction::Up, "up", &work);
+    let settled = settled(project, members, &fresh);
+    let outcome = schedule(project, options, members, (limits, settled), Direction::Up, "up", &work);
     // Not written: the next run takes the content path for what changed (never unsafe).
     let _ = index.save();
+    project.state.keep_cache();
     outcome
 }
 
@@ -371,7 +373,7 @@ pub(crate) fn down(
             StageRun { stage: name, direction: Direction::Down, previous, why, on_success: &on_success };
         kinds[project.kinds[id]].down(&stage, run, sink)
     };
-    schedule(project, options, members, limits, Direction::Down, "down", &work)
+    schedule(project, options, members, (limits, Vec::new()), Direction::Down, "down", &work)
 }
 
 /// `run VERB` over `members`: each stage whose dependencies are up is stamped and its
@@ -417,16 +419,30 @@ pub(crate) fn run_verb(
         }
         kinds[project.kinds[id]].verb(&stage, verb, sink)
     };
-    schedule(project, options, members, limits, direction, verb, &work)
+    schedule(project, options, members, (limits, Vec::new()), direction, verb, &work)
+}
+
+/// The stages of `members` an `up` knows are up to date before it starts (by stage id): the
+/// index proves their render unchanged, their records say up on it, and each dependency in
+/// the run is one of them too (one that runs could bring a new generation).
+fn settled(project: &Project, members: &[bool], fresh: &[Option<Fresh>]) -> Vec<bool> {
+    let mut settled = vec![false; project.dag.len()];
+    for &id in project.dag.order() {
+        let Some(fresh) = fresh[id].as_ref().filter(|_| members[id]) else { continue };
+        settled[id] = project.dag.deps(id).iter().all(|&dep| !members[dep] || settled[dep])
+            && plan::up_to_date(project, &project.state, id, &fresh.stamp).unwrap_or(false);
+    }
+    settled
 }
 
 /// Runs `work` over `members` and reports; an `Err` when any stage failed. `command`: what the
-/// stages run (`up`, `down`, a verb), for logs and messages.
+/// stages run (`up`, `down`, a verb), for logs and messages. `settled`: the members known to
+/// be up to date already (see [`scheduler::Options::settled`]).
 fn schedule(
     project: &Project,
     options: &RunOptions,
     members: &[bool],
-    time_limits: Vec<Option<crate::process::TimeLimit>>,
+    (time_limits, settled): (Vec<Option<crate::process::TimeLimit>>, Vec<bool>),
     direction: Direction,
     command: &str,
     work: &(dyn Fn(StageId, &Sink<'_>) -> Outcome + Sync),
@@ -437,6 +453,7 @@ fn schedule(
         grace: options.grace,
         keyboard: options.terminals && options.jobs > 1,
         time_limits,
+        settled,
     };
     let log_path = |stage: &str| project.wave.log_path(stage, command);
     let total = members.iter().filter(|&&m| m).count();

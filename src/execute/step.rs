@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::events::{Direction, Outcome, Reason};
+use crate::fsutil::{DirEntries, is_regular};
 use crate::plan::{self, Decision};
 use crate::scheduler::Sink;
 use crate::stamp::Image;
@@ -31,8 +32,8 @@ impl Kind for StepPackage {
         "a 'step.json'"
     }
 
-    fn claims(&self, dir: &Path) -> Result<bool, String> {
-        Ok(dir.join("step.json").is_file())
+    fn claims(&self, dir: &DirEntries<'_>) -> Result<bool, String> {
+        Ok(dir.mode("step.json").is_some_and(is_regular))
     }
 
     fn up(&self, stage: &Stage<'_>, decision: Decision, sink: &Sink<'_>) -> Outcome {

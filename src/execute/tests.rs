@@ -1,11 +1,10 @@
 //! A third kind of stage, defined here in one file, classified and run by the same pipeline
 //! as `ctl` and step-package stages: the proof that a new kind needs nothing else.
 
-use std::path::Path;
-
 use super::kind::{Kind, Stage, classify};
 use super::record::{Attempt, StageRun, run_stage};
 use crate::events::{Direction, Outcome};
+use crate::fsutil::{DirEntries, is_regular};
 use crate::plan::Decision;
 use crate::scheduler::Sink;
 use crate::state::StageState;
@@ -19,8 +18,8 @@ impl Kind for Touch {
         "a 'touch.txt'"
     }
 
-    fn claims(&self, dir: &Path) -> Result<bool, String> {
-        Ok(dir.join("touch.txt").is_file())
+    fn claims(&self, dir: &DirEntries<'_>) -> Result<bool, String> {
+        Ok(dir.mode("touch.txt").is_some_and(is_regular))
     }
 
     fn up(&self, stage: &Stage<'_>, decision: Decision, sink: &Sink<'_>) -> Outcome {
@@ -72,9 +71,13 @@ fn a_third_kind_is_one_file_and_runs_in_the_same_pipeline() {
         ..crate::wave::Wave::from_env(Some(&impl_dir)).unwrap()
     };
     let dag = crate::graph::Dag::parse(&wave.dag_file(), "$(call define_stage, note, )\n").unwrap();
-    let kinds = vec![classify(&WITH_TOUCH, &wave.template_dir("note")).unwrap()];
+    let kinds = vec![classify(&WITH_TOUCH, &DirEntries::at(&wave.template_dir("note"))).unwrap()];
     assert_eq!(kinds, [2], "Touch claims the dir");
-    assert!(classify(&super::KINDS, &wave.template_dir("note")).unwrap_err().contains("has neither"));
+    assert!(
+        classify(&super::KINDS, &DirEntries::at(&wave.template_dir("note")))
+            .unwrap_err()
+            .contains("has neither")
+    );
     let state = crate::state::StateStore::new(&wave, vec!["note".into()]);
     let project = crate::project::Project { wave, dag, kinds, state, graph: Default::default() };
     let options = super::RunOptions {

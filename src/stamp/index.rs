@@ -33,71 +33,14 @@ use std::ffi::OsStr;
 use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
-use nix::fcntl::{AtFlags, OFlag};
-use nix::sys::stat::{FileStat, Mode, fstatat};
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
 
 use super::tree::TIMEOUT_FILE;
-
-/// What `lstat` says of a file: enough to tell it was touched (mtime, ctime), replaced
-/// (inode, dev), resized or re-moded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Stat {
-    mtime: i64,
-    ctime: i64,
-    size: u64,
-    ino: u64,
-    dev: u64,
-    mode: u32,
-    /// Taken through symlinks.
-    followed: bool,
-}
-
-impl Stat {
-    pub(crate) fn of(meta: &std::fs::Metadata) -> Stat {
-        Stat {
-            mtime: meta.mtime().saturating_mul(1_000_000_000).saturating_add(meta.mtime_nsec()),
-            ctime: meta.ctime().saturating_mul(1_000_000_000).saturating_add(meta.ctime_nsec()),
-            size: meta.size(),
-            ino: meta.ino(),
-            dev: meta.dev(),
-            mode: meta.mode(),
-            followed: false,
-        }
-    }
-
-    fn of_raw(st: &FileStat, followed: bool) -> Stat {
-        #[allow(clippy::unnecessary_cast)] // the field types differ between targets
-        Stat {
-            mtime: (st.st_mtime as i64).saturating_mul(1_000_000_000).saturating_add(st.st_mtime_nsec as i64),
-            ctime: (st.st_ctime as i64).saturating_mul(1_000_000_000).saturating_add(st.st_ctime_nsec as i64),
-            size: st.st_size as u64,
-            ino: st.st_ino as u64,
-            dev: st.st_dev as u64,
-            mode: st.st_mode as u32,
-            followed,
-        }
-    }
-
-    /// The `lstat` of `path`; `None` when there is nothing there (or it cannot be read,
-    /// which never matches a recorded stat either).
-    pub(crate) fn at(path: &Path) -> Option<Stat> {
-        path.symlink_metadata().ok().map(|m| Stat::of(&m))
-    }
-
-    /// The `stat` of `path`, symlinks followed (a file a template reads); `None` as in [`Stat::at`].
-    pub(crate) fn follow(path: &Path) -> Option<Stat> {
-        path.metadata().ok().map(|m| Stat { followed: true, ..Stat::of(&m) })
-    }
-
-    /// Changed at or after `since` (ns): racily clean, so not to be trusted.
-    fn racy(&self, since: i64) -> bool {
-        self.mtime >= since || self.ctime >= since
-    }
-}
+pub(crate) use crate::fsutil::{Stat, stat_at};
 
 /// A file a render consumed and its stat when it was (about to be) read; `None`: absent.
 pub(crate) type Seen = (PathBuf, Option<Stat>);
@@ -190,7 +133,7 @@ impl Index {
     /// The index under `state_dir`; empty when there is none or it does not parse.
     pub(crate) fn open(state_dir: &Path) -> Index {
         let path = state_dir.join(FILE_NAME);
-        let written = Stat::at(&path).map_or(i64::MIN, |s| s.mtime);
+        let written = Stat::at(&path).map_or(i64::MIN, |s| s.mtime());
         let bytes = std::fs::read(&path).unwrap_or_default();
         let records = Reader::records(&bytes).unwrap_or_default();
         Index { path, bytes, records, written, changes: Mutex::default(), parents: RwLock::default() }
@@ -243,7 +186,7 @@ impl Index {
             let base = r.u8()?;
             let path = r.bytes()?;
             let seen = r.stat()?;
-            let followed = seen.is_some_and(|s| s.followed);
+            let followed = seen.is_some_and(|s| s.followed());
             let now = match base {
                 0 => {
                     let path = Path::new(OsStr::from_bytes(path));
@@ -352,12 +295,6 @@ impl Index {
     }
 }
 
-/// The stat of `path` under the opened `dir`, as [`Stat::at`] or, `followed`, [`Stat::follow`].
-fn stat_at(dir: &OwnedFd, path: &OsStr, followed: bool) -> Option<Stat> {
-    let flags = if followed { AtFlags::empty() } else { AtFlags::AT_SYMLINK_NOFOLLOW };
-    fstatat(dir, path, flags).ok().map(|st| Stat::of_raw(&st, followed))
-}
-
 /// A stage's record as the file keeps it, its length first.
 fn encode(stage: &str, entry: &Entry) -> Vec<u8> {
     let mut out = Vec::with_capacity(256 + entry.files.len() * 80);
@@ -380,14 +317,8 @@ fn encode(stage: &str, entry: &Entry) -> Vec<u8> {
         match stat {
             None => out.push(0),
             Some(s) => {
-                out.push(if s.followed { 2 } else { 1 });
-                for field in [s.mtime.to_le_bytes(), s.ctime.to_le_bytes()] {
-                    out.extend_from_slice(&field);
-                }
-                for field in [s.size, s.ino, s.dev] {
-                    out.extend_from_slice(&field.to_le_bytes());
-                }
-                out.extend_from_slice(&s.mode.to_le_bytes());
+                out.push(if s.followed() { 2 } else { 1 });
+                s.encode(&mut out);
             }
         }
     }
@@ -455,10 +386,6 @@ impl<'a> Reader<'a> {
         self.take(4).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
     }
 
-    fn u64(&mut self) -> Option<u64> {
-        self.take(8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
-    }
-
     fn bytes(&mut self) -> Option<&'a [u8]> {
         let len = usize::try_from(self.u32()?).ok()?;
         self.take(len)
@@ -477,15 +404,7 @@ impl<'a> Reader<'a> {
         if state == 0 {
             return Some(None);
         }
-        Some(Some(Stat {
-            mtime: self.u64()? as i64,
-            ctime: self.u64()? as i64,
-            size: self.u64()?,
-            ino: self.u64()?,
-            dev: self.u64()?,
-            mode: self.u32()?,
-            followed: state == 2,
-        }))
+        Stat::decode(self.take(Stat::ENCODED)?, state == 2).map(Some)
     }
 }
 

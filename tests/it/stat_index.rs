@@ -321,3 +321,26 @@ fn a_time_limit_file_edited_in_place_is_read_though_its_stage_is_unchanged() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("'1om' is not a time limit"), "{err}");
 }
+
+/// The record cache (`$GENFILES/.betterform/record-cache`): a no-op `up` takes each record
+/// from it while the record's file stats as cached. An edit that keeps the file's mtime and
+/// size is still seen: `parallel_a`'s generation bumped by hand makes `final` run, as
+/// reading the file would.
+#[test]
+fn a_record_edited_keeping_its_mtime_and_size_is_read_from_its_file() {
+    let f = indexed();
+    let cache = f.deploy.join("genfiles/.betterform/record-cache");
+    assert!(cache.is_file(), "the no-op runs wrote the cache");
+    let cached = mtime(&cache);
+    assert!(up(&f, "1").is_empty());
+    assert_eq!(mtime(&cache), cached, "nothing read from a file, nothing rewritten");
+    let record = f.deploy.join("genfiles/.betterform/state/parallel_a.json");
+    let text = std::fs::read_to_string(&record).unwrap();
+    let generation = text.lines().find(|l| l.contains("\"generation\"")).unwrap().to_string();
+    let digit = generation.trim().trim_start_matches("\"generation\": ").trim_end_matches(',');
+    let bumped = generation.replace(digit, &(digit.parse::<u8>().unwrap() + 1).to_string());
+    assert_eq!(bumped.len(), generation.len(), "{generation} -> {bumped}");
+    edit_keeping_mtime_and_size(&record, &text.replace(&generation, &bumped));
+    assert_eq!(up(&f, "1"), ["final"]);
+    assert!(up(&f, "1").is_empty());
+}

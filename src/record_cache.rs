@@ -1,0 +1,203 @@
+//! The record cache: the stage records as the last `up` left them, each with the stat of its
+//! file, in one file (`$GENFILES/.betterform/record-cache`). A record whose file stats as
+//! cached, not racily (the stat index's rule, see `stamp/index.rs`: changed at or after the
+//! cache was written is not trusted), is taken from the cache instead of being opened: a
+//! no-op `up` of 3,000 stages spent a quarter of its time opening, reading and parsing the
+//! records it had written itself. Anything else (a record changed, added, racy; no cache; a
+//! cache that does not parse) reads the record file, the rule.
+//!
+//! ```text
+//! header  "betterform record cache\n" version:u32
+//! record  name:str stat:[mtime:i64 ctime:i64 size:u64 ino:u64 dev:u64 mode:u32] json:str
+//! ```
+//! A string is its length (`u32`, little-endian) and its bytes.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+use crate::fsutil::{Stat, stat_at};
+
+const MAGIC: &[u8] = b"betterform record cache\n";
+const VERSION: u32 = 1;
+
+/// Each stage's cached record: its file's stat and its bytes.
+type Records = HashMap<Box<str>, (Stat, Box<[u8]>)>;
+
+/// The cache as read at the start of a run.
+pub(crate) struct RecordCache {
+    /// The file's mtime (ns) when read: records changed since are racy.
+    written: i64,
+    records: Records,
+}
+
+impl RecordCache {
+    /// The cache at `path`; empty when there is none or it does not parse.
+    pub(crate) fn open(path: &Path) -> RecordCache {
+        let written = Stat::at(path).map_or(i64::MIN, |s| s.mtime());
+        let bytes = std::fs::read(path).unwrap_or_default();
+        RecordCache { written, records: decode(&bytes).unwrap_or_default() }
+    }
+
+    /// The cached bytes of the record `file` (a name in `dir`) of stage `stage`, when the
+    /// file stats now as it did when cached, not racily.
+    pub(crate) fn get(&self, stage: &str, dir: &OwnedFd, file: &OsStr) -> Option<&[u8]> {
+        let (cached, bytes) = self.records.get(stage)?;
+        let now = stat_at(dir, file, false)?;
+        (now == *cached && !now.racy(self.written)).then_some(&**bytes)
+    }
+}
+
+/// Writes the cache at `path` (atomically) of the records `files` (stage, file name in
+/// `dir`): each taken from `kept` when it is still valid there, else stat'ed and then read
+/// (in that order: a change after the stat shows as a different stat next time). Right
+/// before the file is written, so that a record changed in the same clock tick as the cache
+/// is racy. A record that cannot be read is left out.
+pub(crate) fn write<'a>(
+    path: &Path,
+    dir: &OwnedFd,
+    kept: &RecordCache,
+    files: impl Iterator<Item = (&'a str, &'a OsStr)>,
+) -> std::io::Result<()> {
+    let mut out = Vec::with_capacity(64 * 1024);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    for (stage, file) in files {
+        let entry = match kept.records.get(stage) {
+            Some((stat, bytes)) if kept.get(stage, dir, file).is_some() => (*stat, bytes.to_vec()),
+            _ => {
+                let Some(stat) = stat_at(dir, file, false) else { continue };
+                let Ok(bytes) = read_at(dir, file) else { continue };
+                (stat, bytes)
+            }
+        };
+        string(&mut out, stage.as_bytes());
+        entry.0.encode(&mut out);
+        string(&mut out, &entry.1);
+    }
+    crate::fsutil::write_atomic(path, &out, None)
+}
+
+fn read_at(dir: &OwnedFd, file: &OsStr) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let flags = nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC;
+    let fd = nix::fcntl::openat(dir, file, flags, nix::sys::stat::Mode::empty())?;
+    let mut bytes = Vec::new();
+    std::fs::File::from(fd).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+fn string(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// Every record of the file; `None` when it is cut short or not a cache of this version.
+fn decode(bytes: &[u8]) -> Option<Records> {
+    let mut rest = bytes.strip_prefix(MAGIC)?;
+    let mut take = |n: usize| -> Option<&[u8]> {
+        let (taken, after) = rest.split_at_checked(n)?;
+        rest = after;
+        Some(taken)
+    };
+    if u32::from_le_bytes(take(4)?.try_into().ok()?) != VERSION {
+        return None;
+    }
+    let mut records = HashMap::new();
+    while let Some(len) = take(4) {
+        let len = usize::try_from(u32::from_le_bytes(len.try_into().ok()?)).ok()?;
+        let stage = std::str::from_utf8(take(len)?).ok()?;
+        let stat = Stat::decode(take(Stat::ENCODED)?, false)?;
+        let len = usize::try_from(u32::from_le_bytes(take(4)?.try_into().ok()?)).ok()?;
+        records.insert(stage.into(), (stat, take(len)?.into()));
+    }
+    Some(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::OwnedFd;
+    use std::path::PathBuf;
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+
+    fn open_dir(dir: &Path) -> OwnedFd {
+        let flags = nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY;
+        nix::fcntl::open(dir, flags, nix::sys::stat::Mode::empty()).unwrap()
+    }
+
+    fn set_mtime(path: &Path, t: SystemTime) {
+        std::fs::File::options().write(true).open(path).unwrap().set_modified(t).unwrap();
+    }
+
+    /// Two records, `a` and `b`, cached with their files a second older than the cache.
+    fn cached(root: &Path) -> (PathBuf, OwnedFd) {
+        let records = root.join("state");
+        std::fs::create_dir(&records).unwrap();
+        let past = SystemTime::now() - Duration::from_secs(5);
+        for (stage, text) in [("a", "{\"generation\":1}"), ("b", "{\"generation\":2}")] {
+            let file = records.join(format!("{stage}.json"));
+            std::fs::write(&file, text).unwrap();
+            set_mtime(&file, past);
+        }
+        let dir = open_dir(&records);
+        let cache = root.join("record-cache");
+        let names =
+            [("a", OsStr::new("a.json")), ("b", OsStr::new("b.json")), ("gone", OsStr::new("gone.json"))];
+        write(&cache, &dir, &RecordCache::open(&cache), names.into_iter()).unwrap();
+        (cache, dir)
+    }
+
+    #[test]
+    fn a_record_that_stats_as_cached_is_served_and_one_that_does_not_is_not() {
+        let root = tempfile::tempdir().unwrap();
+        let (cache, dir) = cached(root.path());
+        let loaded = RecordCache::open(&cache);
+        assert_eq!(loaded.get("a", &dir, OsStr::new("a.json")), Some(&b"{\"generation\":1}"[..]));
+        assert_eq!(loaded.get("gone", &dir, OsStr::new("gone.json")), None, "no file, no entry");
+        // Rewritten in place, same size, mtime put back: the ctime still tells.
+        let b = root.path().join("state/b.json");
+        let mtime = b.metadata().unwrap().modified().unwrap();
+        std::fs::write(&b, "{\"generation\":3}").unwrap();
+        set_mtime(&b, mtime);
+        assert_eq!(loaded.get("b", &dir, OsStr::new("b.json")), None);
+        // Rewriting the cache reads what changed and keeps the rest.
+        let names = [("a", OsStr::new("a.json")), ("b", OsStr::new("b.json"))];
+        write(&cache, &dir, &loaded, names.into_iter()).unwrap();
+        set_mtime(&cache, SystemTime::now() + Duration::from_secs(5));
+        let again = RecordCache::open(&cache);
+        assert_eq!(again.get("b", &dir, OsStr::new("b.json")), Some(&b"{\"generation\":3}"[..]));
+        assert_eq!(again.get("a", &dir, OsStr::new("a.json")), Some(&b"{\"generation\":1}"[..]));
+    }
+
+    #[test]
+    fn a_record_changed_in_the_same_tick_as_the_cache_was_written_is_not_trusted() {
+        let root = tempfile::tempdir().unwrap();
+        let (cache, dir) = cached(root.path());
+        // The cache written no later than the record last changed (its ctime): racy.
+        let ctime = {
+            use std::os::unix::fs::MetadataExt;
+            let meta = root.path().join("state/a.json").metadata().unwrap();
+            SystemTime::UNIX_EPOCH + Duration::new(meta.ctime() as u64, meta.ctime_nsec() as u32)
+        };
+        set_mtime(&cache, ctime);
+        assert_eq!(RecordCache::open(&cache).get("a", &dir, OsStr::new("a.json")), None);
+    }
+
+    #[test]
+    fn a_cache_cut_short_or_of_another_version_is_empty() {
+        let root = tempfile::tempdir().unwrap();
+        let (cache, dir) = cached(root.path());
+        let bytes = std::fs::read(&cache).unwrap();
+        std::fs::write(&cache, &bytes[..bytes.len() - 3]).unwrap();
+        assert!(RecordCache::open(&cache).records.is_empty());
+        let mut other = bytes.clone();
+        other[MAGIC.len()] = 9;
+        std::fs::write(&cache, other).unwrap();
+        assert!(RecordCache::open(&cache).get("a", &dir, OsStr::new("a.json")).is_none());
+        std::fs::write(&cache, bytes).unwrap();
+        assert_eq!(RecordCache::open(&cache).records.len(), 2);
+    }
+}
