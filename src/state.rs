@@ -26,6 +26,7 @@ use std::time::{Duration, SystemTime};
 
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::{Durability, write_record};
@@ -436,28 +437,7 @@ impl StateStore {
         if let Some(state) = self.read.lock().expect("no panics while holding the lock").get(stage) {
             return Ok(state.clone());
         }
-        let path = self.path(stage);
-        let remember = self.remember.load(std::sync::atomic::Ordering::Relaxed);
-        if remember
-            && let (Some(dir), Some(file)) = (self.dir_fd(), path.file_name())
-            && let Some(bytes) = self.cache().get(stage, dir, file)
-            && let Ok(state) = serde_json::from_slice::<StageState>(bytes)
-        {
-            self.read
-                .lock()
-                .expect("no panics while holding the lock")
-                .insert(stage.to_string(), state.clone());
-            return Ok(state);
-        }
-        let state: StageState = match read_small(self.dir_fd(), &path) {
-            Ok(bytes) => {
-                self.cache_stale.store(true, std::sync::atomic::Ordering::Relaxed);
-                serde_json::from_slice(&bytes)
-                    .map_err(|e| StateError::Corrupt { path, message: e.to_string() })?
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound => self.adopt(stage).unwrap_or_default(),
-            Err(source) => return Err(StateError::Io { action: "read", path, source }),
-        };
+        let state = self.read_record(stage)?;
         if self.remember.load(std::sync::atomic::Ordering::Relaxed) {
             self.read
                 .lock()
@@ -465,6 +445,49 @@ impl StateStore {
                 .insert(stage.to_string(), state.clone());
         }
         Ok(state)
+    }
+
+    /// Reads the records of `stages` on every core, once reads are remembered
+    /// ([`StateStore::remember_reads`]): later loads find them in memory. A record that cannot
+    /// be read is not remembered; its stage reports it when it loads it.
+    pub(crate) fn prefetch(&self, stages: &[&str]) {
+        if !self.remember.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let _ = self.cache();
+        let read: Vec<(String, StageState)> = stages
+            .par_iter()
+            .filter_map(|&stage| Some((stage.to_string(), self.read_record(stage).ok()?)))
+            .collect();
+        let written = self.written.lock().expect("no panics while holding the lock");
+        let mut remembered = self.read.lock().expect("no panics while holding the lock");
+        for (stage, state) in read {
+            if !written.contains_key(&stage) {
+                remembered.entry(stage).or_insert(state);
+            }
+        }
+    }
+
+    /// The record of `stage` as its file holds it: from the record cache while the file
+    /// stats as cached, once reads are remembered.
+    fn read_record(&self, stage: &str) -> Result<StageState, StateError> {
+        let path = self.path(stage);
+        if self.remember.load(std::sync::atomic::Ordering::Relaxed)
+            && let (Some(dir), Some(file)) = (self.dir_fd(), path.file_name())
+            && let Some(bytes) = self.cache().get(stage, dir, file)
+            && let Ok(state) = serde_json::from_slice::<StageState>(bytes)
+        {
+            return Ok(state);
+        }
+        match read_small(self.dir_fd(), &path) {
+            Ok(bytes) => {
+                self.cache_stale.store(true, std::sync::atomic::Ordering::Relaxed);
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| StateError::Corrupt { path, message: e.to_string() })
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(self.adopt(stage).unwrap_or_default()),
+            Err(source) => Err(StateError::Io { action: "read", path, source }),
+        }
     }
 
     /// A stage betterform never recorded that the original betterform brought up: its

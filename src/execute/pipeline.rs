@@ -243,11 +243,11 @@ pub(crate) fn up(
 
 /// Reads the record of every stage in `members` on every core, once records are remembered
 /// ([`crate::state::StateStore::remember_reads`]): the scheduled workers then find them in
-/// memory. A record that cannot be read is not remembered; its stage reports it at its turn.
+/// memory.
 pub(crate) fn prefetch_records(project: &Project, members: &[bool]) {
-    (0..project.dag.len()).into_par_iter().filter(|&id| members[id]).for_each(|id| {
-        let _ = project.state.load(project.dag.name(id));
-    });
+    let stages: Vec<&str> =
+        (0..project.dag.len()).filter(|&id| members[id]).map(|id| project.dag.name(id)).collect();
+    project.state.prefetch(&stages);
 }
 
 /// Each stage's stat index key ([`index_keys`]), and for each of `members` what the index
