@@ -236,6 +236,11 @@ impl Stat {
         self.followed
     }
 
+    /// `st_mode`: the file's type and permissions.
+    pub(crate) fn mode(&self) -> u32 {
+        self.mode
+    }
+
     /// The modification time, in ns since the epoch.
     pub(crate) fn mtime(&self) -> i64 {
         self.mtime

@@ -12,7 +12,7 @@ use crate::execute::{self, KINDS, Stage};
 use crate::plan;
 use crate::project::Pull;
 use crate::report::first_line;
-use crate::stamp::{Index, Template, Upstream};
+use crate::stamp::{Template, Upstream};
 
 use super::shared::{Masked, run_options};
 
@@ -40,13 +40,12 @@ const WOULD_FAIL: i32 = 6;
 
 pub(crate) fn plan(global: &Global, stages: &[String], exit_code: bool) -> Result<(), Error> {
     let options = run_options(global)?;
-    let project = execute::load_project(global.impl_dir.as_deref())?;
+    let (project, index) = execute::load_project_indexed(global.impl_dir.as_deref())?;
     super::shared::note_adopted(&project);
     let members = project.select(stages, Pull::Dependencies, options.only)?;
     let config = config::load(&project.wave, &options.jsonnet)?;
     let config_digest = plan::config_digest(&config.text);
     // As `up` does: a stage the stat index proves unchanged is neither rendered nor proven.
-    let index = Index::open(&project.wave.state_dir());
     let (_, fresh) = execute::indexed(&project, &options, &KINDS, &config_digest, (&index, &members));
     let rendering: Vec<bool> = (0..project.dag.len()).map(|s| members[s] && fresh[s].is_none()).collect();
     let (stamper, templates) = execute::load_templates(&project, &options, &config.value, &rendering)?;

@@ -11,10 +11,10 @@ use super::shared::{load_config, run_options};
 
 pub(crate) fn up(global: &Global, stages: &[String]) -> Result<(), Error> {
     let options = run_options(global)?;
-    let project = execute::load_project(global.impl_dir.as_deref())?;
+    let (project, index) = execute::load_project_indexed(global.impl_dir.as_deref())?;
     let members = project.select(stages, Pull::Dependencies, options.only)?;
     super::shared::note_adopted(&project);
     let _lock = lock::acquire(&project.wave, "up")?;
     let config = load_config(&project, &options)?;
-    execute::up(&project, &options, &KINDS, &config, &members)
+    execute::up(&project, &options, &KINDS, &config, (index, &members))
 }

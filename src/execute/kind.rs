@@ -12,7 +12,7 @@ use crate::graph::StageId;
 use crate::plan::Decision;
 use crate::project::Project;
 use crate::scheduler::Sink;
-use crate::stamp::Image;
+use crate::stamp::{Image, Index};
 use crate::state::StageState;
 
 use super::RunOptions;
@@ -146,4 +146,19 @@ pub(crate) fn classify(kinds: &[&dyn Kind], dir: &DirEntries<'_>) -> Result<usiz
 /// Loads the project, each stage's kind one of [`KINDS`].
 pub(crate) fn load_project(impl_dir: Option<&Path>) -> Result<Project, Error> {
     Project::load(impl_dir, &|dir| classify(&KINDS, dir))
+}
+
+/// Loads the project for a command that consults the stat index (`up`, `plan`), and opens
+/// the index: a stage whose template dir stats as indexed is the kind the index recorded,
+/// without looking into the dir again ([`Index::kind`]).
+pub(crate) fn load_project_indexed(impl_dir: Option<&Path>) -> Result<(Project, Index), Error> {
+    let index = Index::open(&crate::wave::Wave::from_env(impl_dir)?.state_dir());
+    let project = Project::load(impl_dir, &|dir| {
+        let stage = dir.path().file_name().and_then(|name| name.to_str());
+        match stage.and_then(|stage| index.kind(stage, dir.path())).filter(|&kind| kind < KINDS.len()) {
+            Some(kind) => Ok(kind),
+            None => classify(&KINDS, dir),
+        }
+    })?;
+    Ok((project, index))
 }

@@ -13,7 +13,7 @@ mod step;
 mod tests;
 mod time_limit;
 
-pub(crate) use kind::{KINDS, Stage, classify, load_project};
+pub(crate) use kind::{KINDS, Stage, classify, load_project, load_project_indexed};
 pub(crate) use options::{RunOptions, TimingsPage};
 pub(crate) use pipeline::{
     down, indexed, learn_secrets, load_templates, prefetch_records, prove, prove_kinds, run_verb, up,

@@ -155,12 +155,12 @@ pub(crate) fn up(
     options: &RunOptions,
     kinds: &[&dyn Kind],
     config: &Config,
-    members: &[bool],
+    (index, members): (Index, &[bool]),
 ) -> Result<(), Error> {
     let config_digest = plan::config_digest(&config.text);
-    // The stat index: a stage whose last render's inputs all stat the same is proven up to
-    // date at its turn without rendering (nor proving: those inputs were proven then).
-    let index = Index::open(&project.wave.state_dir());
+    // The stat index (opened with the project, see `load_project_indexed`): a stage whose
+    // last render's inputs all stat the same is proven up to date at its turn without
+    // rendering (nor proving: those inputs were proven then).
     let (keys, fresh) = indexed(project, options, kinds, &config_digest, (&index, members));
     let rendering: Vec<bool> = (0..project.dag.len()).map(|id| members[id] && fresh[id].is_none()).collect();
     let (stamper, templates) = load_templates(project, options, &config.value, &rendering)?;
@@ -226,7 +226,9 @@ pub(crate) fn up(
         }
         if let Some(key) = &keys[id] {
             let stamp = decision.digests.stamp.clone();
-            index.record(name, &stamper.index_entry(name, key.clone(), stamp, (template, &image)));
+            let entry =
+                stamper.index_entry(name, (key.clone(), stamp, project.kinds[id]), (template, &image));
+            index.record(name, &entry);
         }
         if let (None, Some(sentinel)) = (&decision.reason, &decision.previous.adopted) {
             return adopt(project, &decision, name, sentinel, sink);

@@ -105,7 +105,8 @@ fn a_third_kind_is_one_file_and_runs_in_the_same_pipeline() {
         text: "{\"region\": \"eu-north-1\"}\n".into(),
         origin: crate::config::Origin::JsonFile,
     };
-    super::up(&project, &options, &WITH_TOUCH, &config, &[true]).unwrap();
+    let index = crate::stamp::Index::open(&project.wave.state_dir());
+    super::up(&project, &options, &WITH_TOUCH, &config, (index, &[true])).unwrap();
     let touched = root.path().join("output/note/touched.txt");
     assert_eq!(std::fs::read_to_string(&touched).unwrap(), "region eu-north-1\n", "stamped, then run");
     assert_eq!(project.state.load("note").unwrap().status, crate::state::Status::Up);

@@ -16,7 +16,7 @@
 //!
 //! ```text
 //! header   "betterform stat index\n" version:u32
-//! record   length:u32 (of what follows) name key stamp
+//! record   length:u32 (of what follows) name key stamp kind:u8
 //!          files:u32 { base:u8 path state:u8 [mtime:i64 ctime:i64 size:u64 ino:u64 dev:u64 mode:u32] }
 //!          env:u32 { name set:u8 [value-digest] } all-env:u8 [digest]
 //! ```
@@ -26,7 +26,9 @@
 //! 2 to its stamped dir (the dir itself: an empty path). Those are stat'ed with `fstatat`
 //! as `<stage>/<path>` relative to the opened impl dir or GENFILES (opened once per run):
 //! two path components looked up, not the whole path, and no open per stage. `state` is
-//! 0 for a file that was absent, 1 for an `lstat`, 2 for a `stat` through symlinks.
+//! 0 for a file that was absent, 1 for an `lstat`, 2 for a `stat` through symlinks. `kind`
+//! is the stage's kind (its index among the kinds; 255: none recorded): while the template
+//! dir's files stat as recorded, the stage is that kind without looking ([`Index::kind`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ffi::OsStr;
@@ -61,6 +63,8 @@ pub(crate) struct Consumed {
 pub(crate) struct Entry {
     pub(crate) key: String,
     pub(crate) stamp: String,
+    /// The stage's kind (see [`Index::kind`]).
+    pub(crate) kind: usize,
     /// The stage's template dir and stamped dir: the files under them are kept relative.
     pub(crate) dirs: [PathBuf; 2],
     pub(crate) files: Vec<Seen>,
@@ -97,7 +101,7 @@ pub(crate) fn env_digest(env: &BTreeMap<String, String>) -> String {
 }
 
 const MAGIC: &[u8] = b"betterform stat index\n";
-const VERSION: u32 = 3;
+const VERSION: u32 = 4;
 const FILE_NAME: &str = "index";
 
 /// The index of a state dir, loaded once per run; changes are written by [`Index::save`].
@@ -105,13 +109,22 @@ pub(crate) struct Index {
     path: PathBuf,
     /// The file as read: records are decoded from it when checked.
     bytes: Vec<u8>,
-    /// Where each stage's record is in `bytes` (from its name, to its end).
-    records: HashMap<Box<str>, (usize, usize)>,
+    /// Where each stage's record is in `bytes`.
+    records: HashMap<Box<str>, Span>,
     /// The index file's mtime (ns) when loaded: entries changed since are racy.
     written: i64,
     changes: Mutex<Changes>,
     /// The dirs holding the stage dirs, opened: see [`Index::parent_fd`].
     parents: RwLock<Vec<(PathBuf, Option<Arc<OwnedFd>>)>>,
+}
+
+/// A stage's record in the loaded file (from its name, to its end).
+struct Span {
+    start: usize,
+    end: usize,
+    /// Its template dir's files were found to stat as recorded ([`Index::kind`]): the check
+    /// is not repeated for [`Index::fresh`].
+    template_proven: std::sync::atomic::AtomicBool,
 }
 
 /// This run's records, streamed into the next index as they come (not held: at 10,000
@@ -153,7 +166,7 @@ impl Index {
     }
 
     fn loaded(&self, stage: &str) -> Option<&[u8]> {
-        self.records.get(stage).map(|&(start, end)| &self.bytes[start..end])
+        self.records.get(stage).map(|span| &self.bytes[span.start..span.end])
     }
 
     /// What the index proves of `stage`, whose template and stamped dirs are `dirs`: its last
@@ -167,13 +180,15 @@ impl Index {
         key: &str,
         (env, env_digest): (&BTreeMap<String, String>, &str),
     ) -> Option<Fresh> {
-        let &(start, end) = self.records.get(stage)?;
-        let mut r = Reader { bytes: &self.bytes[..end], at: start };
+        let span = self.records.get(stage)?;
+        let template_proven = span.template_proven.load(std::sync::atomic::Ordering::Relaxed);
+        let mut r = Reader { bytes: &self.bytes[..span.end], at: span.start };
         r.bytes()?; // the name
         if r.bytes()? != key.as_bytes() {
             return None;
         }
         let stamp = std::str::from_utf8(r.bytes()?).ok()?.to_string();
+        r.u8()?; // the kind
         // Each dir's parent (the impl dir, GENFILES), opened once per run: a file under a
         // stage dir is stat'ed as `<stage>/<path>` relative to it.
         let mut parents = Vec::with_capacity(2);
@@ -195,6 +210,9 @@ impl Index {
                 1 | 2 => {
                     let (parent, name) = &parents[usize::from(base - 1)];
                     no_time_limit &= !(base == 1 && path == TIMEOUT_FILE.as_bytes());
+                    if base == 1 && template_proven {
+                        continue;
+                    }
                     at.clear();
                     at.extend_from_slice(name);
                     if !path.is_empty() {
@@ -222,6 +240,56 @@ impl Index {
             return None;
         }
         Some(Fresh { stamp, no_time_limit })
+    }
+
+    /// The kind recorded for `stage`, whose template dir is `dir`, while every file recorded
+    /// under that dir stats as it did then, not racily: the dir holds the same entries (its
+    /// own stat), and none of its top-level entries is a symlink (whose target could change
+    /// kind unseen). `None`: classify it.
+    pub(crate) fn kind(&self, stage: &str, dir: &Path) -> Option<usize> {
+        let span = self.records.get(stage)?;
+        let mut r = Reader { bytes: &self.bytes[..span.end], at: span.start };
+        for _ in 0..3 {
+            r.bytes()?; // name, key, stamp
+        }
+        let kind = r.u8()?;
+        if kind == u8::MAX {
+            return None;
+        }
+        let parent = self.parent_fd(dir.parent()?)?;
+        let name = dir.file_name()?.as_bytes();
+        let mut at = Vec::with_capacity(64);
+        let mut saw_dir = false;
+        for _ in 0..r.u32()? {
+            let base = r.u8()?;
+            let path = r.bytes()?;
+            let seen = r.stat()?;
+            if base != 1 {
+                continue;
+            }
+            let type_is = |t: u32| seen.is_some_and(|s| s.mode() & nix::libc::S_IFMT == t);
+            if path.is_empty() {
+                saw_dir = type_is(nix::libc::S_IFDIR);
+            } else if !path.contains(&b'/') && type_is(nix::libc::S_IFLNK) {
+                return None;
+            }
+            let followed = seen.is_some_and(|s| s.followed());
+            at.clear();
+            at.extend_from_slice(name);
+            if !path.is_empty() {
+                at.push(b'/');
+                at.extend_from_slice(path);
+            }
+            let now = stat_at(&parent, OsStr::from_bytes(&at), followed);
+            if now != seen || now.is_some_and(|s| s.racy(self.written)) {
+                return None;
+            }
+        }
+        if !saw_dir {
+            return None;
+        }
+        span.template_proven.store(true, std::sync::atomic::Ordering::Relaxed);
+        Some(usize::from(kind))
     }
 
     /// Records `stage`'s render (written by [`Index::save`] when it differs from the loaded one).
@@ -280,10 +348,10 @@ impl Index {
             Some(next) => next,
             None => self.begin()?,
         };
-        for (stage, &(start, end)) in &self.records {
+        for (stage, span) in &self.records {
             if !changes.touched.contains(&**stage) {
-                next.write_all(&u32::try_from(end - start).unwrap_or(u32::MAX).to_le_bytes())?;
-                next.write_all(&self.bytes[start..end])?;
+                next.write_all(&u32::try_from(span.end - span.start).unwrap_or(u32::MAX).to_le_bytes())?;
+                next.write_all(&self.bytes[span.start..span.end])?;
             }
         }
         let tmp = next.into_inner().map_err(|e| e.into_error())?;
@@ -306,6 +374,7 @@ fn encode(stage: &str, entry: &Entry) -> Vec<u8> {
     string(&mut out, stage.as_bytes());
     string(&mut out, entry.key.as_bytes());
     string(&mut out, entry.stamp.as_bytes());
+    out.push(u8::try_from(entry.kind).unwrap_or(u8::MAX));
     out.extend_from_slice(&u32::try_from(entry.files.len()).unwrap_or(u32::MAX).to_le_bytes());
     for (path, stat) in &entry.files {
         let (base, rel) = match entry.dirs.iter().position(|dir| path.starts_with(dir)) {
@@ -353,7 +422,7 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     /// Where each stage's record is; `None` when the file is not an index of this version.
-    fn records(bytes: &[u8]) -> Option<HashMap<Box<str>, (usize, usize)>> {
+    fn records(bytes: &[u8]) -> Option<HashMap<Box<str>, Span>> {
         let body = bytes.strip_prefix(MAGIC)?;
         let mut r = Reader { bytes, at: bytes.len() - body.len() };
         if r.u32()? != VERSION {
@@ -365,7 +434,8 @@ impl<'a> Reader<'a> {
             let start = r.at;
             let end = start.checked_add(len).filter(|&end| end <= bytes.len())?;
             let name = std::str::from_utf8(r.bytes()?).ok()?;
-            records.insert(name.into(), (start, end));
+            let template_proven = std::sync::atomic::AtomicBool::new(false);
+            records.insert(name.into(), Span { start, end, template_proven });
             r.at = end;
         }
         Some(records)
@@ -431,6 +501,7 @@ mod tests {
         Entry {
             key: "k".into(),
             stamp: "s".into(),
+            kind: 0,
             dirs: [template, stamped],
             files,
             env: vec![("HOME".into(), Some(value_digest("/root"))), ("UNSET".into(), None)],
@@ -523,7 +594,7 @@ mod tests {
         index.save().unwrap();
         let bytes = std::fs::read(tmp.path().join(FILE_NAME)).unwrap();
         assert_eq!(Reader::records(&bytes).map(|r| r.len()), Some(1));
-        assert_eq!(Reader::records(&bytes[..bytes.len() - 1]), None);
-        assert_eq!(Reader::records(b"{\"version\":2}"), None);
+        assert!(Reader::records(&bytes[..bytes.len() - 1]).is_none());
+        assert!(Reader::records(b"{\"version\":2}").is_none());
     }
 }

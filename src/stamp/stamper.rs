@@ -202,8 +202,7 @@ impl Stamper<'_> {
     pub(crate) fn index_entry(
         &self,
         stage: &str,
-        key: String,
-        stamp: String,
+        (key, stamp, kind): (String, String, usize),
         (template, image): (&Template, &Image),
     ) -> index::Entry {
         let dest = self.wave.stage_dir(stage);
@@ -221,7 +220,7 @@ impl Stamper<'_> {
             .map(|name| (name.clone(), vars.get(name).map(|v| index::value_digest(v))))
             .collect();
         let all_env = image.1.all_env.then(|| index::env_digest(vars));
-        index::Entry { key, stamp, dirs: [self.wave.template_dir(stage), dest], files, env, all_env }
+        index::Entry { key, stamp, kind, dirs: [self.wave.template_dir(stage), dest], files, env, all_env }
     }
 
     fn manifest_path(&self, stage: &str) -> std::path::PathBuf {

@@ -66,6 +66,8 @@ fn index_path(f: &Fixture) -> PathBuf {
 /// A stage's record in the index, decoded as `src/stamp/index.rs` documents the format.
 #[derive(Debug, Default)]
 struct Record {
+    /// The stage's kind, as its index among the kinds (0: ctl).
+    kind: u8,
     /// Base (0: as read, 1: under the template dir, 2: under the stamped dir), path, and
     /// where the file's stat starts in the index (`None`: recorded absent).
     files: Vec<(u8, String, Option<usize>)>,
@@ -101,13 +103,13 @@ fn index(f: &Fixture) -> std::collections::BTreeMap<String, Record> {
     let magic = b"betterform stat index\n";
     assert!(bytes.starts_with(magic));
     let mut c = Cursor { bytes, at: magic.len() };
-    assert_eq!(c.u32(), 3, "version");
+    assert_eq!(c.u32(), 4, "version");
     let mut stages = std::collections::BTreeMap::new();
     while c.at < c.bytes.len() {
         c.u32();
         let name = c.string();
         let (_key, _stamp) = (c.string(), c.string());
-        let mut record = Record::default();
+        let mut record = Record { kind: c.byte(), ..Record::default() };
         for _ in 0..c.u32() {
             let base = c.byte();
             let path = c.string();
@@ -343,4 +345,47 @@ fn a_record_edited_keeping_its_mtime_and_size_is_read_from_its_file() {
     edit_keeping_mtime_and_size(&record, &text.replace(&generation, &bumped));
     assert_eq!(up(&f, "1"), ["final"]);
     assert!(up(&f, "1").is_empty());
+}
+
+/// The kind the index recorded is taken only while the template dir stats as recorded: a
+/// `ctl` that stops being executable, or a `step.json` put beside it, is seen at once.
+#[test]
+fn a_stage_dir_that_changes_kind_after_indexing_is_classified_again() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = indexed();
+    assert_eq!(index(&f)["parallel_a"].kind, 0, "ctl");
+    let ctl = f.impl_dir.join("parallel_a/ctl");
+    std::fs::set_permissions(&ctl, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, err) = up_status(&f);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("is not an executable file"), "{err}");
+    std::fs::set_permissions(&ctl, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Executable again: the same render as before, nothing runs.
+    for _ in 0..3 {
+        assert!(up(&f, "1").is_empty());
+    }
+    f.write_impl("parallel_a/step.json", "{}\n");
+    let (code, err) = up_status(&f);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("holds both"), "{err}");
+}
+
+/// A `ctl` that is a symlink: its target could lose its executable bit without the template
+/// dir changing, so such a stage is always classified by looking.
+#[test]
+fn a_symlinked_ctl_is_classified_by_looking_at_its_target() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = indexed();
+    let ctl = f.impl_dir.join("parallel_a/ctl");
+    let target = f.impl_dir.join("parallel_a.ctl");
+    std::fs::rename(&ctl, &target).unwrap();
+    std::os::unix::fs::symlink(&target, &ctl).unwrap();
+    up(&f, "1");
+    for _ in 0..2 {
+        assert!(up(&f, "1").is_empty());
+    }
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, err) = up_status(&f);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("is not an executable file"), "{err}");
 }
