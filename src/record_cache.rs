@@ -22,13 +22,14 @@ use crate::fsutil::{Stat, stat_at};
 const MAGIC: &[u8] = b"betterform record cache\n";
 const VERSION: u32 = 1;
 
-/// Each stage's cached record: its file's stat and its bytes.
-type Records = HashMap<Box<str>, (Stat, Box<[u8]>)>;
+/// Each stage's cached record: its file's stat and where its bytes are in the file.
+type Records = HashMap<Box<str>, (Stat, std::ops::Range<usize>)>;
 
 /// The cache as read at the start of a run.
 pub(crate) struct RecordCache {
     /// The file's mtime (ns) when read: records changed since are racy.
     written: i64,
+    bytes: Vec<u8>,
     records: Records,
 }
 
@@ -37,15 +38,16 @@ impl RecordCache {
     pub(crate) fn open(path: &Path) -> RecordCache {
         let written = Stat::at(path).map_or(i64::MIN, |s| s.mtime());
         let bytes = std::fs::read(path).unwrap_or_default();
-        RecordCache { written, records: decode(&bytes).unwrap_or_default() }
+        let records = decode(&bytes).unwrap_or_default();
+        RecordCache { written, bytes, records }
     }
 
     /// The cached bytes of the record `file` (a name in `dir`) of stage `stage`, when the
     /// file stats now as it did when cached, not racily.
     pub(crate) fn get(&self, stage: &str, dir: &OwnedFd, file: &OsStr) -> Option<&[u8]> {
-        let (cached, bytes) = self.records.get(stage)?;
+        let (cached, at) = self.records.get(stage)?;
         let now = stat_at(dir, file, false)?;
-        (now == *cached && !now.racy(self.written)).then_some(&**bytes)
+        (now == *cached && !now.racy(self.written)).then(|| &self.bytes[at.clone()])
     }
 }
 
@@ -65,7 +67,7 @@ pub(crate) fn write<'a>(
     out.extend_from_slice(&VERSION.to_le_bytes());
     for (stage, file) in files {
         let entry = match kept.records.get(stage) {
-            Some((stat, bytes)) if kept.get(stage, dir, file).is_some() => (*stat, bytes.to_vec()),
+            Some((stat, at)) if kept.get(stage, dir, file).is_some() => (*stat, kept.bytes[at.clone()].to_vec()),
             _ => {
                 let Some(stat) = stat_at(dir, file, false) else { continue };
                 let Ok(bytes) = read_at(dir, file) else { continue };
@@ -95,22 +97,24 @@ fn string(out: &mut Vec<u8>, bytes: &[u8]) {
 
 /// Every record of the file; `None` when it is cut short or not a cache of this version.
 fn decode(bytes: &[u8]) -> Option<Records> {
-    let mut rest = bytes.strip_prefix(MAGIC)?;
-    let mut take = |n: usize| -> Option<&[u8]> {
-        let (taken, after) = rest.split_at_checked(n)?;
-        rest = after;
+    let mut at = bytes.strip_prefix(MAGIC).map(|_| MAGIC.len())?;
+    let mut take = |n: usize| -> Option<std::ops::Range<usize>> {
+        let end = at.checked_add(n).filter(|&end| end <= bytes.len())?;
+        let taken = at..end;
+        at = end;
         Some(taken)
     };
-    if u32::from_le_bytes(take(4)?.try_into().ok()?) != VERSION {
+    let u32_at = |range: std::ops::Range<usize>| u32::from_le_bytes(bytes[range].try_into().expect("4 bytes"));
+    if u32_at(take(4)?) != VERSION {
         return None;
     }
-    let mut records = HashMap::new();
+    let mut records = HashMap::with_capacity(bytes.len() / 512);
     while let Some(len) = take(4) {
-        let len = usize::try_from(u32::from_le_bytes(len.try_into().ok()?)).ok()?;
-        let stage = std::str::from_utf8(take(len)?).ok()?;
-        let stat = Stat::decode(take(Stat::ENCODED)?, false)?;
-        let len = usize::try_from(u32::from_le_bytes(take(4)?.try_into().ok()?)).ok()?;
-        records.insert(stage.into(), (stat, take(len)?.into()));
+        let name = take(usize::try_from(u32_at(len)).ok()?)?;
+        let stage = std::str::from_utf8(&bytes[name]).ok()?;
+        let stat = Stat::decode(&bytes[take(Stat::ENCODED)?], false)?;
+        let len = take(4)?;
+        records.insert(stage.into(), (stat, take(usize::try_from(u32_at(len)).ok()?)?));
     }
     Some(records)
 }
@@ -147,6 +151,8 @@ mod tests {
         let names =
             [("a", OsStr::new("a.json")), ("b", OsStr::new("b.json")), ("gone", OsStr::new("gone.json"))];
         write(&cache, &dir, &RecordCache::open(&cache), names.into_iter()).unwrap();
+        // Written well after the records changed: not racy (a test that wants racy says so).
+        set_mtime(&cache, SystemTime::now() + Duration::from_secs(5));
         (cache, dir)
     }
 

@@ -461,6 +461,7 @@ impl StateStore {
             .collect();
         let written = self.written.lock().expect("no panics while holding the lock");
         let mut remembered = self.read.lock().expect("no panics while holding the lock");
+        remembered.reserve(read.len());
         for (stage, state) in read {
             if !written.contains_key(&stage) {
                 remembered.entry(stage).or_insert(state);
