@@ -107,15 +107,28 @@ pub(crate) fn up_to_date(
     stamp: &str,
 ) -> Result<bool, StateError> {
     let previous = store.load(project.dag.name(stage))?;
-    if previous.adopted.is_some() {
-        return Ok(false);
-    }
-    let mut dep_generations = BTreeMap::new();
+    let mut generations = Vec::with_capacity(project.dag.deps(stage).len());
     for &dep in project.dag.deps(stage) {
-        let dep = project.dag.name(dep);
-        dep_generations.insert(dep.to_string(), store.load(dep)?.generation);
+        generations.push(store.load(project.dag.name(dep))?.generation);
     }
-    Ok(reason_to_run(&previous, stamp, &dep_generations, false).is_none())
+    Ok(up_on(project, stage, &previous, stamp, &generations))
+}
+
+/// [`up_to_date`] on records at hand: `previous` is the stage's, `generations` its
+/// dependencies' current generations, in the order of its dependencies.
+pub(crate) fn up_on(
+    project: &Project,
+    stage: StageId,
+    previous: &StageState,
+    stamp: &str,
+    generations: &[u64],
+) -> bool {
+    if previous.adopted.is_some() {
+        return false;
+    }
+    let deps = project.dag.deps(stage).iter().map(|&dep| project.dag.name(dep).to_string());
+    let dep_generations = deps.zip(generations.iter().copied()).collect();
+    reason_to_run(previous, stamp, &dep_generations, false).is_none()
 }
 
 /// Dependencies of `stage` not recorded up: what blocks stamping it (`plan`, `stamp`).

@@ -67,7 +67,9 @@ pub(crate) fn write<'a>(
     out.extend_from_slice(&VERSION.to_le_bytes());
     for (stage, file) in files {
         let entry = match kept.records.get(stage) {
-            Some((stat, at)) if kept.get(stage, dir, file).is_some() => (*stat, kept.bytes[at.clone()].to_vec()),
+            Some((stat, at)) if kept.get(stage, dir, file).is_some() => {
+                (*stat, kept.bytes[at.clone()].to_vec())
+            }
             _ => {
                 let Some(stat) = stat_at(dir, file, false) else { continue };
                 let Ok(bytes) = read_at(dir, file) else { continue };
@@ -104,7 +106,8 @@ fn decode(bytes: &[u8]) -> Option<Records> {
         at = end;
         Some(taken)
     };
-    let u32_at = |range: std::ops::Range<usize>| u32::from_le_bytes(bytes[range].try_into().expect("4 bytes"));
+    let u32_at =
+        |range: std::ops::Range<usize>| u32::from_le_bytes(bytes[range].try_into().expect("4 bytes"));
     if u32_at(take(4)?) != VERSION {
         return None;
     }

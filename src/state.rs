@@ -21,7 +21,7 @@ use std::io::{ErrorKind, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, SystemTime};
 
 use nix::fcntl::OFlag;
@@ -134,7 +134,7 @@ pub(crate) struct StateStore {
     written: Mutex<HashMap<String, Box<[u8]>>>,
     /// The records read from disk, once [`StateStore::remember_reads`] was called: each read
     /// once per run (a stage's record is read by the stage and by each of its dependents).
-    read: Mutex<HashMap<String, StageState>>,
+    read: Mutex<HashMap<String, Arc<StageState>>>,
     remember: std::sync::atomic::AtomicBool,
     dir_fd: std::sync::OnceLock<Option<OwnedFd>>,
     /// The records as the last `up` left them (see `record_cache`), read once reads are
@@ -435,38 +435,50 @@ impl StateStore {
             return Ok(serde_json::from_slice(&bytes).expect("written by this process, it parses"));
         }
         if let Some(state) = self.read.lock().expect("no panics while holding the lock").get(stage) {
-            return Ok(state.clone());
+            return Ok(StageState::clone(state));
         }
         let state = self.read_record(stage)?;
         if self.remember.load(std::sync::atomic::Ordering::Relaxed) {
             self.read
                 .lock()
                 .expect("no panics while holding the lock")
-                .insert(stage.to_string(), state.clone());
+                .insert(stage.to_string(), Arc::new(state.clone()));
         }
         Ok(state)
     }
 
     /// Reads the records of `stages` on every core, once reads are remembered
-    /// ([`StateStore::remember_reads`]): later loads find them in memory. A record that cannot
-    /// be read is not remembered; its stage reports it when it loads it.
-    pub(crate) fn prefetch(&self, stages: &[&str]) {
+    /// ([`StateStore::remember_reads`]): later loads find them in memory. Returns each one as
+    /// [`StateStore::load`] would (`None`: not remembering, or it cannot be read; its stage
+    /// reports that when it loads it).
+    pub(crate) fn prefetch(&self, stages: &[&str]) -> Vec<Option<Arc<StageState>>> {
         if !self.remember.load(std::sync::atomic::Ordering::Relaxed) {
-            return;
+            return vec![None; stages.len()];
         }
         let _ = self.cache();
-        let read: Vec<(String, StageState)> = stages
-            .par_iter()
-            .filter_map(|&stage| Some((stage.to_string(), self.read_record(stage).ok()?)))
-            .collect();
+        let read: Vec<Option<Arc<StageState>>> =
+            stages.par_iter().map(|&stage| self.read_record(stage).ok().map(Arc::new)).collect();
         let written = self.written.lock().expect("no panics while holding the lock");
         let mut remembered = self.read.lock().expect("no panics while holding the lock");
         remembered.reserve(read.len());
-        for (stage, state) in read {
-            if !written.contains_key(&stage) {
-                remembered.entry(stage).or_insert(state);
-            }
-        }
+        let found = self.found.lock().expect("no panics while holding the lock");
+        stages
+            .iter()
+            .zip(read)
+            .map(|(&stage, state)| {
+                let state = state?;
+                if written.contains_key(stage) {
+                    return None;
+                }
+                let state = Arc::clone(remembered.entry(stage.to_string()).or_insert(state));
+                match &*found {
+                    Some(journal) if journal.cut_off(stage, &state) => {
+                        Some(Arc::new(StageState { status: Status::Unknown, ..StageState::clone(&state) }))
+                    }
+                    _ => Some(state),
+                }
+            })
+            .collect()
     }
 
     /// The record of `stage` as its file holds it: from the record cache while the file

@@ -3,6 +3,7 @@
 //! and what the run ends with (summary, exit code, report files).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use rayon::prelude::*;
@@ -173,7 +174,7 @@ pub(crate) fn up(
     let limits = time_limits(project, (members, &known_none), options.stage_timeout)?;
     project.state.recover().map_err(|e| Error::Bookkeeping(e.into()))?;
     project.state.remember_reads();
-    prefetch_records(project, members);
+    let records = prefetch_records(project, members);
     let work = |id: StageId, sink: &Sink<'_>| -> Outcome {
         if sink.interrupted() {
             return Outcome::Interrupted;
@@ -235,7 +236,8 @@ pub(crate) fn up(
         }
         kinds[project.kinds[id]].up(&stage, decision, sink)
     };
-    let settled = settled(project, members, &fresh);
+    let settled = settled(project, members, &fresh, &records);
+    drop(records);
     let outcome = schedule(project, options, members, (limits, settled), Direction::Up, "up", &work);
     // Not written: the next run takes the content path for what changed (never unsafe).
     let _ = index.save();
@@ -245,11 +247,15 @@ pub(crate) fn up(
 
 /// Reads the record of every stage in `members` on every core, once records are remembered
 /// ([`crate::state::StateStore::remember_reads`]): the scheduled workers then find them in
-/// memory.
-pub(crate) fn prefetch_records(project: &Project, members: &[bool]) {
-    let stages: Vec<&str> =
-        (0..project.dag.len()).filter(|&id| members[id]).map(|id| project.dag.name(id)).collect();
-    project.state.prefetch(&stages);
+/// memory. Returns them by stage id, as [`crate::state::StateStore::prefetch`] does.
+pub(crate) fn prefetch_records(project: &Project, members: &[bool]) -> Vec<Option<Arc<StageState>>> {
+    let ids: Vec<StageId> = (0..project.dag.len()).filter(|&id| members[id]).collect();
+    let stages: Vec<&str> = ids.iter().map(|&id| project.dag.name(id)).collect();
+    let mut records = vec![None; project.dag.len()];
+    for (id, record) in ids.into_iter().zip(project.state.prefetch(&stages)) {
+        records[id] = record;
+    }
+    records
 }
 
 /// Each stage's stat index key ([`index_keys`]), and for each of `members` what the index
@@ -425,14 +431,32 @@ pub(crate) fn run_verb(
 }
 
 /// The stages of `members` an `up` knows are up to date before it starts (by stage id): the
-/// index proves their render unchanged, their records say up on it, and each dependency in
-/// the run is one of them too (one that runs could bring a new generation).
-fn settled(project: &Project, members: &[bool], fresh: &[Option<Fresh>]) -> Vec<bool> {
+/// index proves their render unchanged, their records (`records`, by stage id) say up on it,
+/// and each dependency in the run is one of them too (one that runs could bring a new
+/// generation).
+fn settled(
+    project: &Project,
+    members: &[bool],
+    fresh: &[Option<Fresh>],
+    records: &[Option<Arc<StageState>>],
+) -> Vec<bool> {
+    let proven: Vec<bool> = (0..project.dag.len())
+        .into_par_iter()
+        .map(|id| {
+            let (Some(fresh), Some(record)) =
+                (fresh[id].as_ref().filter(|_| members[id]), records[id].as_deref())
+            else {
+                return false;
+            };
+            let generations: Option<Vec<u64>> =
+                project.dag.deps(id).iter().map(|&dep| records[dep].as_ref().map(|r| r.generation)).collect();
+            generations
+                .is_some_and(|generations| plan::up_on(project, id, record, &fresh.stamp, &generations))
+        })
+        .collect();
     let mut settled = vec![false; project.dag.len()];
     for &id in project.dag.order() {
-        let Some(fresh) = fresh[id].as_ref().filter(|_| members[id]) else { continue };
-        settled[id] = project.dag.deps(id).iter().all(|&dep| !members[dep] || settled[dep])
-            && plan::up_to_date(project, &project.state, id, &fresh.stamp).unwrap_or(false);
+        settled[id] = proven[id] && project.dag.deps(id).iter().all(|&dep| !members[dep] || settled[dep]);
     }
     settled
 }
