@@ -290,6 +290,12 @@ pub(crate) fn stat_at(dir: &std::os::fd::OwnedFd, path: &std::ffi::OsStr, follow
     nix::sys::stat::fstatat(dir, path, flags).ok().map(|st| Stat::of_raw(&st, followed))
 }
 
+/// Whether `path` is big enough to read on a thread of its own while the caller does
+/// something else (a thread costs about what reading half a megabyte does).
+pub(crate) fn worth_reading_ahead(path: &Path) -> bool {
+    path.metadata().is_ok_and(|meta| meta.len() >= 512 * 1024)
+}
+
 /// A directory whose entries are looked up by name: under an opened parent when there is
 /// one, so that each lookup walks one component more, not the whole path (classifying 3,000
 /// stage dirs by full path was a tenth of a run with nothing to do).

@@ -330,6 +330,12 @@ pub(crate) fn run(
     // signals we forward). The handlers are installed only while stages run.
     let mut signals = Signals::new([SIGINT, SIGTERM]).expect("signal handlers install");
     let signal_handle = signals.handle();
+    // The run is interrupted from the moment the signal arrives, before the loop below
+    // forwards it (see `Groups::flag`).
+    let flags: Vec<signal_hook::SigId> = [SIGINT, SIGTERM]
+        .into_iter()
+        .map(|signal| signal_hook::flag::register(signal, groups.flag()).expect("signal handlers install"))
+        .collect();
     let signal_tx = tx.clone();
     std::thread::spawn(move || {
         for signal in signals.forever() {
@@ -446,6 +452,9 @@ pub(crate) fn run(
         }
     });
     signal_handle.close();
+    for flag in flags {
+        signal_hook::low_level::unregister(flag);
+    }
     board.into_inner().expect("no worker panics holding the board").into_run()
 }
 

@@ -138,8 +138,9 @@ pub(crate) struct StateStore {
     remember: std::sync::atomic::AtomicBool,
     dir_fd: std::sync::OnceLock<Option<OwnedFd>>,
     /// The records as the last `up` left them (see `record_cache`), read once reads are
-    /// remembered.
+    /// remembered, or ahead ([`StateStore::read_cache_ahead`]).
     cache: std::sync::OnceLock<RecordCache>,
+    cache_ahead: Mutex<Option<std::thread::JoinHandle<RecordCache>>>,
     /// A record was read from its file or written: the cache is rewritten ([`StateStore::keep_cache`]).
     cache_stale: std::sync::atomic::AtomicBool,
 }
@@ -297,6 +298,7 @@ impl StateStore {
             remember: std::sync::atomic::AtomicBool::new(false),
             dir_fd: std::sync::OnceLock::new(),
             cache: std::sync::OnceLock::new(),
+            cache_ahead: Mutex::new(None),
             cache_stale: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -322,7 +324,25 @@ impl StateStore {
     }
 
     fn cache(&self) -> &RecordCache {
-        self.cache.get_or_init(|| RecordCache::open(&self.dir.with_file_name(CACHE_FILE)))
+        self.cache.get_or_init(|| {
+            let ahead = self.cache_ahead.lock().expect("no panics while holding the lock").take();
+            match ahead.map(std::thread::JoinHandle::join) {
+                Some(Ok(cache)) => cache,
+                _ => RecordCache::open(&self.dir.with_file_name(CACHE_FILE)),
+            }
+        })
+    }
+
+    /// Starts reading the record cache in the background, for a command that will read every
+    /// record (`up`, `plan`): it is read while the config is evaluated. Harmless before the
+    /// run lock is taken: every cached record is checked against its file when it is used.
+    pub(crate) fn read_cache_ahead(&self) {
+        let path = self.dir.with_file_name(CACHE_FILE);
+        if !crate::fsutil::worth_reading_ahead(&path) {
+            return;
+        }
+        let reading = std::thread::spawn(move || RecordCache::open(&path));
+        *self.cache_ahead.lock().expect("no panics while holding the lock") = Some(reading);
     }
 
     /// Rewrites the record cache when a record was read from its file or written since it

@@ -6,7 +6,7 @@
 //! arrives could miss the signal and run on unsupervised.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::sys::signal::{Signal, killpg};
@@ -15,7 +15,11 @@ use nix::unistd::Pid;
 #[derive(Default)]
 pub(crate) struct Groups {
     running: Mutex<HashSet<i32>>,
-    interrupted: AtomicBool,
+    /// Set by [`Groups::interrupt`], and by the signal handler itself the moment SIGINT or
+    /// SIGTERM arrives ([`Groups::flag`]): a stage whose process dies of the terminal's
+    /// Ctrl-C (sent to betterform's process group while that process was still being moved
+    /// out of it) is then interrupted, not failed, even before the run forwards the signal.
+    interrupted: Arc<AtomicBool>,
     /// How long what a stage leaves running after its leader exits (or runs past its time
     /// limit) gets to stop after SIGTERM before SIGKILL (`--grace`).
     grace: std::time::Duration,
@@ -62,6 +66,11 @@ impl Groups {
             // ESRCH means the group is already gone: nothing left to stop.
             let _ = killpg(Pid::from_raw(pgid), signal);
         }
+    }
+
+    /// The flag [`Groups::interrupted`] reads, for a signal handler to set.
+    pub(crate) fn flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.interrupted)
     }
 
     pub(crate) fn interrupted(&self) -> bool {

@@ -287,7 +287,7 @@ pub(crate) fn record_path(state_dir: &Path) -> PathBuf {
 pub(crate) fn write_record(state_dir: &Path, record: &Record) -> std::io::Result<()> {
     // Streamed: at 10,000 stages the record is megabytes.
     crate::fsutil::write_atomic_streamed(&record_path(state_dir), None, |out| {
-        serde_json::to_writer_pretty(&mut *out, record)?;
+        serde_json::to_writer(&mut *out, record)?;
         out.write_all(b"\n")
     })
 }

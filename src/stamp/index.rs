@@ -143,9 +143,14 @@ struct Changes {
 }
 
 impl Index {
+    /// Where the index of `state_dir` is.
+    pub(crate) fn path(state_dir: &Path) -> PathBuf {
+        state_dir.join(FILE_NAME)
+    }
+
     /// The index under `state_dir`; empty when there is none or it does not parse.
     pub(crate) fn open(state_dir: &Path) -> Index {
-        let path = state_dir.join(FILE_NAME);
+        let path = Index::path(state_dir);
         let written = Stat::at(&path).map_or(i64::MIN, |s| s.mtime());
         let bytes = std::fs::read(&path).unwrap_or_default();
         let records = Reader::records(&bytes).unwrap_or_default();
