@@ -22,14 +22,16 @@ use crate::fsutil::{Stat, stat_at};
 const MAGIC: &[u8] = b"betterform record cache\n";
 const VERSION: u32 = 1;
 
-/// Each stage's cached record: its file's stat and where its bytes are in the file.
-type Records = HashMap<Box<str>, (Stat, std::ops::Range<usize>)>;
+/// Each stage's cached record: its file's stat and its bytes, each record in an allocation
+/// of its own (decoded as the file is read, never held whole: a reader frees each record
+/// once parsed, so at 10,000 stages the cache's megabytes do not come on top of the parsed
+/// records).
+type Records = HashMap<Box<str>, (Stat, Box<[u8]>)>;
 
 /// The cache as read at the start of a run.
 pub(crate) struct RecordCache {
     /// The file's mtime (ns) when read: records changed since are racy.
     written: i64,
-    bytes: Vec<u8>,
     records: Records,
 }
 
@@ -37,17 +39,50 @@ impl RecordCache {
     /// The cache at `path`; empty when there is none or it does not parse.
     pub(crate) fn open(path: &Path) -> RecordCache {
         let written = Stat::at(path).map_or(i64::MIN, |s| s.mtime());
-        let bytes = std::fs::read(path).unwrap_or_default();
-        let records = decode(&bytes).unwrap_or_default();
-        RecordCache { written, bytes, records }
+        let records = std::fs::File::open(path)
+            .ok()
+            .and_then(|file| decode(&mut std::io::BufReader::with_capacity(64 * 1024, file)))
+            .unwrap_or_default();
+        RecordCache { written, records }
     }
 
     /// The cached bytes of the record `file` (a name in `dir`) of stage `stage`, when the
     /// file stats now as it did when cached, not racily.
     pub(crate) fn get(&self, stage: &str, dir: &OwnedFd, file: &OsStr) -> Option<&[u8]> {
-        let (cached, at) = self.records.get(stage)?;
+        let (cached, bytes) = self.records.get(stage)?;
         let now = stat_at(dir, file, false)?;
-        (now == *cached && !now.racy(self.written)).then(|| &self.bytes[at.clone()])
+        (now == *cached && !now.racy(self.written)).then_some(&**bytes)
+    }
+}
+
+/// One stage's cached record, in an allocation of its own: a reader frees each once read.
+pub(crate) struct Cached {
+    stat: Stat,
+    /// The cache's mtime: see [`RecordCache::written`].
+    written: i64,
+    bytes: Box<[u8]>,
+}
+
+impl Cached {
+    /// The record's bytes, when its file `file` in `dir` stats as cached, not racily.
+    pub(crate) fn check(&self, dir: &OwnedFd, file: &OsStr) -> Option<&[u8]> {
+        let now = stat_at(dir, file, false)?;
+        (now == self.stat && !now.racy(self.written)).then_some(&*self.bytes)
+    }
+}
+
+impl RecordCache {
+    /// The cached records of `stages`, in that order; the cache itself is gone (at 10,000
+    /// stages it is megabytes, which the parsed records would otherwise come on top of).
+    pub(crate) fn into_records(mut self, stages: &[&str]) -> Vec<Option<Cached>> {
+        let written = self.written;
+        stages
+            .iter()
+            .map(|&stage| {
+                let (stat, bytes) = self.records.remove(stage)?;
+                Some(Cached { stat, written, bytes })
+            })
+            .collect()
     }
 }
 
@@ -67,13 +102,11 @@ pub(crate) fn write<'a>(
     out.extend_from_slice(&VERSION.to_le_bytes());
     for (stage, file) in files {
         let entry = match kept.records.get(stage) {
-            Some((stat, at)) if kept.get(stage, dir, file).is_some() => {
-                (*stat, kept.bytes[at.clone()].to_vec())
-            }
+            Some((stat, bytes)) if kept.get(stage, dir, file).is_some() => (*stat, bytes.to_vec()),
             _ => {
                 let Some(stat) = stat_at(dir, file, false) else { continue };
                 let Ok(bytes) = read_at(dir, file) else { continue };
-                (stat, bytes)
+                (stat, compact(bytes))
             }
         };
         string(&mut out, stage.as_bytes());
@@ -81,6 +114,15 @@ pub(crate) fn write<'a>(
         string(&mut out, &entry.1);
     }
     crate::fsutil::write_atomic(path, &out, None)
+}
+
+/// A record as compact JSON (the files are indented: at 10,000 stages the cache would be
+/// 6.7 MB, not 4.4); bytes that are not JSON as they are.
+fn compact(bytes: Vec<u8>) -> Vec<u8> {
+    match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(value) => serde_json::to_vec(&value).unwrap_or(bytes),
+        Err(_) => bytes,
+    }
 }
 
 fn read_at(dir: &OwnedFd, file: &OsStr) -> std::io::Result<Vec<u8>> {
@@ -98,26 +140,24 @@ fn string(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 /// Every record of the file; `None` when it is cut short or not a cache of this version.
-fn decode(bytes: &[u8]) -> Option<Records> {
-    let mut at = bytes.strip_prefix(MAGIC).map(|_| MAGIC.len())?;
-    let mut take = |n: usize| -> Option<std::ops::Range<usize>> {
-        let end = at.checked_add(n).filter(|&end| end <= bytes.len())?;
-        let taken = at..end;
-        at = end;
-        Some(taken)
+fn decode(file: &mut impl std::io::Read) -> Option<Records> {
+    let mut take = |n: usize| -> Option<Box<[u8]>> {
+        let mut bytes = vec![0; n].into_boxed_slice();
+        file.read_exact(&mut bytes).ok()?;
+        Some(bytes)
     };
-    let u32_at =
-        |range: std::ops::Range<usize>| u32::from_le_bytes(bytes[range].try_into().expect("4 bytes"));
-    if u32_at(take(4)?) != VERSION {
+    let u32_of = |bytes: Box<[u8]>| Some(u32::from_le_bytes((*bytes).try_into().ok()?));
+    if *take(MAGIC.len())? != *MAGIC || u32_of(take(4)?)? != VERSION {
         return None;
     }
-    let mut records = HashMap::with_capacity(bytes.len() / 512);
+    let mut records = HashMap::new();
+    // The file ends where a record's length would be.
     while let Some(len) = take(4) {
-        let name = take(usize::try_from(u32_at(len)).ok()?)?;
-        let stage = std::str::from_utf8(&bytes[name]).ok()?;
-        let stat = Stat::decode(&bytes[take(Stat::ENCODED)?], false)?;
+        let name = String::from_utf8(take(usize::try_from(u32_of(len)?).ok()?)?.into_vec()).ok()?;
+        let stat = Stat::decode(&take(Stat::ENCODED)?, false)?;
         let len = take(4)?;
-        records.insert(stage.into(), (stat, take(usize::try_from(u32_at(len)).ok()?)?));
+        let bytes = take(usize::try_from(u32_of(len)?).ok()?)?;
+        records.insert(name.into_boxed_str(), (stat, bytes));
     }
     Some(records)
 }

@@ -30,7 +30,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::{Durability, write_record};
-use crate::record_cache::{self, RecordCache};
+use crate::record_cache::{self, Cached, RecordCache};
 use crate::wave::Wave;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -137,9 +137,8 @@ pub(crate) struct StateStore {
     read: Mutex<HashMap<String, Arc<StageState>>>,
     remember: std::sync::atomic::AtomicBool,
     dir_fd: std::sync::OnceLock<Option<OwnedFd>>,
-    /// The records as the last `up` left them (see `record_cache`), read once reads are
-    /// remembered, or ahead ([`StateStore::read_cache_ahead`]).
-    cache: std::sync::OnceLock<RecordCache>,
+    /// The record cache (see `record_cache`) being read ahead ([`StateStore::read_cache_ahead`]),
+    /// for [`StateStore::prefetch`], the one reader that uses it.
     cache_ahead: Mutex<Option<std::thread::JoinHandle<RecordCache>>>,
     /// A record was read from its file or written: the cache is rewritten ([`StateStore::keep_cache`]).
     cache_stale: std::sync::atomic::AtomicBool,
@@ -297,7 +296,6 @@ impl StateStore {
             read: Mutex::default(),
             remember: std::sync::atomic::AtomicBool::new(false),
             dir_fd: std::sync::OnceLock::new(),
-            cache: std::sync::OnceLock::new(),
             cache_ahead: Mutex::new(None),
             cache_stale: std::sync::atomic::AtomicBool::new(false),
         }
@@ -323,14 +321,14 @@ impl StateStore {
         self.dir.join(format!("{stage}.json"))
     }
 
-    fn cache(&self) -> &RecordCache {
-        self.cache.get_or_init(|| {
-            let ahead = self.cache_ahead.lock().expect("no panics while holding the lock").take();
-            match ahead.map(std::thread::JoinHandle::join) {
-                Some(Ok(cache)) => cache,
-                _ => RecordCache::open(&self.dir.with_file_name(CACHE_FILE)),
-            }
-        })
+    /// The record cache: the one read ahead, or read now. Not kept: at 10,000 stages it is
+    /// megabytes, needed only while the records are prefetched.
+    fn take_cache(&self) -> RecordCache {
+        let ahead = self.cache_ahead.lock().expect("no panics while holding the lock").take();
+        match ahead.map(std::thread::JoinHandle::join) {
+            Some(Ok(cache)) => cache,
+            _ => RecordCache::open(&self.dir.with_file_name(CACHE_FILE)),
+        }
     }
 
     /// Starts reading the record cache in the background, for a command that will read every
@@ -355,7 +353,8 @@ impl StateStore {
         let Some(dir) = self.dir_fd() else { return };
         let files: Vec<String> = self.stages.iter().map(|stage| format!("{stage}.json")).collect();
         let records = self.stages.iter().map(String::as_str).zip(files.iter().map(std::ffi::OsStr::new));
-        let _ = record_cache::write(&self.dir.with_file_name(CACHE_FILE), dir, self.cache(), records);
+        let path = self.dir.with_file_name(CACHE_FILE);
+        let _ = record_cache::write(&path, dir, &RecordCache::open(&path), records);
     }
 
     fn journal_path(&self) -> PathBuf {
@@ -457,7 +456,7 @@ impl StateStore {
         if let Some(state) = self.read.lock().expect("no panics while holding the lock").get(stage) {
             return Ok(StageState::clone(state));
         }
-        let state = self.read_record(stage)?;
+        let state = self.read_record(stage, None)?;
         if self.remember.load(std::sync::atomic::Ordering::Relaxed) {
             self.read
                 .lock()
@@ -475,9 +474,11 @@ impl StateStore {
         if !self.remember.load(std::sync::atomic::Ordering::Relaxed) {
             return vec![None; stages.len()];
         }
-        let _ = self.cache();
-        let read: Vec<Option<Arc<StageState>>> =
-            stages.par_iter().map(|&stage| self.read_record(stage).ok().map(Arc::new)).collect();
+        let cached = self.take_cache().into_records(stages);
+        let read: Vec<Option<Arc<StageState>>> = (stages, cached)
+            .into_par_iter()
+            .map(|(&stage, cached)| self.read_record(stage, Some(cached.as_ref())).ok().map(Arc::new))
+            .collect();
         let written = self.written.lock().expect("no panics while holding the lock");
         let mut remembered = self.read.lock().expect("no panics while holding the lock");
         remembered.reserve(read.len());
@@ -501,20 +502,22 @@ impl StateStore {
             .collect()
     }
 
-    /// The record of `stage` as its file holds it: from the record cache while the file
-    /// stats as cached, once reads are remembered.
-    fn read_record(&self, stage: &str) -> Result<StageState, StateError> {
+    /// The record of `stage` as its file holds it. `cached`: when reading with the record
+    /// cache, its entry, taken while the file stats as cached; a read from the file then
+    /// makes the cache stale.
+    fn read_record(&self, stage: &str, cached: Option<Option<&Cached>>) -> Result<StageState, StateError> {
         let path = self.path(stage);
-        if self.remember.load(std::sync::atomic::Ordering::Relaxed)
-            && let (Some(dir), Some(file)) = (self.dir_fd(), path.file_name())
-            && let Some(bytes) = self.cache().get(stage, dir, file)
+        if let (Some(Some(cached)), Some(dir), Some(file)) = (cached, self.dir_fd(), path.file_name())
+            && let Some(bytes) = cached.check(dir, file)
             && let Ok(state) = serde_json::from_slice::<StageState>(bytes)
         {
             return Ok(state);
         }
         match read_small(self.dir_fd(), &path) {
             Ok(bytes) => {
-                self.cache_stale.store(true, std::sync::atomic::Ordering::Relaxed);
+                if cached.is_some() {
+                    self.cache_stale.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
                 serde_json::from_slice(&bytes)
                     .map_err(|e| StateError::Corrupt { path, message: e.to_string() })
             }
