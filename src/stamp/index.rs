@@ -203,9 +203,7 @@ impl Index {
         let mut at = Vec::with_capacity(64);
         let mut no_time_limit = true;
         for _ in 0..r.u32()? {
-            let base = r.u8()?;
-            let path = r.bytes()?;
-            let seen = r.stat()?;
+            let (base, path, seen) = r.file()?;
             let followed = seen.is_some_and(|s| s.followed());
             let now = match base {
                 0 => {
@@ -218,13 +216,7 @@ impl Index {
                     if base == 1 && template_proven {
                         continue;
                     }
-                    at.clear();
-                    at.extend_from_slice(name);
-                    if !path.is_empty() {
-                        at.push(b'/');
-                        at.extend_from_slice(path);
-                    }
-                    stat_at(parent, OsStr::from_bytes(&at), followed)
+                    stat_under(parent, name, path, followed, &mut at)
                 }
                 _ => return None,
             };
@@ -266,9 +258,7 @@ impl Index {
         let mut at = Vec::with_capacity(64);
         let mut saw_dir = false;
         for _ in 0..r.u32()? {
-            let base = r.u8()?;
-            let path = r.bytes()?;
-            let seen = r.stat()?;
+            let (base, path, seen) = r.file()?;
             if base != 1 {
                 continue;
             }
@@ -278,14 +268,7 @@ impl Index {
             } else if !path.contains(&b'/') && type_is(nix::libc::S_IFLNK) {
                 return None;
             }
-            let followed = seen.is_some_and(|s| s.followed());
-            at.clear();
-            at.extend_from_slice(name);
-            if !path.is_empty() {
-                at.push(b'/');
-                at.extend_from_slice(path);
-            }
-            let now = stat_at(&parent, OsStr::from_bytes(&at), followed);
+            let now = stat_under(&parent, name, path, seen.is_some_and(|s| s.followed()), &mut at);
             if now != seen || now.is_some_and(|s| s.racy(self.written)) {
                 return None;
             }
@@ -366,6 +349,18 @@ impl Index {
         let _ = std::fs::remove_file(dir.join("index.json"));
         Ok(())
     }
+}
+
+/// The stat of `<dir>/<path>` (`path` empty: the dir itself) under the opened `parent`,
+/// the path built in `at`.
+fn stat_under(parent: &OwnedFd, dir: &[u8], path: &[u8], followed: bool, at: &mut Vec<u8>) -> Option<Stat> {
+    at.clear();
+    at.extend_from_slice(dir);
+    if !path.is_empty() {
+        at.push(b'/');
+        at.extend_from_slice(path);
+    }
+    stat_at(parent, OsStr::from_bytes(at), followed)
 }
 
 /// A stage's record as the file keeps it, its length first.
@@ -472,6 +467,11 @@ impl<'a> Reader<'a> {
             0 => Some(None),
             _ => self.bytes().map(Some),
         }
+    }
+
+    /// A consumed file: its base, its path and its stat.
+    fn file(&mut self) -> Option<(u8, &'a [u8], Option<Stat>)> {
+        Some((self.u8()?, self.bytes()?, self.stat()?))
     }
 
     fn stat(&mut self) -> Option<Option<Stat>> {
