@@ -468,8 +468,9 @@ impl StateStore {
 
     /// Reads the records of `stages` on every core, once reads are remembered
     /// ([`StateStore::remember_reads`]): later loads find them in memory. Returns each one as
-    /// [`StateStore::load`] would (`None`: not remembering, or it cannot be read; its stage
-    /// reports that when it loads it).
+    /// [`StateStore::load`] would; `None` when not remembering, for a record this process
+    /// wrote (not read here), and for one that cannot be read (its stage reports that when
+    /// it loads it).
     pub(crate) fn prefetch(&self, stages: &[&str]) -> Vec<Option<Arc<StageState>>> {
         if !self.remember.load(std::sync::atomic::Ordering::Relaxed) {
             return vec![None; stages.len()];
