@@ -22,43 +22,18 @@ use crate::fsutil::{Stat, stat_at};
 const MAGIC: &[u8] = b"betterform record cache\n";
 const VERSION: u32 = 1;
 
-/// Each stage's cached record: its file's stat and its bytes, each record in an allocation
-/// of its own (decoded as the file is read, never held whole: a reader frees each record
-/// once parsed, so at 10,000 stages the cache's megabytes do not come on top of the parsed
+/// The cache as read at the start of a run: each stage's record decoded as the file is read,
+/// never held whole, each in an allocation of its own (a reader frees each record once
+/// parsed, so at 10,000 stages the cache's megabytes do not come on top of the parsed
 /// records).
-type Records = HashMap<Box<str>, (Stat, Box<[u8]>)>;
-
-/// The cache as read at the start of a run.
 pub(crate) struct RecordCache {
-    /// The file's mtime (ns) when read: records changed since are racy.
-    written: i64,
-    records: Records,
+    records: HashMap<Box<str>, Cached>,
 }
 
-impl RecordCache {
-    /// The cache at `path`; empty when there is none or it does not parse.
-    pub(crate) fn open(path: &Path) -> RecordCache {
-        let written = Stat::at(path).map_or(i64::MIN, |s| s.mtime());
-        let records = std::fs::File::open(path)
-            .ok()
-            .and_then(|file| decode(&mut std::io::BufReader::with_capacity(64 * 1024, file)))
-            .unwrap_or_default();
-        RecordCache { written, records }
-    }
-
-    /// The cached bytes of the record `file` (a name in `dir`) of stage `stage`, when the
-    /// file stats now as it did when cached, not racily.
-    pub(crate) fn get(&self, stage: &str, dir: &OwnedFd, file: &OsStr) -> Option<&[u8]> {
-        let (cached, bytes) = self.records.get(stage)?;
-        let now = stat_at(dir, file, false)?;
-        (now == *cached && !now.racy(self.written)).then_some(&**bytes)
-    }
-}
-
-/// One stage's cached record, in an allocation of its own: a reader frees each once read.
+/// One stage's cached record.
 pub(crate) struct Cached {
     stat: Stat,
-    /// The cache's mtime: see [`RecordCache::written`].
+    /// The cache file's mtime (ns) when read: a record changed since is racy.
     written: i64,
     bytes: Box<[u8]>,
 }
@@ -72,17 +47,25 @@ impl Cached {
 }
 
 impl RecordCache {
-    /// The cached records of `stages`, in that order; the cache itself is gone (at 10,000
-    /// stages it is megabytes, which the parsed records would otherwise come on top of).
+    /// The cache at `path`; empty when there is none or it does not parse.
+    pub(crate) fn open(path: &Path) -> RecordCache {
+        let written = Stat::at(path).map_or(i64::MIN, |s| s.mtime());
+        let records = std::fs::File::open(path)
+            .ok()
+            .and_then(|file| decode(&mut std::io::BufReader::with_capacity(64 * 1024, file), written))
+            .unwrap_or_default();
+        RecordCache { records }
+    }
+
+    /// Stage `stage`'s cached record, whose file is `file` in `dir`, while it is valid
+    /// ([`Cached::check`]).
+    fn valid(&self, stage: &str, dir: &OwnedFd, file: &OsStr) -> Option<&Cached> {
+        self.records.get(stage).filter(|cached| cached.check(dir, file).is_some())
+    }
+
+    /// The cached records of `stages`, in that order; the cache itself is gone.
     pub(crate) fn into_records(mut self, stages: &[&str]) -> Vec<Option<Cached>> {
-        let written = self.written;
-        stages
-            .iter()
-            .map(|&stage| {
-                let (stat, bytes) = self.records.remove(stage)?;
-                Some(Cached { stat, written, bytes })
-            })
-            .collect()
+        stages.iter().map(|&stage| self.records.remove(stage)).collect()
     }
 }
 
@@ -101,9 +84,9 @@ pub(crate) fn write<'a>(
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
     for (stage, file) in files {
-        let entry = match kept.records.get(stage) {
-            Some((stat, bytes)) if kept.get(stage, dir, file).is_some() => (*stat, bytes.to_vec()),
-            _ => {
+        let entry = match kept.valid(stage, dir, file) {
+            Some(cached) => (cached.stat, cached.bytes.to_vec()),
+            None => {
                 let Some(stat) = stat_at(dir, file, false) else { continue };
                 let Ok(bytes) = read_at(dir, file) else { continue };
                 (stat, compact(bytes))
@@ -140,7 +123,7 @@ fn string(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 /// Every record of the file; `None` when it is cut short or not a cache of this version.
-fn decode(file: &mut impl std::io::Read) -> Option<Records> {
+fn decode(file: &mut impl std::io::Read, written: i64) -> Option<HashMap<Box<str>, Cached>> {
     let mut take = |n: usize| -> Option<Box<[u8]>> {
         let mut bytes = vec![0; n].into_boxed_slice();
         file.read_exact(&mut bytes).ok()?;
@@ -157,7 +140,7 @@ fn decode(file: &mut impl std::io::Read) -> Option<Records> {
         let stat = Stat::decode(&take(Stat::ENCODED)?, false)?;
         let len = take(4)?;
         let bytes = take(usize::try_from(u32_of(len)?).ok()?)?;
-        records.insert(name.into_boxed_str(), (stat, bytes));
+        records.insert(name.into_boxed_str(), Cached { stat, written, bytes });
     }
     Some(records)
 }
@@ -204,21 +187,34 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let (cache, dir) = cached(root.path());
         let loaded = RecordCache::open(&cache);
-        assert_eq!(loaded.get("a", &dir, OsStr::new("a.json")), Some(&b"{\"generation\":1}"[..]));
-        assert_eq!(loaded.get("gone", &dir, OsStr::new("gone.json")), None, "no file, no entry");
+        assert_eq!(
+            loaded.valid("a", &dir, OsStr::new("a.json")).map(|c| &*c.bytes),
+            Some(&b"{\"generation\":1}"[..])
+        );
+        assert_eq!(
+            loaded.valid("gone", &dir, OsStr::new("gone.json")).map(|c| &*c.bytes),
+            None,
+            "no file, no entry"
+        );
         // Rewritten in place, same size, mtime put back: the ctime still tells.
         let b = root.path().join("state/b.json");
         let mtime = b.metadata().unwrap().modified().unwrap();
         std::fs::write(&b, "{\"generation\":3}").unwrap();
         set_mtime(&b, mtime);
-        assert_eq!(loaded.get("b", &dir, OsStr::new("b.json")), None);
+        assert_eq!(loaded.valid("b", &dir, OsStr::new("b.json")).map(|c| &*c.bytes), None);
         // Rewriting the cache reads what changed and keeps the rest.
         let names = [("a", OsStr::new("a.json")), ("b", OsStr::new("b.json"))];
         write(&cache, &dir, &loaded, names.into_iter()).unwrap();
         set_mtime(&cache, SystemTime::now() + Duration::from_secs(5));
         let again = RecordCache::open(&cache);
-        assert_eq!(again.get("b", &dir, OsStr::new("b.json")), Some(&b"{\"generation\":3}"[..]));
-        assert_eq!(again.get("a", &dir, OsStr::new("a.json")), Some(&b"{\"generation\":1}"[..]));
+        assert_eq!(
+            again.valid("b", &dir, OsStr::new("b.json")).map(|c| &*c.bytes),
+            Some(&b"{\"generation\":3}"[..])
+        );
+        assert_eq!(
+            again.valid("a", &dir, OsStr::new("a.json")).map(|c| &*c.bytes),
+            Some(&b"{\"generation\":1}"[..])
+        );
     }
 
     #[test]
@@ -232,7 +228,7 @@ mod tests {
             SystemTime::UNIX_EPOCH + Duration::new(meta.ctime() as u64, meta.ctime_nsec() as u32)
         };
         set_mtime(&cache, ctime);
-        assert_eq!(RecordCache::open(&cache).get("a", &dir, OsStr::new("a.json")), None);
+        assert_eq!(RecordCache::open(&cache).valid("a", &dir, OsStr::new("a.json")).map(|c| &*c.bytes), None);
     }
 
     #[test]
@@ -245,7 +241,9 @@ mod tests {
         let mut other = bytes.clone();
         other[MAGIC.len()] = 9;
         std::fs::write(&cache, other).unwrap();
-        assert!(RecordCache::open(&cache).get("a", &dir, OsStr::new("a.json")).is_none());
+        assert!(
+            RecordCache::open(&cache).valid("a", &dir, OsStr::new("a.json")).map(|c| &*c.bytes).is_none()
+        );
         std::fs::write(&cache, bytes).unwrap();
         assert_eq!(RecordCache::open(&cache).records.len(), 2);
     }

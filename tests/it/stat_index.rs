@@ -29,9 +29,14 @@ fn up(f: &Fixture, value: &str) -> Vec<String> {
 }
 
 fn up_with(f: &Fixture, env: &[(&str, &str)]) -> Vec<String> {
+    up_args_env(f, &[], env)
+}
+
+/// Runs `up -j 1 ARGS` with `env`; the stages whose `ctl up` ran, sorted.
+fn up_args_env(f: &Fixture, args: &[&str], env: &[(&str, &str)]) -> Vec<String> {
     let before = f.started("up").len();
     let mut cmd = f.cmd();
-    cmd.args(["up", "-j", "1"]);
+    cmd.args(["up", "-j", "1"]).args(args);
     for (name, value) in env {
         cmd.env(name, value);
     }
@@ -66,8 +71,9 @@ fn index_path(f: &Fixture) -> PathBuf {
 /// A stage's record in the index, decoded as `src/stamp/index.rs` documents the format.
 #[derive(Debug, Default)]
 struct Record {
-    /// The stage's kind, as its index among the kinds (0: ctl).
+    /// The stage's kind, as its index among the kinds (0: ctl), and where it is in the index.
     kind: u8,
+    kind_at: usize,
     /// Base (0: as read, 1: under the template dir, 2: under the stamped dir), path, and
     /// where the file's stat starts in the index (`None`: recorded absent).
     files: Vec<(u8, String, Option<usize>)>,
@@ -109,7 +115,8 @@ fn index(f: &Fixture) -> std::collections::BTreeMap<String, Record> {
         c.u32();
         let name = c.string();
         let (_key, _stamp) = (c.string(), c.string());
-        let mut record = Record { kind: c.byte(), ..Record::default() };
+        let kind_at = c.at;
+        let mut record = Record { kind: c.byte(), kind_at, ..Record::default() };
         for _ in 0..c.u32() {
             let base = c.byte();
             let path = c.string();
@@ -388,4 +395,35 @@ fn a_symlinked_ctl_is_classified_by_looking_at_its_target() {
     let (code, err) = up_status(&f);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("is not an executable file"), "{err}");
+}
+
+/// A stage whose dependency is not in the run (`--only`) is not settled before the run: the
+/// dependency's record is read at the stage's turn, and a generation it gained since makes
+/// the stage run.
+#[test]
+fn a_dependency_outside_the_run_that_went_up_again_runs_its_dependent() {
+    let f = indexed();
+    assert_eq!(up_with_args(&f, &["-B", "parallel_a", "--only"]), ["parallel_a"]);
+    assert_eq!(up_with_args(&f, &["final", "--only"]), ["final"]);
+    assert!(up_with_args(&f, &["final", "--only"]).is_empty());
+}
+
+fn up_with_args(f: &Fixture, args: &[&str]) -> Vec<String> {
+    up_args_env(f, args, &[("BF_TEST_VALUE", "1")])
+}
+
+/// An index whose kind byte names no kind (damaged): the stage is classified by looking (the
+/// byte used as a kind would be out of bounds of the kinds). The entry is not rewritten while
+/// the stage stays unchanged; each run looks.
+#[test]
+fn a_kind_the_index_does_not_know_is_looked_at() {
+    let f = indexed();
+    let at = index(&f)["parallel_a"].kind_at;
+    let mut bytes = std::fs::read(index_path(&f)).unwrap();
+    bytes[at] = 200;
+    std::fs::write(index_path(&f), bytes).unwrap();
+    for _ in 0..2 {
+        assert!(up(&f, "1").is_empty());
+    }
+    assert_eq!(f.read("genfiles/parallel_a/a.txt"), "x=one\n");
 }
