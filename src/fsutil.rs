@@ -1,13 +1,14 @@
 //! Writing files so that no reader ever sees one half-written.
 //!
 //! Files users see (stamped files, reports, outputs) are replaced by a temporary file renamed
-//! over them. betterform's own records (stage state, stamp manifests) are rewritten on every
-//! run, so they are swapped instead: the new content goes into a spare file kept beside the
-//! record, which is then atomically exchanged with it (`renameat2(RENAME_EXCHANGE)`). The
-//! old content becomes the next spare, no inode is freed, and none is allocated once both
-//! exist. That matters: a rename over a file frees its inode, and ext4 without a journal
-//! scans past every recently freed inode when allocating the next one, so a run that frees
-//! two inodes per stage gets slower with every stage (see `bench/RESULTS.md`).
+//! over them. betterform's own records (stage state, stamp manifests, the timing record) are
+//! rewritten on every run, so they are swapped instead: the new content goes into a spare file
+//! kept beside the record, which is then atomically exchanged with it
+//! (`renameat2(RENAME_EXCHANGE)`). The old content becomes the next spare, no inode is freed,
+//! and none is allocated once both exist. That matters: a rename over a file frees its inode,
+//! and ext4 without a journal scans past every recently freed inode when allocating the next
+//! one, so a run that frees two inodes per stage gets slower with every stage (see
+//! `bench/RESULTS.md`); and ext4 writes out at once a file renamed over another.
 //!
 //! Only records whose loss after a power cut would mislead the next run are also fsynced.
 
@@ -64,23 +65,6 @@ pub(crate) fn write_atomic(path: &Path, content: &[u8], mode: Option<u32>) -> st
     Ok(())
 }
 
-/// [`write_atomic`] of what `write` writes, streamed to the temp file (not held whole).
-pub(crate) fn write_atomic_streamed(
-    path: &Path,
-    mode: Option<u32>,
-    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    let dir = path.parent().expect("target paths have a parent");
-    fs::create_dir_all(dir)?;
-    let tmp = tempfile::Builder::new().prefix(".betterform-tmp-").tempfile_in(dir)?;
-    let mut out = std::io::BufWriter::new(tmp);
-    write(&mut out)?;
-    let tmp = out.into_inner().map_err(|e| e.into_error())?;
-    tmp.as_file().set_permissions(fs::Permissions::from_mode(mode.unwrap_or(0o644)))?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
-
 /// Whether a record must be on disk before [`write_record`] returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Durability {
@@ -100,21 +84,34 @@ pub(crate) fn spare_of(path: &Path) -> PathBuf {
 /// (see the module docs). Only one writer may write a given record at a time; the run lock
 /// and one worker per stage guarantee it.
 pub(crate) fn write_record(path: &Path, content: &[u8], durability: Durability) -> std::io::Result<()> {
+    write_record_streamed(path, durability, |out| out.write_all(content))
+}
+
+/// [`write_record`] of what `write` writes, streamed to the spare (not held whole: at 10,000
+/// stages the timing record is megabytes).
+pub(crate) fn write_record_streamed(
+    path: &Path,
+    durability: Durability,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = path.parent().expect("record paths have a parent");
     let spare = spare_of(path);
     // Not truncated on open: truncating a file to zero frees its blocks (a synchronous discard
     // on a `discard`-mounted ext4 without a journal) and makes ext4 flush it on close. The
     // spare is overwritten in place and cut to length instead.
     let open = || OpenOptions::new().write(true).create(true).truncate(false).mode(0o644).open(&spare);
-    let mut file = match open() {
+    let file = match open() {
         Err(e) if e.kind() == ErrorKind::NotFound => {
             fs::create_dir_all(dir)?;
             open()?
         }
         other => other?,
     };
-    file.write_all(content)?;
-    file.set_len(content.len() as u64)?;
+    let mut out = std::io::BufWriter::new(file);
+    write(&mut out)?;
+    let mut file = out.into_inner().map_err(|e| e.into_error())?;
+    let len = std::io::Seek::stream_position(&mut file)?;
+    file.set_len(len)?;
     if durability == Durability::Durable {
         file.sync_data()?;
     }

@@ -76,22 +76,22 @@ impl Dag {
             for name in names {
                 // An invalid name is still interned: any error fails the parse anyway, and
                 // its uses elsewhere must not be reported again as unknown stages.
-                if let Some(why) = invalid_name(&name.text) {
+                if let Some(why) = invalid_name(name.text) {
                     errors.push(DagFileError::at(
                         name.pos,
-                        format!("invalid stage name '{}': {why}", shorten(&name.text)),
+                        format!("invalid stage name '{}': {why}", shorten(name.text)),
                     ));
                 }
-                dag.intern(&name.text, name.pos);
+                dag.intern(name.text, name.pos);
             }
             if decl.kind == DeclKind::DefineStage {
                 let name = &decl.stages[0];
-                if let Some(first) = defined_at.insert(&name.text, name.pos) {
+                if let Some(first) = defined_at.insert(name.text, name.pos) {
                     errors.push(DagFileError::at(
                         name.pos,
                         format!(
                             "stage '{}' is defined twice (first at line {}); merge its dependencies into one define_stage",
-                            shorten(&name.text),
+                            shorten(name.text),
                             first.line
                         ),
                     ));
@@ -102,23 +102,23 @@ impl Dag {
         // Second pass: edges.
         for decl in decls {
             for dependent in &decl.stages {
-                let Some(&stage) = dag.index.get(&dependent.text) else { continue };
+                let Some(&stage) = dag.index.get(dependent.text) else { continue };
                 for dep in &decl.deps {
-                    let Some(&dep_id) = dag.index.get(&dep.text) else {
+                    let Some(&dep_id) = dag.index.get(dep.text) else {
                         let hint = dag
-                            .suggest(&dep.text)
+                            .suggest(dep.text)
                             .map(|s| format!(" (did you mean '{}'?)", shorten(s)))
                             .unwrap_or_default();
                         errors.push(DagFileError::at(
                             dep.pos,
-                            format!("unknown stage '{}'{hint}", shorten(&dep.text)),
+                            format!("unknown stage '{}'{hint}", shorten(dep.text)),
                         ));
                         continue;
                     };
                     if dep_id == stage {
                         errors.push(DagFileError::at(
                             dep.pos,
-                            format!("stage '{}' depends on itself", shorten(&dep.text)),
+                            format!("stage '{}' depends on itself", shorten(dep.text)),
                         ));
                         continue;
                     }
@@ -297,9 +297,9 @@ impl Dag {
     /// A DAG in which each stage depends on the next one: `down` goes through `names` in their
     /// order, one at a time. For stages no DAG file declares any more (orphans), whose real
     /// dependencies are unknown.
-    pub(crate) fn chain(names: &[String]) -> Dag {
+    pub(crate) fn chain<'n>(names: &'n [String]) -> Dag {
         let nowhere = Pos { line: 0, col: 0 };
-        let name = |text: &String| crate::dagfile::Name { text: text.clone(), pos: nowhere };
+        let name = |text: &'n String| crate::dagfile::Name { text, pos: nowhere };
         let decls: Vec<Decl> = names
             .iter()
             .enumerate()

@@ -54,9 +54,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     {
         args.splice(0..1, ["betterform", "stage", "terraform"].map(OsString::from));
     }
-    let parse = || {
-        let parsed = cli::command()
-            .try_get_matches_from(&args)
+    let mut parser = cli::command_for(&args);
+    let mut parse = || {
+        let parsed = parser
+            .try_get_matches_from_mut(&args)
             .and_then(|matches| Ok((cli::Cli::from_arg_matches(&matches)?, matches)));
         parsed.map_err(|e| {
             let _ = e.print();
@@ -87,7 +88,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         let _ = cli::command().print_help();
         return 0;
     };
-    if let Err(message) = cli::check_options(&matches) {
+    if let Err(message) = cli::check_options(&parser, &matches) {
         let _ = writeln!(std::io::stderr(), "error: {message}");
         return 2;
     }

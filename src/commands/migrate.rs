@@ -47,8 +47,11 @@ pub(crate) fn migrate(global: &Global, check: bool) -> Result<(), Error> {
                 changes.push(Change { path: dag_path.clone(), before: dag_text.clone(), after });
             }
             let decls = crate::dagfile::parse(&dag_text).unwrap_or_default();
-            let mut names: Vec<String> =
-                decls.iter().flat_map(|d| d.stages.iter().chain(&d.deps)).map(|n| n.text.clone()).collect();
+            let mut names: Vec<String> = decls
+                .iter()
+                .flat_map(|d| d.stages.iter().chain(&d.deps))
+                .map(|n| n.text.to_string())
+                .collect();
             names.sort();
             names.dedup();
             names

@@ -16,5 +16,9 @@ pub(crate) fn up(global: &Global, stages: &[String]) -> Result<(), Error> {
     super::shared::note_adopted(&project);
     let _lock = lock::acquire(&project.wave, "up")?;
     let config = load_config(&project, &options)?;
-    execute::up(&project, &options, &KINDS, &config, (index, &members))
+    let outcome = execute::up(&project, &options, &KINDS, &config, (index, &members));
+    // Freed by the process's exit: one by one, the allocations of a project of 3,000 stages
+    // (names, edges, every stage's record) took a millisecond of a no-op run.
+    std::mem::forget(project);
+    outcome
 }

@@ -11,15 +11,16 @@
 use super::error::{Pos, not_make, shorten};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum TokenKind {
+pub(crate) enum TokenKind<'a> {
     /// `$(`
     Open,
     /// `)`
     Close,
     /// `,`
     Comma,
-    /// A bare word: `call`, `define_stage`, a stage name.
-    Word(String),
+    /// A bare word: `call`, `define_stage`, a stage name (a slice of the text: a word never
+    /// spans a line).
+    Word(&'a str),
     /// Text the lexer could not read, with the message saying why; the rest of its logical
     /// line was skipped.
     Bad(String),
@@ -29,12 +30,12 @@ pub(crate) enum TokenKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Token {
-    pub(crate) kind: TokenKind,
+pub(crate) struct Token<'a> {
+    pub(crate) kind: TokenKind<'a>,
     pub(crate) pos: Pos,
 }
 
-impl TokenKind {
+impl TokenKind<'_> {
     pub(crate) fn describe(&self) -> String {
         match self {
             TokenKind::Open => "'$('".to_string(),
@@ -54,7 +55,7 @@ pub(crate) fn is_word_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')
 }
 
-pub(crate) fn lex(text: &str) -> Vec<Token> {
+pub(crate) fn lex(text: &str) -> Vec<Token<'_>> {
     let mut lexer = Lexer { text, at: 0, line: 1, col: 1, tokens: Vec::new() };
     lexer.run();
     lexer.tokens
@@ -66,11 +67,11 @@ struct Lexer<'a> {
     at: usize,
     line: usize,
     col: usize,
-    tokens: Vec<Token>,
+    tokens: Vec<Token<'a>>,
 }
 
-impl Lexer<'_> {
-    fn rest(&self) -> &str {
+impl<'a> Lexer<'a> {
+    fn rest(&self) -> &'a str {
         &self.text[self.at..]
     }
 
@@ -78,7 +79,7 @@ impl Lexer<'_> {
         Pos { line: self.line, col: self.col }
     }
 
-    fn push(&mut self, kind: TokenKind, pos: Pos) {
+    fn push(&mut self, kind: TokenKind<'a>, pos: Pos) {
         self.tokens.push(Token { kind, pos });
     }
 
@@ -138,7 +139,7 @@ impl Lexer<'_> {
                 }
                 c if is_word_char(c) => {
                     let len = self.rest().bytes().take_while(|&b| is_word_char(char::from(b))).count();
-                    let word = self.rest()[..len].to_string();
+                    let word = &self.rest()[..len];
                     self.at += len;
                     self.col += len;
                     self.push(TokenKind::Word(word), pos);
@@ -148,9 +149,9 @@ impl Lexer<'_> {
                     let rest = self.rest();
                     let op = ["::=", ":=", "=", "?=", "+=", "!="].into_iter().find(|op| rest.starts_with(op));
                     let what = if let Some(op) = op {
-                        format!("the make variable assignment '{} {op} …'", shorten(&first))
+                        format!("the make variable assignment '{} {op} …'", shorten(first))
                     } else {
-                        format!("the make rule '{}: …'", shorten(&first))
+                        format!("the make rule '{}: …'", shorten(first))
                     };
                     let mut message = not_make(&what);
                     // `final: a b` means what `$(call define_stage, final, a b)` says.
@@ -162,7 +163,7 @@ impl Lexer<'_> {
                     {
                         message = format!(
                             "{message}; this line would be `$(call define_stage, {}, {})`",
-                            shorten(&first),
+                            shorten(first),
                             shorten(&words.join(" "))
                         );
                     }
@@ -195,10 +196,10 @@ impl Lexer<'_> {
     }
 
     /// The words of the logical line so far, first first.
-    fn line_words(&self) -> impl Iterator<Item = String> + '_ {
+    fn line_words(&self) -> impl Iterator<Item = &'a str> + '_ {
         let count = self.tokens.iter().rev().take_while(|t| t.kind != TokenKind::Newline).count();
         self.tokens[self.tokens.len() - count..].iter().filter_map(|t| match &t.kind {
-            TokenKind::Word(w) => Some(w.clone()),
+            TokenKind::Word(w) => Some(*w),
             _ => None,
         })
     }

@@ -23,8 +23,8 @@ use super::lexer::{Token, TokenKind, lex};
 
 /// A word with the position it was written at, so later checks can point at it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Name {
-    pub text: String,
+pub struct Name<'a> {
+    pub text: &'a str,
     pub pos: Pos,
 }
 
@@ -38,27 +38,27 @@ pub enum DeclKind {
 
 /// One `$(call …)` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decl {
+pub struct Decl<'a> {
     pub kind: DeclKind,
     pub pos: Pos,
     /// The stage defined (`define_stage`, exactly one) or the dependents (`dag_deps`).
-    pub stages: Vec<Name>,
-    pub deps: Vec<Name>,
+    pub stages: Vec<Name<'a>>,
+    pub deps: Vec<Name<'a>>,
 }
 
 /// The declarations of a DAG file, or every syntax error in it (at most one per logical
 /// line, in file order).
-pub fn parse(text: &str) -> Result<Vec<Decl>, Vec<DagFileError>> {
+pub fn parse(text: &str) -> Result<Vec<Decl<'_>>, Vec<DagFileError>> {
     Parser { tokens: lex(text), next: 0 }.file()
 }
 
-struct Parser {
-    tokens: Vec<Token>,
+struct Parser<'a> {
+    tokens: Vec<Token<'a>>,
     next: usize,
 }
 
-impl Parser {
-    fn peek(&self) -> &Token {
+impl<'a> Parser<'a> {
+    fn peek(&self) -> &Token<'a> {
         &self.tokens[self.next]
     }
 
@@ -79,7 +79,7 @@ impl Parser {
     }
 
     /// Consumes the next token if it is `kind`; returns where it was.
-    fn expect(&mut self, kind: TokenKind, expected: &str) -> Result<Pos, DagFileError> {
+    fn expect(&mut self, kind: TokenKind<'_>, expected: &str) -> Result<Pos, DagFileError> {
         if self.peek().kind != kind {
             return Err(self.unexpected(expected));
         }
@@ -88,7 +88,7 @@ impl Parser {
         Ok(pos)
     }
 
-    fn file(mut self) -> Result<Vec<Decl>, Vec<DagFileError>> {
+    fn file(mut self) -> Result<Vec<Decl<'a>>, Vec<DagFileError>> {
         let mut decls = Vec::new();
         let mut errors = Vec::new();
         loop {
@@ -109,10 +109,10 @@ impl Parser {
 
     /// The declarations of one line (usually one), up to (not including) the NEWLINE that
     /// ends it.
-    fn line(&mut self) -> Result<Vec<Decl>, DagFileError> {
+    fn line(&mut self) -> Result<Vec<Decl<'a>>, DagFileError> {
         if self.peek().kind != TokenKind::Open {
             if let TokenKind::Word(w) = &self.peek().kind
-                && MAKE_DIRECTIVES.contains(&w.as_str())
+                && MAKE_DIRECTIVES.contains(w)
             {
                 return Err(DagFileError::at(
                     self.peek().pos,
@@ -147,10 +147,10 @@ impl Parser {
         }
     }
 
-    fn decl(&mut self) -> Result<Decl, DagFileError> {
+    fn decl(&mut self) -> Result<Decl<'a>, DagFileError> {
         let open = self.expect(TokenKind::Open, "'$('")?;
         if let TokenKind::Word(w) = &self.peek().kind
-            && w != "call"
+            && *w != "call"
         {
             let what = if self.tokens.get(self.next + 1).is_some_and(|t| t.kind == TokenKind::Close) {
                 format!("the make variable reference '$({})'", shorten(w))
@@ -159,11 +159,11 @@ impl Parser {
             };
             return Err(DagFileError::at(self.peek().pos, not_make(&what)));
         }
-        self.expect(TokenKind::Word("call".into()), "'call'")?;
+        self.expect(TokenKind::Word("call"), "'call'")?;
         let func = self.peek().pos;
         let kind = match &self.peek().kind {
-            TokenKind::Word(w) if w == "define_stage" => DeclKind::DefineStage,
-            TokenKind::Word(w) if w == "dag_deps" || w == "dag_dep" => DeclKind::DagDeps,
+            TokenKind::Word("define_stage") => DeclKind::DefineStage,
+            TokenKind::Word("dag_deps" | "dag_dep") => DeclKind::DagDeps,
             TokenKind::Word(w) => {
                 return Err(DagFileError::at(
                     func,
@@ -224,10 +224,10 @@ impl Parser {
         }
     }
 
-    fn words(&mut self) -> Vec<Name> {
+    fn words(&mut self) -> Vec<Name<'a>> {
         let mut words = Vec::new();
-        while let TokenKind::Word(w) = &self.peek().kind {
-            words.push(Name { text: w.clone(), pos: self.peek().pos });
+        while let TokenKind::Word(w) = self.peek().kind {
+            words.push(Name { text: w, pos: self.peek().pos });
             self.advance();
         }
         words
@@ -262,7 +262,7 @@ mod tests {
         assert_eq!(decls.len(), 5);
         assert_eq!(decls[0].stages[0].text, "a");
         assert!(decls[0].deps.is_empty());
-        assert_eq!(decls[2].deps.iter().map(|n| n.text.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(decls[2].deps.iter().map(|n| n.text).collect::<Vec<_>>(), ["a", "b"]);
         assert_eq!(decls[2].deps[1].pos, Pos { line: 6, col: 9 });
         assert_eq!(decls[3].kind, DeclKind::DagDeps);
         assert_eq!(decls[3].stages.len(), 2);
@@ -296,8 +296,8 @@ mod tests {
         assert_eq!(err("$(call define_stage, a, b").2, "expected ')', found end of file");
     }
 
-    fn names(v: &[Name]) -> Vec<&str> {
-        v.iter().map(|n| n.text.as_str()).collect()
+    fn names<'a>(v: &[Name<'a>]) -> Vec<&'a str> {
+        v.iter().map(|n| n.text).collect()
     }
 
     #[test]

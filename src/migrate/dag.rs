@@ -25,13 +25,13 @@ pub(crate) fn convert(text: &str) -> Result<Option<String>, Vec<DagFileError>> {
     };
     for decl in &decls {
         for dep in &decl.deps {
-            index(&dep.text, decl.pos.line, &mut stages);
+            index(dep.text, decl.pos.line, &mut stages);
         }
         for stage in &decl.stages {
-            let at = index(&stage.text, decl.pos.line, &mut stages);
+            let at = index(stage.text, decl.pos.line, &mut stages);
             for dep in &decl.deps {
-                if !stages[at].1.contains(&dep.text) {
-                    stages[at].1.push(dep.text.clone());
+                if !stages[at].1.iter().any(|d| d == dep.text) {
+                    stages[at].1.push(dep.text.to_string());
                 }
             }
         }

@@ -284,9 +284,12 @@ pub(crate) fn record_path(state_dir: &Path) -> PathBuf {
     dir(state_dir).join("latest.json")
 }
 
+/// Replaces the timing record through its spare, as a stage's record is replaced: an
+/// exchange, where a rename over the old file would make ext4 write the new one out at once
+/// (about 1 ms of a no-op run of 3,000 stages, whose record is 400 KB).
 pub(crate) fn write_record(state_dir: &Path, record: &Record) -> std::io::Result<()> {
-    // Streamed: at 10,000 stages the record is megabytes.
-    crate::fsutil::write_atomic_streamed(&record_path(state_dir), None, |out| {
+    let path = record_path(state_dir);
+    crate::fsutil::write_record_streamed(&path, crate::fsutil::Durability::Atomic, |out| {
         serde_json::to_writer(&mut *out, record)?;
         out.write_all(b"\n")
     })
