@@ -33,6 +33,13 @@ pub(crate) struct Project {
     pub(crate) graph: OnceLock<Arc<Graph>>,
 }
 
+/// A DAG file as read and parsed, its stage dirs not yet looked at ([`Project::read_dag`]).
+pub(crate) struct ParsedDag {
+    dag_file: std::path::PathBuf,
+    text: String,
+    dag: Dag,
+}
+
 /// Stage ids by name and each stage's dependencies.
 pub(crate) struct Graph {
     ids: HashMap<String, StageId>,
@@ -42,9 +49,26 @@ pub(crate) struct Graph {
 impl Project {
     pub(crate) fn load(impl_dir: Option<&Path>, classify: Classify<'_>) -> Result<Project, Error> {
         let wave = Wave::from_env(impl_dir)?;
+        let dag = Project::read_dag(&wave)?;
+        Project::classified(wave, dag, classify)
+    }
+
+    /// The DAG file of `wave`, read and parsed (for [`Project::classified`]).
+    pub(crate) fn read_dag(wave: &Wave) -> Result<ParsedDag, Error> {
         let dag_file = wave.dag_file();
         let text = dagfile::read(&dag_file)?;
         let dag = Dag::parse(&dag_file, &text)?;
+        Ok(ParsedDag { dag_file, text, dag })
+    }
+
+    /// The project of `wave` and its parsed DAG file, once every stage's template dir is found
+    /// and classified.
+    pub(crate) fn classified(
+        wave: Wave,
+        parsed: ParsedDag,
+        classify: Classify<'_>,
+    ) -> Result<Project, Error> {
+        let ParsedDag { dag_file, text, dag } = parsed;
         let mut errors = Vec::new();
         let mut kinds = Vec::with_capacity(dag.len());
         // Classified first, on every core: a dir some kind claims exists, so only a stage

@@ -152,29 +152,25 @@ pub(crate) fn load_project(impl_dir: Option<&Path>) -> Result<Project, Error> {
 /// the index: a stage whose template dir stats as indexed is the kind the index recorded,
 /// without looking into the dir again ([`Index::kind`]).
 pub(crate) fn load_project_indexed(impl_dir: Option<&Path>) -> Result<(Project, Index), Error> {
-    // The index is read while the DAG file is parsed, and the record cache while the caller
-    // evaluates the config: at 3,000 stages each is a few milliseconds alone on one core.
-    let state_dir = crate::wave::Wave::from_env(impl_dir)?.state_dir();
-    let ahead = crate::fsutil::worth_reading_ahead(&Index::path(&state_dir)).then(|| {
-        let state_dir = state_dir.clone();
-        std::thread::spawn(move || Index::open(&state_dir))
-    });
-    let reading = std::sync::Mutex::new(ahead);
-    let read = std::sync::OnceLock::new();
-    let index = || {
-        read.get_or_init(|| match reading.lock().expect("no panics while holding the lock").take() {
-            Some(reading) => reading.join().expect("reading the index does not panic"),
-            None => Index::open(&state_dir),
-        })
-    };
-    let project = Project::load(impl_dir, &|dir| {
+    let wave = crate::wave::Wave::from_env(impl_dir)?;
+    // The DAG file is parsed while the index is read and every stage it holds has its
+    // template dir proven (its kind then needs no look): at 3,000 stages the parse is a few
+    // milliseconds of one core, the proofs fifteen thousand `stat`s.
+    let (index, dag) = rayon::join(
+        || {
+            let index = Index::open(&wave.state_dir());
+            index.prove_kinds(&wave.impl_dir);
+            index
+        },
+        || Project::read_dag(&wave),
+    );
+    let project = Project::classified(wave, dag?, &|dir| {
         let stage = dir.path().file_name().and_then(|name| name.to_str());
-        match stage.and_then(|stage| index().kind(stage, dir.path())).filter(|&kind| kind < KINDS.len()) {
+        match stage.and_then(|stage| index.kind(stage, dir.path())).filter(|&kind| kind < KINDS.len()) {
             Some(kind) => Ok(kind),
             None => classify(&KINDS, dir),
         }
     })?;
     project.state.read_cache_ahead();
-    index();
-    Ok((project, read.into_inner().expect("read above")))
+    Ok((project, index))
 }

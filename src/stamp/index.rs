@@ -253,6 +253,10 @@ impl Index {
         if kind == u8::MAX {
             return None;
         }
+        // Proven already this run ([`Index::prove_kinds`]).
+        if span.template_proven.load(std::sync::atomic::Ordering::Relaxed) {
+            return Some(usize::from(kind));
+        }
         let parent = self.parent_fd(dir.parent()?)?;
         let name = dir.file_name()?.as_bytes();
         let mut at = Vec::with_capacity(64);
@@ -278,6 +282,20 @@ impl Index {
         }
         span.template_proven.store(true, std::sync::atomic::Ordering::Relaxed);
         Some(usize::from(kind))
+    }
+
+    /// [`Index::kind`] of every stage the index holds, its template dir under `impl_dir`, on
+    /// every core: run while the DAG file is parsed, so that classifying the DAG's stages
+    /// then costs no `stat`. A stage the DAG no longer has costs its `stat`s for nothing.
+    pub(crate) fn prove_kinds(&self, impl_dir: &Path) {
+        use rayon::prelude::*;
+        let stages: Vec<&str> = self.records.keys().map(|stage| &**stage).collect();
+        stages.into_par_iter().for_each(|stage| {
+            // A name that is not one path component was not written by betterform.
+            if !stage.is_empty() && !stage.contains('/') && stage != "." && stage != ".." {
+                self.kind(stage, &impl_dir.join(stage));
+            }
+        });
     }
 
     /// Records `stage`'s render (written by [`Index::save`] when it differs from the loaded one).

@@ -180,4 +180,11 @@ fn an_option_the_command_would_ignore_is_refused() {
     f.run(&["plan", "-B", "--only", "final"]).expect(6);
     // The environment sets options for every command: not an error.
     f.cmd().arg("status").env("BETTERFORM_JOBS", "3").assert().code(0);
+    // Only the commands named on the command line get their hidden options for a parse: one
+    // named only as another's argument still parses and shows its help as itself.
+    let help = f.run(&["up", "--help"]).expect(0).stdout();
+    assert!(help.contains("--keep-going") && !help.contains("--json"), "{help}");
+    assert_eq!(f.run(&["help", "up"]).expect(0).stdout(), help);
+    let err = f.run(&["-C", "status", "up", "--json"]).expect(2).stderr();
+    assert!(err.starts_with("error: --json does not apply to `up`"), "{err}");
 }
