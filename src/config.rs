@@ -9,12 +9,15 @@
 
 use std::path::{Path, PathBuf};
 
+use std::cell::RefCell;
+
 use jrsonnet_evaluator::manifest::JsonFormat;
 use jrsonnet_evaluator::tla::TlaArg;
 use jrsonnet_evaluator::trace::PathResolver;
-use jrsonnet_evaluator::{FileImportResolver, IStr, State};
+use jrsonnet_evaluator::{AsPathLike, FileImportResolver, IStr, ImportResolver, SourcePath, State};
 
-use crate::fsutil::write_atomic_if_changed;
+use crate::config_cache::{self, Seen};
+use crate::fsutil::{Stat, write_atomic_if_changed};
 use crate::wave::Wave;
 
 /// The jsonnet CLI's inputs besides the file, as `jsonnet` spells them.
@@ -143,9 +146,19 @@ pub(crate) fn search_path(jpath: &[PathBuf]) -> Vec<PathBuf> {
     dirs
 }
 
-/// Evaluates (or reads) the configuration without writing anything.
+/// Evaluates (or reads) the configuration without writing anything: a jsonnet config is
+/// taken from the config cache when its inputs did not change (see `config_cache`).
 pub(crate) fn load(wave: &Wave, args: &JsonnetArgs) -> Result<Config, ConfigError> {
-    let config = load_any(wave, args)?;
+    load_with(wave, args, false)
+}
+
+/// [`load`] for a command holding the run lock: an evaluation is kept in the config cache.
+pub(crate) fn load_keeping(wave: &Wave, args: &JsonnetArgs) -> Result<Config, ConfigError> {
+    load_with(wave, args, true)
+}
+
+fn load_with(wave: &Wave, args: &JsonnetArgs, keep: bool) -> Result<Config, ConfigError> {
+    let config = load_any(wave, args, keep)?;
     let kind = match &config.value {
         serde_json::Value::Object(_) => return Ok(config),
         serde_json::Value::Array(_) => "an array",
@@ -161,7 +174,7 @@ pub(crate) fn load(wave: &Wave, args: &JsonnetArgs) -> Result<Config, ConfigErro
     Err(ConfigError::NotObject { path, kind })
 }
 
-fn load_any(wave: &Wave, args: &JsonnetArgs) -> Result<Config, ConfigError> {
+fn load_any(wave: &Wave, args: &JsonnetArgs, keep: bool) -> Result<Config, ConfigError> {
     // A blank CONFIG_JSONNET_FILE means no jsonnet: CONFIG_JSON_FILE is used as it is.
     if let Some(file) = &wave.config_jsonnet_file {
         // `symlink_metadata`: a dangling symlink is there, and unreadable, not absent.
@@ -170,7 +183,7 @@ fn load_any(wave: &Wave, args: &JsonnetArgs) -> Result<Config, ConfigError> {
             // permission) is reported in plain words, not as the engine's debug text.
             crate::fsutil::read_regular(file)
                 .map_err(|source| ConfigError::Read { path: file.clone(), source })?;
-            return evaluate_on_big_stack(file, args, wave);
+            return evaluate_cached(file, args, wave, keep);
         }
         if wave.config_jsonnet_explicit {
             return Err(ConfigError::Missing(file.clone()));
@@ -207,10 +220,60 @@ pub(crate) fn write(wave: &Wave, config: &Config) -> Result<bool, ConfigError> {
         .map_err(|source| ConfigError::Write { path: path.clone(), source })
 }
 
+/// The config from the cache when what it was evaluated from is unchanged, else evaluated
+/// (and, with `keep`, cached).
+fn evaluate_cached(file: &Path, args: &JsonnetArgs, wave: &Wave, keep: bool) -> Result<Config, ConfigError> {
+    let env_json = serde_json::to_string(&wave.env_map()).expect("a string map serializes");
+    let key = cache_key(file, args, &env_json);
+    let cache = config_cache::path(&wave.state_dir());
+    if let Some(text) = config_cache::lookup(&cache, &key)
+        && let Ok(value) = parse_deep(&text)
+    {
+        return Ok(Config { value, text, origin: Origin::Jsonnet });
+    }
+    let (config, read) = evaluate_on_big_stack(file, args, env_json)?;
+    if keep && let Some(read) = read {
+        // Not kept: the next run evaluates again (never wrong).
+        let _ = config_cache::store(&cache, &key, &read, &config.text);
+    }
+    Ok(config)
+}
+
+/// The config cache's key of evaluating `file` with `args` in an environment whose JSON is
+/// `env_json`: every input besides the files it reads (see `config_cache`).
+fn cache_key(file: &Path, args: &JsonnetArgs, env_json: &str) -> String {
+    let mut key = config_cache::Key::new();
+    key.path(&std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf()));
+    key.path(&std::env::current_dir().unwrap_or_default());
+    key.field(env_json.as_bytes());
+    for (kind, inputs) in [(&b"ext"[..], &args.ext), (b"tla", &args.tla)] {
+        key.field(kind);
+        for (name, external) in inputs {
+            key.field(name.as_bytes());
+            match external {
+                External::Str(value) => key.field(b"str").field(value.as_bytes()),
+                External::Code(code) => key.field(b"code").field(code.as_bytes()),
+                External::StrFile(path) => key.field(b"str-file").path(path),
+                External::CodeFile(path) => key.field(b"code-file").path(path),
+            };
+        }
+    }
+    key.field(b"jpath");
+    for dir in &args.jpath {
+        key.path(dir);
+    }
+    key.field(&args.max_stack.to_le_bytes());
+    key.finish()
+}
+
 /// [`evaluate`] on a thread with [`EVAL_STACK`] of stack (see the module docs); an input
 /// nested so deeply that it exhausts even that ends the process with exit 2 and a message.
-fn evaluate_on_big_stack(file: &Path, args: &JsonnetArgs, wave: &Wave) -> Result<Config, ConfigError> {
-    let env_json = serde_json::to_string(&wave.env_map()).expect("a string map serializes");
+/// Returns with the config what it read, for the cache (`None`: not cacheable).
+fn evaluate_on_big_stack(
+    file: &Path,
+    args: &JsonnetArgs,
+    env_json: String,
+) -> Result<(Config, Option<Vec<Seen>>), ConfigError> {
     let message = format!(
         "error: jsonnet evaluation of {} failed: nested too deeply for the evaluator's stack ({} MiB); \
          flatten the deepest nesting\n",
@@ -222,13 +285,96 @@ fn evaluate_on_big_stack(file: &Path, args: &JsonnetArgs, wave: &Wave) -> Result
         .map_err(|source| ConfigError::Read { path: file.to_path_buf(), source })?
 }
 
-fn evaluate(file: &Path, args: &JsonnetArgs, env_json: String) -> Result<Config, ConfigError> {
+/// The import resolver of an evaluation: jrsonnet's own, recording what it looks for and
+/// reads (see `config_cache`).
+struct Recording {
+    files: FileImportResolver,
+    /// The `-J` dirs and `JSONNET_PATH`, searched after the importing file's dir.
+    library_paths: Vec<PathBuf>,
+    read: RefCell<Vec<Seen>>,
+    /// Something other than a regular file was read: the result is not cached.
+    uncacheable: std::cell::Cell<bool>,
+}
+
+impl Recording {
+    fn new(library_paths: Vec<PathBuf>) -> Recording {
+        Recording {
+            files: FileImportResolver::new(library_paths.clone()),
+            library_paths,
+            read: RefCell::default(),
+            uncacheable: std::cell::Cell::new(false),
+        }
+    }
+
+    fn saw(&self, path: &Path) -> Option<Stat> {
+        let stat = Stat::follow(path);
+        self.read.borrow_mut().push((path.to_path_buf(), stat));
+        stat
+    }
+}
+
+// SAFETY: holds no garbage-collected pointer, so it can be in no cycle.
+unsafe impl jrsonnet_gcmodule::Acyclic for Recording {}
+impl jrsonnet_gcmodule::Trace for Recording {}
+
+impl ImportResolver for Recording {
+    fn resolve_from(
+        &self,
+        from: &SourcePath,
+        path: &dyn AsPathLike,
+    ) -> jrsonnet_evaluator::Result<SourcePath> {
+        // The candidates jrsonnet's resolver tries, in its order, each recorded up to the
+        // first that exists: the importing file's dir (the working dir for the config file
+        // itself), then the library dirs.
+        let wanted = path.as_path();
+        let (dir, libraries) = if let Some(importer) = from.downcast_ref::<jrsonnet_ir::SourceFile>() {
+            (importer.path().parent().map(Path::to_path_buf), true)
+        } else if let Some(dir) = from.downcast_ref::<jrsonnet_ir::SourceDirectory>() {
+            (Some(dir.path().to_path_buf()), true)
+        } else {
+            let only_there = from.downcast_ref::<jrsonnet_ir::SourceDefaultIgnoreJpath>().is_some();
+            (std::env::current_dir().ok(), !only_there)
+        };
+        let libraries = if libraries { self.library_paths.as_slice() } else { &[] };
+        for candidate in dir.iter().chain(libraries).map(|dir| dir.join(wanted)) {
+            if let Some(found) = self.saw(&candidate) {
+                // A FIFO is read as it is resolved: what it gave is no input to compare.
+                if !crate::fsutil::is_regular(found.mode()) {
+                    self.uncacheable.set(true);
+                }
+                break;
+            }
+        }
+        self.files.resolve_from(from, path)
+    }
+
+    fn load_file_contents(&self, resolved: &SourcePath) -> jrsonnet_evaluator::Result<Vec<u8>> {
+        if let Some(file) = resolved.downcast_ref::<jrsonnet_ir::SourceFile>() {
+            self.saw(file.path());
+        } else if resolved.downcast_ref::<jrsonnet_ir::SourceFifo>().is_none() {
+            self.uncacheable.set(true);
+        }
+        // A `SourceFifo` holds its bytes: inline code (`--ext-code`, `--tla-code`, the
+        // environment), part of the key, or a FIFO found by `resolve_from`.
+        self.files.load_file_contents(resolved)
+    }
+}
+
+fn evaluate(
+    file: &Path,
+    args: &JsonnetArgs,
+    env_json: String,
+) -> Result<(Config, Option<Vec<Seen>>), ConfigError> {
     let fail = |message: String| ConfigError::Jsonnet { path: file.to_path_buf(), message };
+    let resolver = Recording::new(search_path(&args.jpath));
     // Absolute: `std.thisFile` is the file's absolute path, as the original betterform gave
     // it to the jsonnet CLI (configs derive their region from their own directory).
     let context = jrsonnet_stdlib::ContextInitializer::new(PathResolver::Absolute);
     context.add_ext_code("env", env_json).map_err(|e| fail(e.to_string()))?;
     let input = |(name, external): &(String, External)| {
+        if let External::StrFile(path) = external {
+            resolver.saw(path);
+        }
         external.to_tla_arg().map(|arg| (IStr::from(name.as_str()), arg)).map_err(|e| {
             let path = match external {
                 External::StrFile(p) | External::CodeFile(p) => p.display().to_string(),
@@ -245,7 +391,7 @@ fn evaluate(file: &Path, args: &JsonnetArgs, env_json: String) -> Result<Config,
     #[allow(clippy::mutable_key_type)]
     let tla = args.tla.iter().map(input).collect::<Result<std::collections::HashMap<_, _>, _>>()?;
     let mut builder = State::builder();
-    builder.import_resolver(FileImportResolver::new(search_path(&args.jpath))).context_initializer(context);
+    builder.import_resolver(resolver).context_initializer(context);
     let state = builder.build();
     // The guard must outlive manifestation: ext-code is evaluated lazily inside it.
     let _guard = state.enter();
@@ -258,7 +404,11 @@ fn evaluate(file: &Path, args: &JsonnetArgs, env_json: String) -> Result<Config,
     let value: serde_json::Value = parse_deep(&text).map_err(|e| fail(format!("result is not JSON: {e}")))?;
     let mut text = serde_json::to_string_pretty(&value).expect("JSON values serialize");
     text.push('\n');
-    Ok(Config { value, text, origin: Origin::Jsonnet })
+    let resolver: &dyn std::any::Any = state.import_resolver();
+    let read = resolver
+        .downcast_ref::<Recording>()
+        .and_then(|recording| (!recording.uncacheable.get()).then(|| recording.read.borrow().clone()));
+    Ok((Config { value, text, origin: Origin::Jsonnet }, read))
 }
 
 /// Parses the engine's JSON output at any depth: serde_json stops at 128 levels by default,

@@ -8,6 +8,7 @@ pub mod bench_api;
 mod cli;
 mod commands;
 mod config;
+mod config_cache;
 mod dagfile;
 mod diagnostic;
 mod error;

@@ -93,7 +93,7 @@ pub(crate) fn jsonnet_args(global: &Global) -> Result<JsonnetArgs, Error> {
 
 /// Evaluates the config and writes `CONFIG_JSON_FILE` (only when it changed).
 pub(crate) fn load_config(project: &Project, options: &RunOptions) -> Result<Config, Error> {
-    let config = config::load(&project.wave, &options.jsonnet)?;
+    let config = config::load_keeping(&project.wave, &options.jsonnet)?;
     config::write(&project.wave, &config)?;
     Ok(config)
 }

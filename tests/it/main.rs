@@ -6,6 +6,7 @@
 mod architecture;
 mod common;
 mod completion;
+mod config_cache;
 mod dag_file;
 mod docs;
 mod errors;
