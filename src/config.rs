@@ -7,9 +7,8 @@
 //! manifester recurse once per nesting level, and a deeply nested input would otherwise
 //! overflow the main thread's stack, which aborts the whole process.
 
+use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
-
-use std::cell::RefCell;
 
 use jrsonnet_evaluator::manifest::JsonFormat;
 use jrsonnet_evaluator::tla::TlaArg;
@@ -246,8 +245,9 @@ fn cache_key(file: &Path, args: &JsonnetArgs, env_json: &str) -> String {
     key.path(&std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf()));
     key.path(&std::env::current_dir().unwrap_or_default());
     key.field(env_json.as_bytes());
-    for (kind, inputs) in [(&b"ext"[..], &args.ext), (b"tla", &args.tla)] {
-        key.field(kind);
+    // Each list with its length first: no two different lists hash alike.
+    for inputs in [&args.ext, &args.tla] {
+        key.field(&inputs.len().to_le_bytes());
         for (name, external) in inputs {
             key.field(name.as_bytes());
             match external {
@@ -258,7 +258,7 @@ fn cache_key(file: &Path, args: &JsonnetArgs, env_json: &str) -> String {
             };
         }
     }
-    key.field(b"jpath");
+    key.field(&args.jpath.len().to_le_bytes());
     for dir in &args.jpath {
         key.path(dir);
     }
@@ -293,7 +293,7 @@ struct Recording {
     library_paths: Vec<PathBuf>,
     read: RefCell<Vec<Seen>>,
     /// Something other than a regular file was read: the result is not cached.
-    uncacheable: std::cell::Cell<bool>,
+    uncacheable: Cell<bool>,
 }
 
 impl Recording {
@@ -302,7 +302,7 @@ impl Recording {
             files: FileImportResolver::new(library_paths.clone()),
             library_paths,
             read: RefCell::default(),
-            uncacheable: std::cell::Cell::new(false),
+            uncacheable: Cell::new(false),
         }
     }
 
