@@ -539,8 +539,8 @@ pub(crate) fn command() -> clap::Command {
 }
 
 /// [`command`] for parsing `args`: only the subcommands `args` name get their hidden copies
-/// (all a parse, its errors and its `--help` show), not all twenty. Copying the options into
-/// every subcommand was a third of the time a no-op `up` of one stage took.
+/// (all a parse, its errors and its `--help` show), not all twenty: decorating every one took
+/// 0.1 ms of every run.
 pub(crate) fn command_for(args: &[std::ffi::OsString]) -> clap::Command {
     decorated(|name| args.iter().any(|arg| arg == name))
 }
