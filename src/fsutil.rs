@@ -107,10 +107,10 @@ pub(crate) fn write_record_streamed(
         }
         other => other?,
     };
-    let mut out = std::io::BufWriter::new(file);
+    let mut out = std::io::BufWriter::new(Counted { file, len: 0 });
     write(&mut out)?;
-    let mut file = out.into_inner().map_err(|e| e.into_error())?;
-    let len = std::io::Seek::stream_position(&mut file)?;
+    // The length as counted, not asked of the file: no `lseek` per record.
+    let Counted { file, len } = out.into_inner().map_err(|e| e.into_error())?;
     file.set_len(len)?;
     if durability == Durability::Durable {
         file.sync_data()?;
@@ -121,6 +121,24 @@ pub(crate) fn write_record_streamed(
         File::open(dir)?.sync_all()?;
     }
     Ok(())
+}
+
+/// A file and how many bytes were written to it.
+struct Counted {
+    file: File,
+    len: u64,
+}
+
+impl Write for Counted {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.file.write(buf)?;
+        self.len += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
 }
 
 /// Atomically exchanges `spare` and `path`; a plain rename when `path` does not exist yet or
@@ -368,6 +386,24 @@ mod tests {
         let names: Vec<_> =
             fs::read_dir(dir.path().join("sub")).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 2, "only the record and its spare: {names:?}");
+    }
+
+    #[test]
+    fn a_streamed_record_is_cut_to_what_was_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("latest.json");
+        // Past the writer's buffer: some writes go straight to the file.
+        let long = vec![b'x'; 20_000];
+        let chunks = |out: &mut dyn Write| long.chunks(7_000).try_for_each(|chunk| out.write_all(chunk));
+        write_record_streamed(&path, Durability::Atomic, chunks).unwrap();
+        write_record_streamed(&path, Durability::Atomic, chunks).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), long);
+        write_record_streamed(&path, Durability::Atomic, |out| {
+            out.write_all(b"short")?;
+            out.write_all(b" again")
+        })
+        .unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"short again", "the spare held the long one");
     }
 
     #[test]
