@@ -24,16 +24,17 @@
 //!
 //! ```text
 //! header  "betterform config cache\n" version:u32 key:str
-//! files   count:u32 { path:str state:u8 [stat] }      (state 0: absent, 1: present)
+//! files   count:u32 { path:str stat }
 //! config  text:str
 //! ```
-//! A string is its length (`u32`, little-endian) and its bytes; a stat is [`Stat::encode`]'s.
+//! In the encoding of `fsutil::put_len`: a string is its length (`u32`, little-endian) and its
+//! bytes, a stat a state byte (0: absent, 2: through symlinks) and [`Stat::encode`]'s bytes.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::fsutil::{Durability, Stat};
+use crate::fsutil::{Durability, Reader, Stat, put_bytes, put_len, put_stat};
 
 const MAGIC: &[u8] = b"betterform config cache\n";
 const VERSION: u32 = 1;
@@ -77,22 +78,18 @@ pub(crate) fn lookup(path: &Path, key: &str) -> Option<String> {
     let written = Stat::at(path)?.mtime();
     let bytes = crate::fsutil::read_regular(path).ok()?;
     let mut r = Reader { bytes: &bytes, at: 0 };
-    if r.take(MAGIC.len())? != MAGIC || r.u32()? != VERSION || r.string()? != key.as_bytes() {
+    if r.take(MAGIC.len())? != MAGIC || r.u32()? != VERSION || r.bytes()? != key.as_bytes() {
         return None;
     }
     for _ in 0..r.u32()? {
-        let file = Path::new(OsStr::from_bytes(r.string()?));
-        let seen = match r.u8()? {
-            0 => None,
-            1 => Some(Stat::decode(r.take(Stat::ENCODED)?, true)?),
-            _ => return None,
-        };
+        let file = Path::new(OsStr::from_bytes(r.bytes()?));
+        let seen = r.stat()?;
         let now = Stat::follow(file);
         if now != seen || now.is_some_and(|s| s.racy(written)) {
             return None;
         }
     }
-    let text = String::from_utf8(r.string()?.to_vec()).ok()?;
+    let text = String::from_utf8(r.bytes()?.to_vec()).ok()?;
     (r.at == bytes.len()).then_some(text)
 }
 
@@ -101,51 +98,14 @@ pub(crate) fn store(path: &Path, key: &str, files: &[Seen], text: &str) -> std::
     let mut out = Vec::with_capacity(text.len() + 64 * files.len() + 128);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
-    string(&mut out, key.as_bytes());
-    out.extend_from_slice(&u32::try_from(files.len()).unwrap_or(u32::MAX).to_le_bytes());
+    put_bytes(&mut out, key.as_bytes());
+    put_len(&mut out, files.len());
     for (file, seen) in files {
-        string(&mut out, file.as_os_str().as_bytes());
-        match seen {
-            None => out.push(0),
-            Some(stat) => {
-                out.push(1);
-                stat.encode(&mut out);
-            }
-        }
+        put_bytes(&mut out, file.as_os_str().as_bytes());
+        put_stat(&mut out, seen.as_ref());
     }
-    string(&mut out, text.as_bytes());
+    put_bytes(&mut out, text.as_bytes());
     crate::fsutil::write_record(path, &out, Durability::Atomic)
-}
-
-fn string(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.extend_from_slice(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_le_bytes());
-    out.extend_from_slice(bytes);
-}
-
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let taken = self.bytes.get(self.at..self.at.checked_add(n)?)?;
-        self.at += n;
-        Some(taken)
-    }
-
-    fn u8(&mut self) -> Option<u8> {
-        Some(self.take(1)?[0])
-    }
-
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
-    }
-
-    fn string(&mut self) -> Option<&'a [u8]> {
-        let len = self.u32()?;
-        self.take(usize::try_from(len).ok()?)
-    }
 }
 
 #[cfg(test)]

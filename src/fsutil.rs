@@ -358,6 +358,69 @@ impl<'a> DirEntries<'a> {
 }
 
 /// Whether `mode` (an `st_mode`) is a regular file's.
+/// The length-prefixed binary encoding of betterform's caches (the stat index, the record
+/// cache, the config cache): a count or a length is a `u32`, little-endian; a string is its
+/// length and its bytes; a stat is a state byte (0: absent, 1: `lstat`, 2: through symlinks)
+/// and, when present, [`Stat::encode`]'s bytes.
+pub(crate) fn put_len(out: &mut Vec<u8>, len: usize) {
+    out.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_le_bytes());
+}
+
+/// A string of the caches' encoding (see [`put_len`]).
+pub(crate) fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_len(out, bytes.len());
+    out.extend_from_slice(bytes);
+}
+
+/// A stat of the caches' encoding (see [`put_len`]).
+pub(crate) fn put_stat(out: &mut Vec<u8>, stat: Option<&Stat>) {
+    match stat {
+        None => out.push(0),
+        Some(stat) => {
+            out.push(if stat.followed() { 2 } else { 1 });
+            stat.encode(out);
+        }
+    }
+}
+
+/// Reads what [`put_len`] and its siblings wrote; every read is bounds-checked (`None`: cut
+/// short).
+pub(crate) struct Reader<'a> {
+    pub(crate) bytes: &'a [u8],
+    pub(crate) at: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.at.checked_add(n).filter(|&end| end <= self.bytes.len())?;
+        let taken = &self.bytes[self.at..end];
+        self.at = end;
+        Some(taken)
+    }
+
+    pub(crate) fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+
+    pub(crate) fn u32(&mut self) -> Option<u32> {
+        self.take(4).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+    }
+
+    pub(crate) fn bytes(&mut self) -> Option<&'a [u8]> {
+        let len = usize::try_from(self.u32()?).ok()?;
+        self.take(len)
+    }
+
+    /// `Some(None)`: recorded absent.
+    pub(crate) fn stat(&mut self) -> Option<Option<Stat>> {
+        let state = self.u8()?;
+        if state == 0 {
+            return Some(None);
+        }
+        Stat::decode(self.take(Stat::ENCODED)?, state == 2).map(Some)
+    }
+}
+
 pub(crate) fn is_regular(mode: u32) -> bool {
     mode & nix::libc::S_IFMT == nix::libc::S_IFREG
 }

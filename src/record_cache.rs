@@ -17,7 +17,7 @@ use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
-use crate::fsutil::{Stat, stat_at};
+use crate::fsutil::{Stat, put_bytes, stat_at};
 
 const MAGIC: &[u8] = b"betterform record cache\n";
 const VERSION: u32 = 1;
@@ -92,9 +92,9 @@ pub(crate) fn write<'a>(
                 (stat, compact(bytes))
             }
         };
-        string(&mut out, stage.as_bytes());
+        put_bytes(&mut out, stage.as_bytes());
         entry.0.encode(&mut out);
-        string(&mut out, &entry.1);
+        put_bytes(&mut out, &entry.1);
     }
     crate::fsutil::write_atomic(path, &out, None)
 }
@@ -115,11 +115,6 @@ fn read_at(dir: &OwnedFd, file: &OsStr) -> std::io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     std::fs::File::from(fd).read_to_end(&mut bytes)?;
     Ok(bytes)
-}
-
-fn string(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.extend_from_slice(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_le_bytes());
-    out.extend_from_slice(bytes);
 }
 
 /// Every record of the file; `None` when it is cut short or not a cache of this version.

@@ -42,6 +42,7 @@ use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 
 use super::tree::TIMEOUT_FILE;
+use crate::fsutil::{Reader, put_bytes, put_len, put_stat};
 pub(crate) use crate::fsutil::{Stat, stat_at};
 
 /// A file a render consumed and its stat when it was (about to be) read; `None`: absent.
@@ -385,15 +386,12 @@ fn stat_under(parent: &OwnedFd, dir: &[u8], path: &[u8], followed: bool, at: &mu
 fn encode(stage: &str, entry: &Entry) -> Vec<u8> {
     let mut out = Vec::with_capacity(256 + entry.files.len() * 80);
     out.extend_from_slice(&[0; 4]);
-    let string = |out: &mut Vec<u8>, bytes: &[u8]| {
-        out.extend_from_slice(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_le_bytes());
-        out.extend_from_slice(bytes);
-    };
+    let string = put_bytes;
     string(&mut out, stage.as_bytes());
     string(&mut out, entry.key.as_bytes());
     string(&mut out, entry.stamp.as_bytes());
     out.push(u8::try_from(entry.kind).unwrap_or(u8::MAX));
-    out.extend_from_slice(&u32::try_from(entry.files.len()).unwrap_or(u32::MAX).to_le_bytes());
+    put_len(&mut out, entry.files.len());
     for (path, stat) in &entry.files {
         let (base, rel) = match entry.dirs.iter().position(|dir| path.starts_with(dir)) {
             Some(i) => (i as u8 + 1, path.strip_prefix(&entry.dirs[i]).expect("starts with it")),
@@ -401,15 +399,9 @@ fn encode(stage: &str, entry: &Entry) -> Vec<u8> {
         };
         out.push(base);
         string(&mut out, rel.as_os_str().as_bytes());
-        match stat {
-            None => out.push(0),
-            Some(s) => {
-                out.push(if s.followed() { 2 } else { 1 });
-                s.encode(&mut out);
-            }
-        }
+        put_stat(&mut out, stat.as_ref());
     }
-    out.extend_from_slice(&u32::try_from(entry.env.len()).unwrap_or(u32::MAX).to_le_bytes());
+    put_len(&mut out, entry.env.len());
     for (name, value) in &entry.env {
         string(&mut out, name.as_bytes());
         match value {
@@ -433,11 +425,8 @@ fn encode(stage: &str, entry: &Entry) -> Vec<u8> {
 }
 
 /// Decodes the file; every read is bounds-checked (`None`: cut short or not an index).
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
+/// The index's reads: where each stage's record is, and the parts of a record the
+/// shared encoding ([`Reader`]) has no name for.
 impl<'a> Reader<'a> {
     /// Where each stage's record is; `None` when the file is not an index of this version.
     fn records(bytes: &[u8]) -> Option<HashMap<Box<str>, Span>> {
@@ -459,26 +448,6 @@ impl<'a> Reader<'a> {
         Some(records)
     }
 
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let end = self.at.checked_add(n).filter(|&end| end <= self.bytes.len())?;
-        let taken = &self.bytes[self.at..end];
-        self.at = end;
-        Some(taken)
-    }
-
-    fn u8(&mut self) -> Option<u8> {
-        self.take(1).map(|b| b[0])
-    }
-
-    fn u32(&mut self) -> Option<u32> {
-        self.take(4).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
-    }
-
-    fn bytes(&mut self) -> Option<&'a [u8]> {
-        let len = usize::try_from(self.u32()?).ok()?;
-        self.take(len)
-    }
-
     /// A flag byte, then a string when it is set.
     fn optional(&mut self) -> Option<Option<&'a [u8]>> {
         match self.u8()? {
@@ -490,14 +459,6 @@ impl<'a> Reader<'a> {
     /// A consumed file: its base, its path and its stat.
     fn file(&mut self) -> Option<(u8, &'a [u8], Option<Stat>)> {
         Some((self.u8()?, self.bytes()?, self.stat()?))
-    }
-
-    fn stat(&mut self) -> Option<Option<Stat>> {
-        let state = self.u8()?;
-        if state == 0 {
-            return Some(None);
-        }
-        Stat::decode(self.take(Stat::ENCODED)?, state == 2).map(Some)
     }
 }
 
